@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: MIT
+"""Continual learners and their registry.
+
+``LEARNERS.get(name)`` returns the learner class; ``cls.params_cls`` its Params.
+"""
+
+from __future__ import annotations
+
+from synaptune._registry import Registry
+
+LEARNERS: Registry[type] = Registry("learner")
+LEARNERS.register("naive", "synaptune.learners.naive:NaiveLearner")
+LEARNERS.register("ewc", "synaptune.learners.ewc:EWCLearner")
+LEARNERS.register("joint", "synaptune.learners.joint:JointLearner")
+
+__all__ = ["LEARNERS"]

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+"""The learner protocol: what every continual learner implements.
+
+A learner is a ``torch.nn.Module`` built from its frozen Params dataclass plus
+the stream's shapes. It learns one task at a time and only ever sees that
+task's data (except the ``joint`` upper bound, which says so with
+``trains_on_seen_tasks = True``). All state that must survive a checkpoint
+lives in parameters and buffers, so ``state_dict`` / ``load_state_dict`` are
+enough to resume.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from synaptune.benchmarks.base import Split, Task
+
+
+class Learner(nn.Module, ABC):
+    """Base class of continual learners.
+
+    Args:
+        params: an instance of ``params_cls``.
+        input_shape: shape of one input, e.g. (1, 8, 8).
+        n_classes: number of labels over the whole stream.
+        n_tasks: number of tasks in the stream (multi-head learners make one
+            head per task).
+        scenario: ``class-il``, ``task-il`` or ``domain-il``.
+        device: where parameters live and training happens.
+        seed: seeds the learner's own ``torch.Generator`` (init, shuffling).
+    """
+
+    params_cls: ClassVar[type]
+    #: ``True`` only for learners that train on every task seen so far.
+    trains_on_seen_tasks: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        params: Any,
+        *,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        n_tasks: int,
+        scenario: str = "class-il",
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(params, self.params_cls):
+            raise TypeError(f"{type(self).__name__} needs {self.params_cls.__name__}, got {type(params).__name__}")
+        self.params = params
+        self.input_shape = tuple(input_shape)
+        self.n_classes = n_classes
+        self.n_tasks = n_tasks
+        self.scenario = scenario
+        self.device = torch.device(device)
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # parameter init uses the global generator
+
+    @abstractmethod
+    def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
+        """Train on ``task`` (its ``split``: ``train`` in sweeps, ``trainval`` in ``run``).
+
+        ``seen`` holds earlier tasks and is non-empty only for learners with
+        ``trains_on_seen_tasks``. Returns training metrics, e.g. ``{"train/loss": 0.3}``.
+        """
+
+    @abstractmethod
+    def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
+        """Predicted labels, int64 of shape (B,), for inputs ``x`` (B, *input_shape).
+
+        ``task_id`` is given only in the task-il scenario.
+        """
+
+    def extra_repr(self) -> str:
+        return repr(self.params)
