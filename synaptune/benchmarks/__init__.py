@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+"""Continual benchmarks: named streams of tasks over a shared dataset pool.
+
+``BENCHMARKS`` maps each name to a lazy factory ``f(params) -> Stream``, so
+listing names imports neither torchvision nor scikit-learn; the loaders import
+them when a stream is built.
+
+Example::
+
+    stream = build_stream("split-digits", BenchmarkParams(seed=1))
+    for task in stream.tasks:
+        for x, y in task.batches("train", 64, shuffle=True): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from synaptune._registry import Registry
+from synaptune.benchmarks.base import Pool, Stream, Task
+from synaptune.benchmarks.params import BenchmarkParams
+
+__all__ = ["BENCHMARKS", "BenchmarkParams", "Pool", "Stream", "Task", "build_stream"]
+
+BENCHMARKS: Registry[Callable[[BenchmarkParams], Stream]] = Registry("benchmark")
+for _name in (
+    "split-digits",
+    "permuted-digits",
+    "split-mnist",
+    "permuted-mnist",
+    "split-fashion-mnist",
+    "permuted-fashion-mnist",
+    "split-cifar10",
+):
+    BENCHMARKS.register(_name, f"synaptune.benchmarks.streams:{_name.replace('-', '_')}")
+del _name
+
+
+def build_stream(name: str, params: BenchmarkParams | None = None) -> Stream:
+    """Build the stream ``name`` (on the CPU; move it with :meth:`Stream.to`).
+
+    Raises:
+        UnknownNameError: ``name`` is not a known benchmark (with a did-you-mean).
+        ConfigError: ``params`` do not fit this benchmark.
+        DatasetNotFoundError: the dataset's files are missing.
+    """
+    factory = BENCHMARKS.get(name)
+    return factory(params if params is not None else BenchmarkParams())

@@ -1,0 +1,365 @@
+# SPDX-License-Identifier: MIT
+"""The ``synaptune`` command: list, space, sweep, best, export, run, env.
+
+Data goes to stdout, logs and progress to stderr. Bad input ends with one line
+``synaptune: error: ...`` and exit code 2, before anything is started or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from synaptune import __version__
+from synaptune.exceptions import ConfigError, SynaptuneError
+
+logger = logging.getLogger("synaptune")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("benchmark")
+    g.add_argument("--benchmark", help="continual stream (see `synaptune list`; default split-digits)")
+    g.add_argument("--n-tasks", type=int, help="number of tasks (default: the benchmark's)")
+    g.add_argument("--classes-per-task", type=int, help="classes per task of a split stream")
+    g.add_argument("--benchmark-seed", type=int, help="seed of class order, permutations and val split")
+    g.add_argument("--val-fraction", type=float, help="validation fraction of each task's train data")
+    g.add_argument("--scenario", choices=["class-il", "task-il", "domain-il"])
+    g.add_argument("--data-dir", help="dataset directory (MNIST, Fashion-MNIST, CIFAR-10)")
+    g.add_argument("--download", action="store_true", default=None, help="download the dataset if missing")
+
+
+def _benchmark_params(args: argparse.Namespace, base: Any = None) -> Any:
+    from synaptune.benchmarks import BenchmarkParams
+
+    given = {"n_tasks": args.n_tasks, "classes_per_task": args.classes_per_task,
+             "seed": args.benchmark_seed, "val_fraction": args.val_fraction,
+             "scenario": args.scenario, "data_dir": args.data_dir, "download": args.download}
+    given = {k: v for k, v in given.items() if v is not None}
+    return dataclasses.replace(base or BenchmarkParams(), **given)
+
+
+def _tracking_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                   "else sqlite:///mlflow.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synaptune", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"synaptune {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="learners, benchmarks and search spaces")
+    p.add_argument("what", nargs="?", choices=["learners", "benchmarks", "spaces"])
+
+    p = sub.add_parser("space", help="print a learner's search space")
+    p.add_argument("learner")
+    p.add_argument("--space", help="a search-space YAML file to validate and print instead")
+
+    p = sub.add_parser("sweep", help="tune a learner on a benchmark with Ray Tune + Optuna + ASHA")
+    p.add_argument("--learner", default="naive")
+    _add_benchmark_flags(p)
+    p.add_argument("--space", help="search-space YAML replacing the learner's own")
+    p.add_argument("--trials", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=2, help="trials running at once")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional GPUs per trial")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per trial (its score is their mean)")
+    p.add_argument("--scheduler", choices=["asha", "none"], default="asha")
+    p.add_argument("--grace-period", type=int, default=1, help="ASHA: tasks before a trial may stop")
+    p.add_argument("--reduction-factor", type=int, default=3, help="ASHA reduction factor")
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
+    p.add_argument("--address", help="existing Ray cluster (host:port, ray://..., auto)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")
+    p.add_argument("--storage", default="./synaptune-results", help="results and checkpoints")
+    p.add_argument("--name", help="sweep name = MLflow experiment (default LEARNER-BENCHMARK)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep stored under --storage/--name")
+    p.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    _tracking_flag(p)
+
+    p = sub.add_parser("best", help="best completed trials of a sweep, from MLflow")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--top", type=int, default=1)
+    p.add_argument("--metric", default="val/acc")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    _tracking_flag(p)
+
+    p = sub.add_parser("export", help="write the best (or a given) trial as a preset YAML")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--run-id", help="export this trial run instead of the best")
+    p.add_argument("--metric", default="val/acc")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _tracking_flag(p)
+
+    p = sub.add_parser("run", help="train from scratch on train+val and report test metrics")
+    p.add_argument("--preset", help="preset YAML from `synaptune export`")
+    p.add_argument("--learner", help="learner (when no --preset)")
+    _add_benchmark_flags(p)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a learner parameter (repeatable)")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--experiment", default="synaptune-run", help="MLflow experiment of the run")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    _tracking_flag(p)
+
+    sub.add_parser("env", help="versions and devices")
+    return parser
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from synaptune.benchmarks import BENCHMARKS
+    from synaptune.learners import LEARNERS
+    from synaptune.searchspaces import space_path
+
+    if args.what in (None, "learners"):
+        print("learners:")
+        for name in LEARNERS.names():
+            print(f"  {name:<12} {LEARNERS.get(name).params_cls.__name__}")
+    if args.what in (None, "benchmarks"):
+        print("benchmarks:")
+        for name in BENCHMARKS.names():
+            print(f"  {name}")
+    if args.what in (None, "spaces"):
+        print("spaces:")
+        for name in LEARNERS.names():
+            path = space_path(name)
+            print(f"  {name:<12} {path if path.exists() else '(none)'}")
+    return EXIT_OK
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    from synaptune.searchspaces import load_space
+
+    print(load_space(args.learner, args.space).to_yaml(), end="")
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from synaptune.hpo import tracking
+    from synaptune.hpo.sweep import SweepConfig, run_sweep
+
+    cfg = SweepConfig(
+        learner=args.learner, benchmark=args.benchmark or "split-digits", benchmark_params=_benchmark_params(args),
+        space_file=args.space, trials=args.trials, concurrency=args.concurrency,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, seeds=args.seeds,
+        scheduler=args.scheduler, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
+        max_failures=args.max_failures, address=args.address, num_cpus=args.num_cpus,
+        storage=args.storage, name=args.name, resume=args.resume,
+        tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
+    summary = run_sweep(cfg)
+    counts = summary["counts"]
+    print(f"sweep `{summary['experiment']}`: {counts['completed']} completed, {counts['pruned']} stopped "
+          f"early by ASHA, {counts['failed']} failed")
+    best = summary["best"]
+    if best is None:
+        print("no trial saw every task, so there is no comparable best configuration; "
+              "try more --trials or --scheduler none")
+        return EXIT_FAILURE
+    print(f"best configuration (val/acc = {best['metrics']['val/acc']:.4f}, "
+          f"run {best['run_id']}, trial {best['trial_id']}):")
+    _print_params(best["params"])
+    uri = summary["tracking_uri"]
+    print(f"look at it: mlflow ui --backend-store-uri {uri}" if not uri.startswith("http")
+          else f"look at it: {uri}")
+    print(f"export it:  synaptune export --experiment {summary['experiment']} -o preset.yaml")
+    return EXIT_OK
+
+
+def _print_params(params: dict[str, Any]) -> None:
+    skip = ("learner", "benchmark", "seeds")
+    for key in ("learner", "benchmark"):
+        if key in params:
+            print(f"  {key}: {params[key]}")
+    for key in sorted(params):
+        if key not in skip and not key.startswith("benchmark/"):
+            print(f"  {key}: {params[key]}")
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from synaptune.hpo import tracking
+
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1, got {args.top}.")
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    tracking.check_tracking_uri(uri)
+    runs = tracking.best_runs(uri, args.experiment, top=args.top, metric=args.metric)
+    if args.format == "json":
+        print(json.dumps(runs, indent=2))
+        return EXIT_OK
+    if not runs:
+        print(f"no completed trial in `{args.experiment}` has {args.metric}")
+        return EXIT_FAILURE
+    for rank, run in enumerate(runs, 1):
+        print(f"#{rank}  {args.metric} = {run['metrics'][args.metric]:.4f}  run {run['run_id']}  "
+              f"trial {run['trial_id']}")
+        _print_params(run["params"])
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from synaptune.hpo import tracking
+    from synaptune.hpo.presets import preset_from_run, write_preset
+
+    if Path(args.output).exists() and not args.force:
+        raise ConfigError(f"{args.output} already exists; pass --force to overwrite it, or choose another -o.")
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    tracking.check_tracking_uri(uri)
+    if args.run_id:
+        tracking.experiment_id(uri, args.experiment, create=False)
+        run = tracking.get_run(uri, args.run_id)
+        run["experiment"] = args.experiment
+        if run["tags"].get(tracking.STATUS) != "completed":
+            raise ConfigError(f"run {args.run_id} did not see every task "
+                              f"(status {run['tags'].get(tracking.STATUS)!r}); only completed trials "
+                              "are comparable. Pick one from `synaptune best --top N`.")
+    else:
+        runs = tracking.best_runs(uri, args.experiment, top=1, metric=args.metric)
+        if not runs:
+            raise ConfigError(f"no completed trial in `{args.experiment}` has {args.metric}; nothing to export.")
+        run = runs[0]
+    preset = preset_from_run(run, tracking_uri=uri, metric=args.metric)
+    path = write_preset(preset, args.output, force=args.force)
+    print(f"wrote {path} ({preset.learner} on {preset.benchmark}, {args.metric} = "
+          f"{preset.objective['value']:.4f}, run {run['run_id']})")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
+    from synaptune.hpo import tracking
+    from synaptune.hpo.evaluate import run_preset
+    from synaptune.hpo.presets import Preset, load_preset
+    from synaptune.learners import LEARNERS
+    from synaptune.params import from_dict
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}.")
+    overrides = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set expects NAME=VALUE, got {item!r}.")
+        overrides[name.strip()] = value.strip()
+    if args.preset:
+        preset = load_preset(args.preset)
+        if args.learner and args.learner != preset.learner:
+            raise ConfigError(f"--learner {args.learner} contradicts the preset's learner {preset.learner}.")
+        params = dataclasses.asdict(preset.params)
+        bench_name = args.benchmark or preset.benchmark
+        bench_params = _benchmark_params(args, preset.benchmark_params)
+    else:
+        if not args.learner:
+            raise ConfigError("give --preset FILE, or --learner NAME (with --benchmark and --set name=value).")
+        params, bench_name, bench_params = {}, args.benchmark or "split-digits", _benchmark_params(args, BenchmarkParams())
+        preset = None
+    learner = preset.learner if preset else args.learner
+    params_cls = LEARNERS.get(learner).params_cls
+    BENCHMARKS.get(bench_name)
+    params_obj = from_dict(params_cls, {**params, **overrides}, where="--set" if overrides else "")
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    tracking.check_tracking_uri(uri)
+    to_run = Preset(learner=learner, params=params_obj, benchmark=bench_name, benchmark_params=bench_params,
+                    seeds=args.seeds)
+    with _Progress() as progress:
+        result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update)
+    m = result["metrics"]
+    tags = {"learner": learner, "benchmark": bench_name}
+    if preset is not None:
+        tags["preset"] = str(args.preset)
+        tags.update({f"source.{k}": str(v) for k, v in preset.provenance.items() if k in ("run_id", "experiment")})
+    run_id = tracking.log_test_run(uri, args.experiment, params={
+        **dataclasses.asdict(params_obj), "learner": learner, "benchmark": bench_name, "seeds": args.seeds,
+        **{f"benchmark/{k}": v for k, v in dataclasses.asdict(bench_params).items()}},
+        metrics=m, tags=tags, matrix=result["matrix"])
+    if args.format == "json":
+        print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"]}, indent=2))
+    else:
+        print(f"{learner} on {bench_name}, {args.seeds} seed(s), trained on train+val, tested on test:")
+        for key in ("test/acc", "test/bwt", "test/forgetting"):
+            print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
+        print(f"logged to MLflow run {run_id} (experiment `{args.experiment}`, {uri})")
+    return EXIT_OK
+
+
+class _Progress:
+    """A tqdm bar over tasks on stderr (silent when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, seed_index: int, tasks_done: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(desc="tasks", unit="task", file=sys.stderr, disable=not sys.stderr.isatty())
+        if tasks_done == 1:
+            self.bar.set_description(f"seed {seed_index}")
+        self.bar.update(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    import importlib.metadata as md
+    import platform
+
+    import torch
+
+    print(f"synaptune  {__version__}")
+    print(f"python     {platform.python_version()}")
+    for pkg in ("torch", "torchvision", "ray", "optuna", "mlflow", "numpy"):
+        try:
+            print(f"{pkg:<10} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            print(f"{pkg:<10} not installed")
+    print(f"cuda       {torch.version.cuda or 'none'} (available: {torch.cuda.is_available()})")
+    for i in range(torch.cuda.device_count()):
+        print(f"gpu {i}      {torch.cuda.get_device_name(i)}")
+    return EXIT_OK
+
+
+HANDLERS = {"list": cmd_list, "space": cmd_space, "sweep": cmd_sweep, "best": cmd_best,
+            "export": cmd_export, "run": cmd_run, "env": cmd_env}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    for noisy in ("ray", "mlflow", "alembic", "optuna", "filelock", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        return HANDLERS[args.command](args)
+    except SynaptuneError as e:
+        if args.debug:
+            raise
+        print(f"synaptune: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("synaptune: interrupted; a sweep continues with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

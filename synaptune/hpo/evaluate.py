@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+"""``synaptune run``: train a configuration from scratch and measure it on the test split."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from synaptune.benchmarks import build_stream
+from synaptune.hpo.presets import Preset
+from synaptune.hpo.trial import TrialRun
+
+
+def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
+               on_task: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Train on train+val of every task, in order, and evaluate on test.
+
+    Args:
+        preset: what to run.
+        seeds: independent runs with seeds 0..seeds-1.
+        device: torch device.
+        on_task: called as ``on_task(seed_index, tasks_done)`` after each task
+            (the CLI's progress bar).
+
+    Returns:
+        ``{"metrics": {"test/acc": mean, "test/acc_std": std, ...}, "matrix": mean R,
+        "per_seed": [{"test/acc": ..}, ...]}``.
+    """
+    stream = build_stream(preset.benchmark, preset.benchmark_params).to(device)
+    per_seed, matrices = [], []
+    for i in range(seeds):
+        run = TrialRun(preset.learner, preset.params, stream, seeds=(i,), device=device,
+                       train_split="trainval", eval_split="test")
+        while not run.finished:
+            result = run.step()
+            if on_task is not None:
+                on_task(i, run.tasks_done)
+        per_seed.append({k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")})
+        matrices.append(run.matrices[0])
+    metrics: dict[str, float] = {}
+    for key in ("test/acc", "test/bwt", "test/forgetting"):
+        values = [s[key] for s in per_seed]
+        metrics[key] = float(np.mean(values))
+        metrics[f"{key}_std"] = float(np.std(values))
+    mean = np.mean(matrices, axis=0)
+    matrix = [[None if np.isnan(v) else float(v) for v in row] for row in mean]
+    return {"metrics": metrics, "matrix": matrix, "per_seed": per_seed,
+            "params": dataclasses.asdict(preset.params)}

@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: MIT
+"""Everything that touches Ray Tune: the trainable, the searcher, the callback.
+
+Imported only by :mod:`synaptune.hpo.sweep` when a sweep starts. Classes are
+defined at module level so Tune can pickle them into its experiment state and
+restore them on ``--resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from synaptune.benchmarks.base import Stream
+from synaptune.hpo.tracking import TrialLogger
+from synaptune.hpo.trial import TrialRun
+from synaptune.learners import LEARNERS
+from synaptune.searchspaces import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+#: Test-only fault switch: a trial raises once when it is about to train this task.
+FAULT_AT_TASK_ENV = "SYNAPTUNE_TEST_FAULT_AT_TASK"
+#: Where the fault switch remembers which trials already failed (one file per trial).
+FAULT_DIR_ENV = "SYNAPTUNE_TEST_FAULT_DIR"
+#: Test-only: append one line per trial start ("<trial_id> start <task>") to this file.
+EVENT_LOG_ENV = "SYNAPTUNE_TEST_EVENT_LOG"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What every trial of a sweep shares (shipped once through the object store)."""
+
+    learner: str
+    fixed: dict[str, Any]
+    seeds: tuple[int, ...]
+    fault_at_task: int | None = None
+    fault_dir: str | None = None
+    event_log: str | None = None
+
+    @classmethod
+    def from_env(cls, learner: str, fixed: dict[str, Any], seeds: tuple[int, ...]) -> TrialSpec:
+        fault = os.environ.get(FAULT_AT_TASK_ENV)
+        return cls(learner, fixed, seeds, int(fault) if fault else None,
+                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV))
+
+
+def _log_event(spec: TrialSpec, trial_id: str, what: str, task: int) -> None:
+    if spec.event_log:
+        with open(spec.event_log, "a") as f:
+            f.write(f"{trial_id} {what} {task} {time.time():.3f}\n")
+
+
+def _maybe_fail(spec: TrialSpec, trial_id: str, task: int) -> None:
+    if spec.fault_at_task is None or task != spec.fault_at_task or not spec.fault_dir:
+        return
+    marker = Path(spec.fault_dir) / f"{trial_id}.failed"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(task))
+        raise RuntimeError(f"test fault: trial {trial_id} fails once before task {task}")
+
+
+_DEVICE_STREAMS: dict[tuple[str, int, str], Stream] = {}
+
+
+def _stream_on(stream: Stream, device: str) -> Stream:
+    """The stream on ``device``, moved once per worker process."""
+    key = (stream.name, stream.n_tasks, device)
+    if key not in _DEVICE_STREAMS:
+        _DEVICE_STREAMS.clear()
+        _DEVICE_STREAMS[key] = stream.to(device)
+    return _DEVICE_STREAMS[key]
+
+
+def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None:
+    """Tune function trainable: one configuration through the whole stream.
+
+    After each task it saves a checkpoint and reports ``tasks_seen``,
+    ``val/acc_seen``, the per-task accuracies and the accuracy matrix so far; a
+    restarted trial continues from the last finished task.
+    """
+    params = LEARNERS.get(spec.learner).params_cls(**{**spec.fixed, **config})
+    # Ray hides GPUs from trials that did not ask for one (CUDA_VISIBLE_DEVICES="").
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    run = TrialRun(spec.learner, params, _stream_on(stream, device), seeds=spec.seeds, device=device)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            run.load(d)
+    trial_id = tune.get_context().get_trial_id()
+    _log_event(spec, trial_id, "start", run.tasks_done)
+    while not run.finished:
+        _maybe_fail(spec, trial_id, run.tasks_done)
+        result = run.step()
+        result["accuracy_matrix"] = run.accuracy_matrix()
+        with tempfile.TemporaryDirectory() as d:
+            run.save(d)
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
+    """``OptunaSearch`` that tells Optuna the truth about early-stopped trials.
+
+    Ray Tune hands a trial stopped by ASHA to the searcher as *complete*, with
+    its last (few-task) score, which is not comparable with full-stream scores.
+    Here such a trial is told to Optuna as PRUNED; intermediate values are
+    reported at step = tasks seen.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        try:
+            self._ot_trials[trial_id].report(result[self.metric], int(result["tasks_seen"]))
+        except (NotImplementedError, ValueError, KeyError):
+            pass  # e.g. a resumed trial re-reporting a step Optuna already has
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and result.get("tasks_seen") != result.get("n_tasks"):
+            result = None  # Optuna state PRUNED, not COMPLETE
+        super().on_trial_complete(trial_id, result, error)
+
+
+class DefineByRun:
+    """Samples a :class:`SearchSpace` with an Optuna trial, honouring ``when``.
+
+    Bounds are inclusive (Optuna's own distributions, not Tune's exclusive
+    ``randint``). Values from ``fixed`` are not suggested (the trainable adds them).
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.dims = space.dims
+        self.fixed = dict(space.fixed)
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        values: dict[str, Any] = dict(self.fixed)
+        for d in self.dims:
+            if not d.active(values):
+                continue
+            if d.kind == "categorical":
+                values[d.name] = trial.suggest_categorical(d.name, list(d.choices))
+            elif d.kind == "int":
+                values[d.name] = trial.suggest_int(d.name, int(d.low), int(d.high),
+                                                   step=int(d.step or 1), log=d.log)
+            else:
+                values[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
+
+
+def make_searcher(space: SearchSpace, *, metric: str, seed: int) -> StreamAwareOptunaSearch:
+    """TPE (seeded) over ``space`` through Ray Tune."""
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode="max", sampler=sampler)
+
+
+class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
+    """Runs on the driver: forwards trial events to a :class:`TrialLogger`."""
+
+    def __init__(self, inner: TrialLogger) -> None:
+        self.inner = inner
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):  # type: ignore[no-untyped-def]
+        logger.info("trial %s: task %d/%d, val/acc_seen %.4f", trial.trial_id, result["tasks_seen"],
+                    result["n_tasks"], result["val/acc_seen"])
+        self.inner.on_result(trial.trial_id, trial.config, result)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
+        self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
+        logger.warning("trial %s failed for good (after retries); see its error.txt under the storage path",
+                       trial.trial_id)
+        self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=True)

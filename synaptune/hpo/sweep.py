@@ -1,0 +1,239 @@
+# SPDX-License-Identifier: MIT
+"""The sweep driver: checks, Ray Tune + Optuna + ASHA, MLflow, the best result.
+
+Everything a user can get wrong is checked before Ray starts and before any
+file is written; see :func:`prepare`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream
+from synaptune.benchmarks.base import Stream
+from synaptune.exceptions import ConfigError, UnreachableError
+from synaptune.hpo import tracking
+from synaptune.learners import LEARNERS
+from synaptune.searchspaces import SearchSpace, load_space
+
+logger = logging.getLogger(__name__)
+
+#: The metric every trial reports after each task; after the last task it equals ``val/acc``.
+TRIAL_METRIC = "val/acc_seen"
+#: Tune writes the experiment state at most this often (seconds). Small, so a
+#: killed driver loses little: each trial's checkpoint path is in that state.
+EXPERIMENT_STATE_PERIOD_S = "1"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Settings of one sweep (the CLI flags of ``synaptune sweep``)."""
+
+    learner: str
+    benchmark: str = "split-digits"
+    benchmark_params: BenchmarkParams = dataclasses.field(default_factory=BenchmarkParams)
+    space_file: str | None = None
+    trials: int = 8
+    concurrency: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    seeds: int = 1
+    scheduler: Literal["asha", "none"] = "asha"
+    grace_period: int = 1
+    reduction_factor: int = 3
+    max_failures: int = 2
+    address: str | None = None
+    num_cpus: int | None = None
+    storage: str = "./synaptune-results"
+    name: str | None = None
+    resume: bool = False
+    tracking_uri: str = tracking.DEFAULT_TRACKING_URI
+    seed: int = 0
+
+    @property
+    def sweep_name(self) -> str:
+        return self.name or f"{self.learner}-{self.benchmark}"
+
+    @property
+    def experiment_path(self) -> str:
+        if "://" in self.storage:
+            return f"{self.storage.rstrip('/')}/{self.sweep_name}"
+        return str(Path(self.storage).expanduser().resolve() / self.sweep_name)
+
+
+@dataclass
+class Prepared:
+    config: SweepConfig
+    space: SearchSpace
+    stream: Stream
+
+
+def prepare(cfg: SweepConfig) -> Prepared:
+    """Check every input before any trial starts; raise ConfigError / UnreachableError.
+
+    Order: names, numbers, search space, existing results, tracking store, dataset.
+    """
+    LEARNERS.get(cfg.learner)
+    BENCHMARKS.get(cfg.benchmark)
+    for flag, value, minimum in (("--trials", cfg.trials, 1), ("--concurrency", cfg.concurrency, 1),
+                                 ("--seeds", cfg.seeds, 1), ("--grace-period", cfg.grace_period, 1),
+                                 ("--reduction-factor", cfg.reduction_factor, 2),
+                                 ("--max-failures", cfg.max_failures, 0)):
+        if value < minimum:
+            raise ConfigError(f"{flag} must be at least {minimum}, got {value}.")
+    if cfg.cpus_per_trial <= 0:
+        raise ConfigError(f"--cpus-per-trial must be > 0, got {cfg.cpus_per_trial}.")
+    if cfg.gpus_per_trial < 0:
+        raise ConfigError(f"--gpus-per-trial must be >= 0, got {cfg.gpus_per_trial}.")
+    if cfg.scheduler not in ("asha", "none"):
+        raise ConfigError(f"--scheduler must be asha or none, got {cfg.scheduler!r}.")
+    space = load_space(cfg.learner, cfg.space_file)
+    state_file = Path(cfg.experiment_path) / "tuner.pkl"
+    if "://" not in cfg.storage:
+        if cfg.resume and not state_file.exists():
+            raise ConfigError(f"--resume: no sweep to resume at {cfg.experiment_path}. "
+                              "Check --storage and --name, or drop --resume to start a new sweep.")
+        if not cfg.resume and Path(cfg.experiment_path).exists():
+            raise ConfigError(f"{cfg.experiment_path} already holds a sweep named `{cfg.sweep_name}`. "
+                              "Pass --resume to continue it, or --name NEW for a new sweep.")
+    tracking.check_tracking_uri(cfg.tracking_uri)
+    stream = build_stream(cfg.benchmark, cfg.benchmark_params)
+    return Prepared(cfg, space, stream)
+
+
+def _check_ray_address(address: str) -> None:
+    """Fail fast (seconds, not minutes) on a ``host:port`` nobody listens on."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address must be host:port, ray://host:port or auto, got {address!r}.")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise UnreachableError(f"Ray cluster at {address} is unreachable ({e.strerror or e}). "
+                               "Start it (ray start --head) or fix --address.") from None
+
+
+def start_ray(cfg: SweepConfig) -> bool:
+    """Connect to ``--address`` or start local Ray; returns True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if cfg.address:
+        _check_ray_address(cfg.address)
+        try:
+            ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as e:
+            raise UnreachableError(f"cannot connect to Ray at {cfg.address}: {str(e).splitlines()[0]}") from None
+    else:
+        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    return True
+
+
+def check_resources(cfg: SweepConfig) -> None:
+    """Refuse a trial request the cluster can never satisfy (instead of pending forever)."""
+    import ray
+
+    have = ray.cluster_resources()
+    gpus, cpus = have.get("GPU", 0.0), have.get("CPU", 0.0)
+    if cfg.gpus_per_trial > gpus:
+        raise ConfigError(f"a trial asks for {cfg.gpus_per_trial:g} GPU, the cluster has "
+                          f"{'none' if gpus == 0 else f'{gpus:g}'}. Lower --gpus-per-trial (0 runs on CPU).")
+    if cfg.cpus_per_trial > cpus:
+        raise ConfigError(f"a trial asks for {cfg.cpus_per_trial:g} CPUs, the cluster has {cpus:g}. "
+                          "Lower --cpus-per-trial.")
+
+
+def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
+    """Run (or resume) a sweep; returns a summary with the best completed trial.
+
+    Returns:
+        ``{"experiment", "parent_run_id", "counts", "best"}`` where ``best`` is a
+        :func:`tracking.best_runs` entry or ``None`` if no trial saw every task.
+    """
+    prepared = prepare(cfg)
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", EXPERIMENT_STATE_PERIOD_S)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Snapshots after every checkpoint are what make --resume lose nothing; do not warn about them.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    started = start_ray(cfg)
+    try:
+        check_resources(cfg)
+        return _fit(prepared)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def _fit(prepared: Prepared) -> dict[str, Any]:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    from synaptune.hpo.raytune import MLflowTrialCallback, TrialSpec, make_searcher, train_trial
+
+    cfg, space, stream = prepared.config, prepared.space, prepared.stream
+    settings = {"learner": cfg.learner, "benchmark": cfg.benchmark, "trials": cfg.trials,
+                "concurrency": cfg.concurrency, "seeds": cfg.seeds, "scheduler": cfg.scheduler,
+                "grace_period": cfg.grace_period, "cpus_per_trial": cfg.cpus_per_trial,
+                "gpus_per_trial": cfg.gpus_per_trial, "sampler_seed": cfg.seed,
+                "storage": cfg.experiment_path, "n_tasks": stream.n_tasks,
+                **{f"benchmark/{k}": v for k, v in dataclasses.asdict(cfg.benchmark_params).items()}}
+    parent_id = tracking.start_sweep_run(cfg.tracking_uri, cfg.sweep_name, sweep_path=cfg.experiment_path,
+                                         settings=settings, space_yaml=space.to_yaml())
+    trial_logger = tracking.TrialLogger(
+        uri=cfg.tracking_uri, experiment_id=tracking.experiment_id(cfg.tracking_uri, cfg.sweep_name, create=True),
+        parent_id=parent_id, learner=cfg.learner, benchmark=cfg.benchmark,
+        benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds)
+    spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)))
+    trainable = tune.with_resources(tune.with_parameters(train_trial, stream=stream, spec=spec),
+                                    {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+    if cfg.resume:
+        tuner = tune.Tuner.restore(cfg.experiment_path, trainable=trainable,
+                                   resume_unfinished=True, resume_errored=True)
+    else:
+        searcher = ConcurrencyLimiter(make_searcher(space, metric=TRIAL_METRIC, seed=cfg.seed),
+                                      max_concurrent=cfg.concurrency)
+        if cfg.scheduler == "asha":
+            scheduler = ASHAScheduler(time_attr="tasks_seen", max_t=stream.n_tasks,
+                                      grace_period=min(cfg.grace_period, stream.n_tasks),
+                                      reduction_factor=cfg.reduction_factor)
+        else:
+            scheduler = FIFOScheduler()
+        storage = cfg.storage if "://" in cfg.storage else str(Path(cfg.storage).expanduser().resolve())
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(metric=TRIAL_METRIC, mode="max", search_alg=searcher,
+                                        scheduler=scheduler, num_samples=cfg.trials, reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=cfg.sweep_name, storage_path=storage, verbose=0,
+                callbacks=[MLflowTrialCallback(trial_logger)],
+                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            ),
+        )
+    results = tuner.fit()
+    counts = {"completed": 0, "pruned": 0, "failed": 0}
+    for r in results:
+        if r.error is not None:
+            counts["failed"] += 1
+        elif r.metrics and r.metrics.get("tasks_seen") == stream.n_tasks:
+            counts["completed"] += 1
+        else:
+            counts["pruned"] += 1
+    best = tracking.best_runs(cfg.tracking_uri, cfg.sweep_name, top=1)
+    tracking.finish_sweep_run(cfg.tracking_uri, parent_id, best[0] if best else None, counts)
+    return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts,
+            "best": best[0] if best else None, "tracking_uri": cfg.tracking_uri,
+            "storage": cfg.experiment_path}

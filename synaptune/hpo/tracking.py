@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: MIT
+"""MLflow tracking, done from the sweep driver only (workers need no access).
+
+Layout in MLflow: experiment = sweep name; one parent run per sweep
+(tag ``synaptune.role=sweep``) and one nested child run per Tune trial
+(``synaptune.role=trial``, ``trial_id=<Tune trial id>``). A child run is found
+again by its ``trial_id`` tag after any restart, so a resumed sweep never
+duplicates it. ``synaptune.status`` is ``running``, ``completed`` (saw every
+task), ``pruned`` (stopped early by ASHA) or ``failed``.
+
+Only completed runs carry a comparable ``val/acc``: a pruned trial saw fewer
+tasks, and accuracy usually falls as tasks are added. :func:`best_runs` reads
+completed runs only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from synaptune._registry import did_you_mean
+from synaptune.exceptions import ConfigError, UnreachableError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+ROLE, STATUS, TRIAL_ID, SWEEP_PATH = "synaptune.role", "synaptune.status", "trial_id", "synaptune.sweep_path"
+
+
+def resolve_tracking_uri(flag: str | None) -> str:
+    """``--tracking-uri`` if given, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+    return flag or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def check_tracking_uri(uri: str, *, timeout_s: float = 5.0) -> None:
+    """Make one real call to the tracking store; raise :class:`UnreachableError` if it fails.
+
+    For an HTTP server this also catches MLflow's 403 "Invalid Host header"
+    (a server started without ``--allowed-hosts`` for this host name).
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except OSError as e:
+            raise UnreachableError(
+                f"MLflow tracking server {uri} is unreachable ({e.strerror or e}). Start it "
+                f"(mlflow server --host {host} --port {port}) or pass another --tracking-uri."
+            ) from None
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout_s)))
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as e:  # noqa: BLE001 - any failure means "cannot use this store"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnreachableError(f"MLflow tracking URI {uri} does not answer: {first[:300]}") from None
+
+
+def _client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(uri: str, name: str, *, create: bool) -> str:
+    """Id of experiment ``name``; created if ``create``, else a ConfigError naming the known ones."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    if create:
+        return str(client.create_experiment(name))
+    names = [e.name for e in client.search_experiments()]
+    raise ConfigError(f"no MLflow experiment `{name}` at {uri}.{did_you_mean(name, names)} "
+                      f"Known experiments: {', '.join(names) or 'none'}.")
+
+
+def start_sweep_run(uri: str, experiment: str, *, sweep_path: str, settings: dict[str, Any],
+                    space_yaml: str) -> str:
+    """The sweep's parent run: found again by its results path, else created. Returns its id."""
+    client = _client(uri)
+    exp_id = experiment_id(uri, experiment, create=True)
+    found = client.search_runs([exp_id], filter_string=f"tags.`{ROLE}` = 'sweep' and "
+                               f"tags.`{SWEEP_PATH}` = '{sweep_path}'", max_results=1)
+    if found:
+        client.update_run(found[0].info.run_id, status="RUNNING")
+        return str(found[0].info.run_id)
+    run = client.create_run(exp_id, run_name=experiment, tags={ROLE: "sweep", SWEEP_PATH: sweep_path})
+    run_id = run.info.run_id
+    for key, value in settings.items():
+        client.log_param(run_id, key, value)
+    client.log_text(run_id, space_yaml, "search_space.yaml")
+    return str(run_id)
+
+
+def finish_sweep_run(uri: str, parent_id: str, best: dict[str, Any] | None, counts: dict[str, int]) -> None:
+    client = _client(uri)
+    for status, n in counts.items():
+        client.log_metric(parent_id, f"trials/{status}", n)
+    if best is not None:
+        client.set_tag(parent_id, "best_run_id", best["run_id"])
+        client.log_metric(parent_id, "best/val/acc", best["metrics"]["val/acc"])
+        for key, value in best["params"].items():
+            client.log_param(parent_id, f"best/{key}", value)
+    client.set_terminated(parent_id, "FINISHED")
+
+
+@dataclass
+class TrialLogger:
+    """Logs each Tune trial as a child run (wrapped by ``raytune.MLflowTrialCallback``).
+
+    Plain data so it pickles into Tune's experiment state; the MLflow client is
+    made on demand.
+    """
+
+    uri: str
+    experiment_id: str
+    parent_id: str
+    learner: str
+    benchmark: str
+    benchmark_params: dict[str, Any]
+    fixed: dict[str, Any]
+    seeds: int
+    run_ids: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def child_run(self, trial_id: str, config: dict[str, Any]) -> str:
+        if trial_id in self.run_ids:
+            return self.run_ids[trial_id]
+        client = _client(self.uri)
+        found = client.search_runs([self.experiment_id], filter_string=(
+            f"tags.`{TRIAL_ID}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{self.parent_id}'"),
+            max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            run = client.create_run(self.experiment_id, run_name=trial_id, tags={
+                "mlflow.parentRunId": self.parent_id, ROLE: "trial", TRIAL_ID: trial_id, STATUS: "running"})
+            run_id = run.info.run_id
+            from synaptune.learners import LEARNERS
+
+            params = LEARNERS.get(self.learner).params_cls(**{**self.fixed, **config})
+            logged = {**dataclasses.asdict(params), "learner": self.learner, "benchmark": self.benchmark,
+                      "seeds": self.seeds, **{f"benchmark/{k}": v for k, v in self.benchmark_params.items()}}
+            from mlflow.entities import Param
+
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+        self.run_ids[trial_id] = run_id
+        return run_id
+
+    def on_result(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        run_id = self.child_run(trial_id, config)
+        step = int(result["tasks_seen"])
+        now = int(time.time() * 1000)
+        names = [k for k in result if k.startswith("val/") or k == "tasks_seen"]
+        metrics = [Metric(k, float(result[k]), now, step) for k in names
+                   if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)]
+        client = _client(self.uri)
+        client.log_batch(run_id, metrics=metrics)
+        if "accuracy_matrix" in result:
+            client.log_text(run_id, json.dumps({"split": "val", "R": result["accuracy_matrix"]}, indent=1),
+                            "accuracy_matrix.json")
+
+    def on_end(self, trial_id: str, config: dict[str, Any], result: dict[str, Any] | None, *,
+               error: bool) -> None:
+        run_id = self.child_run(trial_id, config)
+        client = _client(self.uri)
+        if error:
+            status, mlflow_status = "failed", "FAILED"
+        elif result and result.get("tasks_seen") == result.get("n_tasks"):
+            status, mlflow_status = "completed", "FINISHED"
+        else:
+            status, mlflow_status = "pruned", "KILLED"
+        client.set_tag(run_id, STATUS, status)
+        if result:
+            client.set_tag(run_id, "tasks_seen", str(result.get("tasks_seen")))
+        client.set_terminated(run_id, mlflow_status)
+
+
+def best_runs(uri: str, experiment: str, *, top: int = 1, metric: str = "val/acc") -> list[dict[str, Any]]:
+    """The ``top`` completed trials of a sweep, best first, read from MLflow.
+
+    Returns dicts with ``run_id``, ``trial_id``, ``metrics``, ``params`` (strings as
+    logged). Pruned, failed and running trials are never returned.
+    """
+    exp_id = experiment_id(uri, experiment, create=False)
+    runs = _client(uri).search_runs(
+        [exp_id],
+        filter_string=f"tags.`{ROLE}` = 'trial' and tags.`{STATUS}` = 'completed'",
+        order_by=[f"metrics.`{metric}` DESC"],
+        max_results=max(top, 1) * 5 + 50,
+    )
+    out = []
+    for run in runs:
+        if metric not in run.data.metrics:
+            continue
+        out.append({"run_id": run.info.run_id, "trial_id": run.data.tags.get(TRIAL_ID),
+                    "metrics": dict(run.data.metrics), "params": dict(run.data.params),
+                    "experiment": experiment})
+    out.sort(key=lambda r: -r["metrics"][metric])
+    return out[:top]
+
+
+def get_run(uri: str, run_id: str) -> dict[str, Any]:
+    """One run as a dict like :func:`best_runs` gives (any role)."""
+    try:
+        run = _client(uri).get_run(run_id)
+    except Exception:  # noqa: BLE001 - MLflow raises its own RestException / MlflowException
+        raise ConfigError(f"no MLflow run with id {run_id} at {uri}.") from None
+    return {"run_id": run.info.run_id, "trial_id": run.data.tags.get(TRIAL_ID),
+            "metrics": dict(run.data.metrics), "params": dict(run.data.params),
+            "tags": dict(run.data.tags)}
+
+
+def log_test_run(uri: str, experiment: str, *, params: dict[str, Any], metrics: dict[str, float],
+                 tags: dict[str, str], matrix: list[list[float | None]]) -> str:
+    """Log one ``synaptune run`` result as its own run; returns its id."""
+    client = _client(uri)
+    exp_id = experiment_id(uri, experiment, create=True)
+    run = client.create_run(exp_id, tags={ROLE: "run", **tags})
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     params=[Param(k, str(v)) for k, v in params.items()])
+    client.log_text(run.info.run_id, json.dumps({"split": "test", "R": matrix}, indent=1),
+                    "accuracy_matrix.json")
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return str(run.info.run_id)

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: MIT
+"""Naive fine-tuning: the lower bound every continual learner must beat."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from synaptune.learners.base import Learner
+from synaptune.learners.networks import Classifier, NetworkParams, check_multi_head
+
+if TYPE_CHECKING:
+    from synaptune.benchmarks.base import Split, Task
+
+logger = logging.getLogger(__name__)
+
+#: ``(x, y, task_id)``: task_id is ``None``, an int, or an int64 (B,) tensor.
+Batch = tuple[Tensor, Tensor, "int | Tensor | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NaiveParams(NetworkParams):
+    """Hyperparameters of :class:`NaiveLearner` (the shared network knobs only)."""
+
+
+class NaiveLearner(Learner):
+    r"""Fine-tunes one network on each task in turn, with nothing against forgetting.
+
+    Each task gets a fresh optimiser (SGD with momentum and weight decay, or
+    Adam) and ``epochs`` shuffled passes of cross-entropy training:
+
+    .. math::
+
+        \theta \leftarrow \theta - \eta \, \nabla_\theta
+        \frac{1}{|B|} \sum_{(x, y) \in B} -\log \operatorname{softmax}(f_\theta(x))_y
+
+    In the task-il scenario the logits are restricted to the current task's
+    classes (or its own head, with ``multi_head``). Reference: the fine-tuning
+    baseline of van de Ven & Tolias, "Three scenarios for continual learning" (2019).
+
+    Example (``stream`` is any :class:`~synaptune.benchmarks.base.Stream`)::
+
+        learner = NaiveLearner(NaiveParams(lr=0.05), input_shape=stream.input_shape,
+                               n_classes=stream.n_classes, n_tasks=stream.n_tasks)
+        for task in stream.tasks:
+            learner.fit_task(task)
+        labels = learner.predict(stream.tasks[0].tensors("test")[0])  # int64 (B,)
+
+    State:
+        net.*: the :class:`~synaptune.learners.networks.Classifier` parameters.
+        net.task_classes: bool (n_tasks, n_classes), the classes of each task seen.
+        rng_state: uint8, state of the shuffling generator after the last task,
+            so a learner restored from a checkpoint shuffles as the original would.
+    """
+
+    params_cls = NaiveParams
+
+    def __init__(
+        self,
+        params: Any,
+        *,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        n_tasks: int,
+        scenario: str = "class-il",
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, input_shape=input_shape, n_classes=n_classes, n_tasks=n_tasks,
+                         scenario=scenario, device=device, seed=seed)
+        check_multi_head(params, scenario)
+        self.net = Classifier(params, input_shape=self.input_shape, n_classes=n_classes, n_tasks=n_tasks)
+        self.register_buffer("rng_state", self.generator.get_state())
+        self.to(self.device)
+
+    # ----------------------------------------------------------------- training
+    def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
+        self.net.remember(task.id, task.classes)
+        tid = self._train_task_id(task.id)
+        metrics = self._train(lambda: self._batches(task, split, tid))
+        self.end_task(task, split)
+        return metrics
+
+    def _train_task_id(self, task_id: int) -> int | None:
+        # The task id is only known to the learner (and so used for masking) in task-il;
+        # using it in class-il would turn the naive baseline into the "labels trick".
+        return task_id if self.scenario == "task-il" else None
+
+    def _batches(self, task: Task, split: Split, tid: int | None) -> Iterator[Batch]:
+        for x, y in task.batches(split, self.params.batch_size, shuffle=True, generator=self.generator):
+            yield x, y, tid
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        p = self.params
+        if p.optimizer == "adam":
+            return torch.optim.Adam(self.net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        return torch.optim.SGD(self.net.parameters(), lr=p.lr, momentum=p.momentum,
+                               weight_decay=p.weight_decay)
+
+    def regularizer(self) -> Tensor | None:
+        """Extra loss term added to the cross-entropy; ``None`` for plain fine-tuning."""
+        return None
+
+    def end_task(self, task: Task, split: Split) -> None:
+        """Hook run after training on ``task`` (EWC consolidates here)."""
+
+    def _train(self, batches: Callable[[], Iterator[Batch]]) -> dict[str, float]:
+        """``epochs`` passes over ``batches()``; returns the last epoch's mean loss."""
+        # Dropout draws from the global generator: reseed it from ours so a run is
+        # reproducible from the learner's own state, whatever ran before in the process.
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))
+        self.train()
+        opt = self._make_optimizer()
+        total = torch.zeros((), device=self.device)
+        count = 0
+        for epoch in range(self.params.epochs):
+            total.zero_()
+            count = 0
+            for x, y, tid in batches():
+                x, y = x.to(self.device), y.to(self.device)
+                if isinstance(tid, Tensor):
+                    tid = tid.to(self.device)
+                loss = F.cross_entropy(self.net(x, tid), y)
+                extra = self.regularizer()
+                if extra is not None:
+                    loss = loss + extra
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                # Accumulate on the device: no host sync per batch.
+                total += loss.detach() * y.shape[0]
+                count += y.shape[0]
+            logger.debug("epoch %d/%d done", epoch + 1, self.params.epochs)
+        self.rng_state.copy_(self.generator.get_state())
+        return {"train/loss": float(total / max(count, 1))}
+
+    # --------------------------------------------------------------- prediction
+    def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
+        if task_id is not None and not 0 <= task_id < self.n_tasks:
+            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        self.eval()
+        with torch.no_grad():
+            return self.net(x.to(self.device), task_id).argmax(dim=1)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # Resume shuffling exactly where the checkpointed learner left off.
+        self.generator.set_state(self.rng_state.cpu())

@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: MIT
+"""Feature extractors, heads and the hyperparameters the gradient baselines share.
+
+The ``naive``, ``ewc`` and ``joint`` learners all train a :class:`Classifier`:
+a feature extractor (:class:`MLP` or :class:`SmallCNN`) followed by one linear
+head over every class, or one head per task (``multi_head``, task-il only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from synaptune.exceptions import ConfigError
+from synaptune.params import param, validate
+
+MULTI_HEAD_NEEDS_TASK_IL = (
+    "`multi_head` needs the task-il scenario (one head per task, chosen by the task id "
+    "given at test time), got scenario {scenario!r}. Either set multi_head=false or use "
+    "a task-il stream."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkParams:
+    """Network and optimiser knobs shared by the gradient-trained baselines."""
+
+    arch: str = param("mlp", choices=("mlp", "cnn"),
+                      help="Feature extractor: mlp (flatten + dense layers) or cnn (two conv blocks).")
+    hidden_units: int = param(128, low=1, help="Width of each hidden dense layer (MLP layers, CNN dense layer).")
+    hidden_layers: int = param(2, low=1, high=8, help="Number of hidden dense layers of the MLP (arch=mlp).")
+    conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution of the CNN (arch=cnn).")
+    dropout: float = param(0.0, low=0.0, high=1.0, high_open=True,
+                           help="Dropout probability after each hidden dense layer; use a value below 1.")
+    optimizer: str = param("sgd", choices=("sgd", "adam"), help="Optimiser, fresh for every task: sgd or adam.")
+    lr: float = param(0.05, low=0.0, high=10.0, low_open=True,
+                      help="Learning rate of the optimiser; use a positive step, e.g. 0.05.")
+    momentum: float = param(0.9, low=0.0, high=1.0, high_open=True,
+                            help="SGD momentum (ignored by adam); use a value below 1.")
+    weight_decay: float = param(0.0, low=0.0, high=1.0, help="L2 weight decay of the optimiser.")
+    batch_size: int = param(32, low=1, help="Training mini-batch size.")
+    epochs: int = param(3, low=1, help="Passes over each task's training data.")
+    multi_head: bool = param(False, help="One output head per task (task-il only) instead of one shared head.")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def check_multi_head(params: NetworkParams, scenario: str) -> None:
+    """Raise :class:`ConfigError` if ``multi_head`` is asked for outside task-il."""
+    if params.multi_head and scenario != "task-il":
+        raise ConfigError(MULTI_HEAD_NEEDS_TASK_IL.format(scenario=scenario))
+
+
+class MLP(nn.Module):
+    """Flatten, then ``hidden_layers`` x (Linear -> ReLU -> Dropout).
+
+    Attributes:
+        out_features: width of the output features (``hidden_units``).
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], *, hidden_units: int, hidden_layers: int,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(width, hidden_units), nn.ReLU()]
+            if dropout > 0:  # p=0 adds no module, so no random draw either
+                layers.append(nn.Dropout(dropout))
+            width = hidden_units
+        self.layers = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+class SmallCNN(nn.Module):
+    """Two blocks of Conv3x3 -> ReLU -> MaxPool2, then Linear -> ReLU -> Dropout.
+
+    ``padding=1`` keeps the spatial size through each convolution, so inputs as
+    small as 8x8 work (8 -> 4 -> 2); 28x28 gives 7x7 and 32x32 gives 8x8.
+
+    Attributes:
+        out_features: width of the output features (``hidden_units``).
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], *, conv_channels: int, hidden_units: int,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if len(input_shape) != 3 or input_shape[1] < 4 or input_shape[2] < 4:
+            raise ConfigError(
+                f"`arch`=cnn needs image inputs shaped (C, H, W) with H, W >= 4, got input_shape "
+                f"{tuple(input_shape)}. Use arch=mlp for this stream."
+            )
+        c, h, w = input_shape
+        k = conv_channels
+        layers: list[nn.Module] = [
+            nn.Conv2d(c, k, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(k, k, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(k * (h // 4) * (w // 4), hidden_units), nn.ReLU(),
+        ]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.layers = nn.Sequential(*layers)
+        self.out_features = hidden_units
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+def build_features(params: NetworkParams, input_shape: tuple[int, ...]) -> MLP | SmallCNN:
+    """The feature extractor ``params.arch`` names."""
+    if params.arch == "cnn":
+        return SmallCNN(input_shape, conv_channels=params.conv_channels,
+                        hidden_units=params.hidden_units, dropout=params.dropout)
+    return MLP(input_shape, hidden_units=params.hidden_units,
+               hidden_layers=params.hidden_layers, dropout=params.dropout)
+
+
+class Classifier(nn.Module):
+    """Features plus one shared head, or one head per task.
+
+    When a task id is given, logits of classes outside that task are set to
+    ``-inf``, so training and prediction stay within the task's labels (the
+    task-il protocol). The task -> classes map is the ``task_classes`` buffer,
+    filled by :meth:`remember`, so it survives ``state_dict`` round trips.
+
+    Args:
+        params: network hyperparameters.
+        input_shape: shape of one input, e.g. (1, 8, 8).
+        n_classes: labels over the whole stream (width of every head).
+        n_tasks: tasks in the stream (rows of ``task_classes``; heads if multi-head).
+
+    State:
+        task_classes: bool (n_tasks, n_classes); row t marks the classes of task t.
+    """
+
+    def __init__(self, params: NetworkParams, *, input_shape: tuple[int, ...], n_classes: int,
+                 n_tasks: int) -> None:
+        super().__init__()
+        self.features = build_features(params, input_shape)
+        width = self.features.out_features
+        self.multi_head = params.multi_head
+        self.n_tasks = n_tasks
+        if self.multi_head:
+            # Every head exists from the start, so a fresh learner accepts any checkpoint.
+            self.heads = nn.ModuleList(nn.Linear(width, n_classes) for _ in range(n_tasks))
+        else:
+            self.head = nn.Linear(width, n_classes)
+        self.register_buffer("task_classes", torch.zeros(n_tasks, n_classes, dtype=torch.bool))
+
+    @torch.no_grad()
+    def remember(self, task_id: int, classes: tuple[int, ...]) -> None:
+        """Record that task ``task_id`` uses labels ``classes``."""
+        idx = torch.as_tensor(list(classes), dtype=torch.long, device=self.task_classes.device)
+        self.task_classes[task_id, idx] = True
+
+    def forward(self, x: Tensor, task_id: int | Tensor | None = None) -> Tensor:
+        """Logits (B, n_classes); ``task_id`` is an int or an int64 (B,) tensor, or ``None``."""
+        return self.logits(x, task_id)
+
+    def logits(self, x: Tensor, task_id: int | Tensor | None = None) -> Tensor:
+        f = self.features(x)
+        if self.multi_head:
+            if task_id is None:
+                raise ValueError("a multi-head classifier needs the task id (task-il scenario)")
+            if isinstance(task_id, int):
+                out = self.heads[task_id](f)
+            else:  # one task id per sample (joint training over several tasks)
+                every = torch.stack([head(f) for head in self.heads], dim=1)  # (B, T, C)
+                pick = task_id.view(-1, 1, 1).expand(-1, 1, every.shape[-1])
+                out = every.gather(1, pick).squeeze(1)
+        else:
+            out = self.head(f)
+        if task_id is None:
+            return out
+        mask = self.task_classes[task_id]
+        # A task never trained on has an empty row: leave its logits unmasked rather than
+        # making every class -inf (without a host sync, so it also works under vmap).
+        mask = mask | ~mask.any(dim=-1, keepdim=True)
+        return out.masked_fill(~mask, float("-inf"))

@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: MIT
+"""Search-space YAML: parse, validate against a learner's Params, sample.
+
+Format (bounds inclusive, as in Optuna)::
+
+    learner: naive
+    params:                                   # sampled, in this order
+      lr:        {float: [0.001, 0.5], log: true}
+      epochs:    {int: [1, 5], step: 1}       # or log: true
+      optimizer: {categorical: [sgd, adam]}
+      momentum:  {float: [0.0, 0.95], when: {optimizer: sgd}}   # conditional
+    fixed:                                    # not sampled; overrides defaults
+      batch_size: 32
+
+A ``when`` maps earlier-sampled (or fixed) parameter names to a value or a list
+of accepted values; the dimension is sampled only when all of them match,
+otherwise the field keeps its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synaptune.exceptions import ConfigError
+from synaptune.params import check_names, coerce, domain_text, field_types, in_domain
+
+_KINDS = ("float", "int", "categorical")
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One sampled parameter.
+
+    Attributes:
+        name: the Params field.
+        kind: ``float``, ``int`` or ``categorical``.
+        low, high: inclusive bounds (float / int).
+        log: sample on a log scale.
+        step: grid step of an int (or float) dimension.
+        choices: values of a categorical dimension.
+        when: conditions ``{param: [accepted values]}`` on other parameters.
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def active(self, values: dict[str, Any]) -> bool:
+        """Whether the ``when`` conditions hold for the values chosen so far."""
+        return all(values.get(k) in accepted for k, accepted in self.when.items())
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space of one learner.
+
+    Attributes:
+        learner: registered learner name.
+        params_cls: the learner's Params dataclass.
+        dims: sampled dimensions, in file order.
+        fixed: values that override the defaults and are not sampled.
+        source: where it was read from (for messages and MLflow).
+    """
+
+    learner: str
+    params_cls: type
+    dims: tuple[Dim, ...]
+    fixed: dict[str, Any]
+    source: str = ""
+
+    def build(self, sample: dict[str, Any]) -> Any:
+        """Params instance from a sample (sampled values override ``fixed``)."""
+        return self.params_cls(**{**self.fixed, **sample})
+
+    def to_yaml(self) -> str:
+        """The space as YAML text, in the file format (for printing and MLflow)."""
+        params: dict[str, Any] = {}
+        for d in self.dims:
+            spec: dict[str, Any]
+            if d.kind == "categorical":
+                spec = {"categorical": list(d.choices)}
+            else:
+                spec = {d.kind: [d.low, d.high]}
+                if d.log:
+                    spec["log"] = True
+                if d.step is not None:
+                    spec["step"] = d.step
+            if d.when:
+                spec["when"] = {k: list(v) if len(v) > 1 else v[0] for k, v in d.when.items()}
+            params[d.name] = spec
+        doc = {"learner": self.learner, "params": params, "fixed": dict(self.fixed)}
+        return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+
+
+def space_path(learner: str) -> Path:
+    """Path of the search space shipped with the package for ``learner``."""
+    return Path(__file__).with_name(f"{learner}.yaml")
+
+
+def load_space(learner: str, path: str | Path | None = None) -> SearchSpace:
+    """Read and validate a search space.
+
+    Args:
+        learner: registered learner name; the file's ``learner:`` must match.
+        path: a YAML file; ``None`` reads the one shipped for ``learner``.
+
+    Raises:
+        ConfigError: unreadable file, unknown parameter (with did-you-mean),
+            empty or inverted range, log range touching 0, range outside the
+            field's domain, ``when`` on an unknown parameter.
+    """
+    from synaptune.learners import LEARNERS
+
+    params_cls = LEARNERS.get(learner).params_cls
+    src = Path(path) if path is not None else space_path(learner)
+    if not src.is_file():
+        raise ConfigError(f"search space file {src} does not exist. Give an existing YAML file to --space.")
+    try:
+        doc = yaml.safe_load(src.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{src}: not valid YAML ({e}).") from None
+    return parse_space(doc, params_cls, learner=learner, source=str(src))
+
+
+def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<space>") -> SearchSpace:
+    """Validate a parsed YAML document (see module docstring) into a SearchSpace."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: a search space is a mapping with `learner`, `params`, `fixed`.")
+    unknown_top = set(doc) - {"learner", "params", "fixed"}
+    if unknown_top:
+        raise ConfigError(f"{source}: unknown top-level key(s) {sorted(unknown_top)}; "
+                          "allowed: learner, params, fixed.")
+    if doc.get("learner", learner) != learner:
+        raise ConfigError(f"{source}: this space is for learner `{doc['learner']}`, not `{learner}`.")
+    raw_params = doc.get("params") or {}
+    fixed_raw = doc.get("fixed") or {}
+    if not isinstance(raw_params, dict) or not isinstance(fixed_raw, dict):
+        raise ConfigError(f"{source}: `params` and `fixed` must be mappings of parameter names.")
+    check_names(params_cls, raw_params, where=f"{source}: params")
+    check_names(params_cls, fixed_raw, where=f"{source}: fixed")
+    both = set(raw_params) & set(fixed_raw)
+    if both:
+        raise ConfigError(f"{source}: {sorted(both)} both sampled and fixed; keep one.")
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    types = field_types(params_cls)
+    fixed = {}
+    for name, value in fixed_raw.items():
+        value = coerce(params_cls, name, value)
+        if not in_domain(fields[name], value):
+            raise ConfigError(f"{source}: fixed `{name}` = {value!r} is outside its domain {domain_text(fields[name])}.")
+        fixed[name] = value
+    dims = []
+    for name, spec in raw_params.items():
+        dims.append(_parse_dim(name, spec, fields[name], types[name], params_cls, source))
+    names = set(raw_params) | set(fixed)
+    all_fields = list(fields)
+    for d in dims:
+        for cond in d.when:
+            if cond not in names:
+                hint = "" if cond in fields else f" (it is not a parameter of {params_cls.__name__}: {', '.join(all_fields)})"
+                raise ConfigError(f"{source}: `{d.name}` has a `when` on `{cond}`, which is neither sampled "
+                                  f"nor fixed in this space{hint}.")
+    space = SearchSpace(learner, params_cls, tuple(dims), fixed, source)
+    # Every corner of the space must build: catches cross-field constraints early.
+    space.build({})
+    return space
+
+
+def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_cls: type, source: str) -> Dim:
+    where = f"{source}: `{name}`"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a mapping such as {{float: [0.001, 0.1], log: true}}, got {spec!r}.")
+    kinds = [k for k in _KINDS if k in spec]
+    if len(kinds) != 1:
+        raise ConfigError(f"{where}: give exactly one of float / int / categorical, got {sorted(spec)}.")
+    kind = kinds[0]
+    extra = set(spec) - {kind, "log", "step", "when"}
+    if extra:
+        raise ConfigError(f"{where}: unknown option(s) {sorted(extra)}; allowed: log, step, when.")
+    when_raw = spec.get("when") or {}
+    if not isinstance(when_raw, dict):
+        raise ConfigError(f"{where}: `when` must map parameter names to values.")
+    when = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in when_raw.items()}
+    if kind == "categorical":
+        choices = spec["categorical"]
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}: `categorical` needs a non-empty list of choices.")
+        choices = tuple(coerce(params_cls, name, c) for c in choices)
+        for c in choices:
+            if not in_domain(f, c):
+                raise ConfigError(f"{where}: choice {c!r} is outside the domain {domain_text(f)}.")
+        return Dim(name, kind, choices=choices, when=when)
+    bounds = spec[kind]
+    if not (isinstance(bounds, list) and len(bounds) == 2):
+        raise ConfigError(f"{where}: `{kind}` needs [low, high], got {bounds!r}.")
+    if ftype not in (int, float) or (kind == "float" and ftype is int):
+        raise ConfigError(f"{where}: `{kind}` range on a {ftype.__name__} field; use "
+                          f"{'int' if ftype is int else 'categorical'}.")
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: bounds must be numbers, got {bounds!r}.") from None
+    if kind == "int":
+        if not (low.is_integer() and high.is_integer()):
+            raise ConfigError(f"{where}: int bounds must be whole numbers, got {bounds!r}.")
+        low, high = int(low), int(high)
+    if not low < high:
+        word = "empty" if low == high else "inverted"
+        raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] is {word}; low must be below high.")
+    log = bool(spec.get("log", False))
+    if log and low <= 0:
+        raise ConfigError(f"{where}: log range [{bounds[0]}, {bounds[1]}] touches 0 or below; "
+                          "a log scale needs low > 0 (e.g. 1e-6), or drop `log: true`.")
+    step = spec.get("step")
+    if step is not None:
+        if log:
+            raise ConfigError(f"{where}: `step` and `log` cannot be combined (Optuna forbids it).")
+        if not (isinstance(step, (int, float)) and step > 0 and math.isfinite(step)):
+            raise ConfigError(f"{where}: `step` must be a positive number, got {step!r}.")
+        if kind == "int" and not float(step).is_integer():
+            raise ConfigError(f"{where}: an int `step` must be a whole number, got {step!r}.")
+    for bound in (low, high):
+        if not in_domain(f, ftype(bound)):
+            raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] leaves the domain "
+                              f"{domain_text(f)} of `{name}`.")
+    return Dim(name, kind, low=low, high=high, log=log,
+               step=int(step) if kind == "int" and step is not None else step, when=when)
