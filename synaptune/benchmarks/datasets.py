@@ -151,7 +151,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         except (OSError, EOFError) as e:
             raise DatasetNotFoundError(f"{path} is not a readable gzip file ({e}); delete it and get it again.") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DatasetNotFoundError(f"{path} is not an idx file (bad magic number {raw[:4].hex()}); delete it and get it again.")
+        raise DatasetNotFoundError(
+            f"{path} is not an idx file (bad magic number {raw[:4].hex()}); delete it and get it again."
+        )
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     ndim = raw[3]
     header = 4 + 4 * ndim

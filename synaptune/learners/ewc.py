@@ -92,9 +92,12 @@ class EWCLearner(NaiveLearner):
         r""":math:`\sum_t \sum_i F_{t,i} (\theta_i - \theta^*_{t,i})^2` at the current weights."""
         theta = self._flat_params()
         # Per element before summing, so the large terms cancel element by element.
-        return ((self.ewc_fisher * theta - 2 * self.ewc_fisher_theta) * theta + self.ewc_fisher_theta_sq).sum()
+        return ((self.ewc_fisher * theta - 2 * self.ewc_fisher_theta) * theta
+                + self.ewc_fisher_theta_sq).sum()
 
-    def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
+    def fit_task(
+        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
+    ) -> dict[str, float]:
         # One host sync per task, so the penalty (and its cost) is skipped when it is zero.
         self._use_penalty = self.params.ewc_lambda > 0 and int(self.ewc_tasks) > 0
         metrics = super().fit_task(task, split=split, seen=seen)

@@ -57,7 +57,9 @@ class JointLearner(NaiveLearner):
     params_cls = JointParams
     trains_on_seen_tasks = True
 
-    def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
+    def fit_task(
+        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
+    ) -> dict[str, float]:
         tasks = {t.id: t for t in (*seen, task)}  # by id: a repeated task counts once
         for t in tasks.values():
             self.net.remember(t.id, t.classes)

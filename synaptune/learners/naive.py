@@ -80,7 +80,9 @@ class NaiveLearner(Learner):
         self.to(self.device)
 
     # ----------------------------------------------------------------- training
-    def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
+    def fit_task(
+        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
+    ) -> dict[str, float]:
         self.net.remember(task.id, task.classes)
         tid = self._train_task_id(task.id)
         metrics = self._train(lambda: self._batches(task, split, tid))

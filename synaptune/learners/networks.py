@@ -30,12 +30,15 @@ class NetworkParams:
 
     arch: str = param("mlp", choices=("mlp", "cnn"),
                       help="Feature extractor: mlp (flatten + dense layers) or cnn (two conv blocks).")
-    hidden_units: int = param(128, low=1, help="Width of each hidden dense layer (MLP layers, CNN dense layer).")
-    hidden_layers: int = param(2, low=1, high=8, help="Number of hidden dense layers of the MLP (arch=mlp).")
+    hidden_units: int = param(128, low=1,
+                              help="Width of each hidden dense layer (MLP layers, CNN dense layer).")
+    hidden_layers: int = param(2, low=1, high=8,
+                               help="Number of hidden dense layers of the MLP (arch=mlp).")
     conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution of the CNN (arch=cnn).")
     dropout: float = param(0.0, low=0.0, high=1.0, high_open=True,
                            help="Dropout probability after each hidden dense layer; use a value below 1.")
-    optimizer: str = param("sgd", choices=("sgd", "adam"), help="Optimiser, fresh for every task: sgd or adam.")
+    optimizer: str = param("sgd", choices=("sgd", "adam"),
+                           help="Optimiser, fresh for every task: sgd or adam.")
     lr: float = param(0.05, low=0.0, high=10.0, low_open=True,
                       help="Learning rate of the optimiser; use a positive step, e.g. 0.05.")
     momentum: float = param(0.9, low=0.0, high=1.0, high_open=True,
@@ -43,7 +46,8 @@ class NetworkParams:
     weight_decay: float = param(0.0, low=0.0, high=1.0, help="L2 weight decay of the optimiser.")
     batch_size: int = param(32, low=1, help="Training mini-batch size.")
     epochs: int = param(3, low=1, help="Passes over each task's training data.")
-    multi_head: bool = param(False, help="One output head per task (task-il only) instead of one shared head.")
+    multi_head: bool = param(False,
+                             help="One output head per task (task-il only) instead of one shared head.")
 
     def __post_init__(self) -> None:
         validate(self)
