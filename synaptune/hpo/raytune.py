@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 FAULT_AT_TASK_ENV = "SYNAPTUNE_TEST_FAULT_AT_TASK"
 #: Where the fault switch remembers which trials already failed (one file per trial).
 FAULT_DIR_ENV = "SYNAPTUNE_TEST_FAULT_DIR"
-#: Test-only: append one line per trial start ("<trial_id> start <task>") to this file.
+#: Test-only: append a line per trial start ("<trial_id> start <first task>") and per
+#: checkpointed task ("<trial_id> reported <tasks seen>") to this file.
 EVENT_LOG_ENV = "SYNAPTUNE_TEST_EVENT_LOG"
 
 
@@ -107,6 +108,7 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None
         with tempfile.TemporaryDirectory() as d:
             run.save(d)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+        _log_event(spec, trial_id, "reported", run.tasks_done)
 
 
 class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
