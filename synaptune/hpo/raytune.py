@@ -100,11 +100,15 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None
         with checkpoint.as_directory() as d:
             run.load(d)
     trial_id = tune.get_context().get_trial_id()
+    import ray
+
+    node_id = ray.get_runtime_context().get_node_id()
     _log_event(spec, trial_id, "start", run.tasks_done)
     while not run.finished:
         _maybe_fail(spec, trial_id, run.tasks_done)
         result = run.step()
         result["accuracy_matrix"] = run.accuracy_matrix()
+        result["node_id"] = node_id
         with tempfile.TemporaryDirectory() as d:
             run.save(d)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))

@@ -168,6 +168,8 @@ class TrialLogger:
                    if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)]
         client = _client(self.uri)
         client.log_batch(run_id, metrics=metrics)
+        if "node_id" in result:  # the node the trial (last) ran on
+            client.set_tag(run_id, "ray.node_id", str(result["node_id"]))
         if "accuracy_matrix" in result:
             client.log_text(run_id, json.dumps({"split": "val", "R": result["accuracy_matrix"]}, indent=1),
                             "accuracy_matrix.json")
