@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -349,12 +350,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
     for noisy in ("ray", "mlflow", "alembic", "optuna", "filelock", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # MLflow sets its own logger's level when it is first imported (later, lazily),
+    # undoing the line above unless told through its environment variable.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", logging.getLevelName(max(level, logging.WARNING)))
     try:
         return HANDLERS[args.command](args)
     except SynaptuneError as e:
         if args.debug:
             raise
-        print(f"synaptune: error: {e}", file=sys.stderr)
+        # One line, even when the message quotes a multi-line one (e.g. a YAML parser's).
+        message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f"synaptune: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("synaptune: interrupted; a sweep continues with --resume", file=sys.stderr)

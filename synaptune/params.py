@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, TypeVar
 
@@ -75,6 +76,8 @@ def in_domain(f: dataclasses.Field, value: Any) -> bool:
     m = f.metadata
     if m.get("choices") is not None:
         return value in m["choices"]
+    if isinstance(value, float) and math.isnan(value):
+        return False  # NaN compares False with every bound, so it would pass them all
     if m.get("low") is not None and (value < m["low"] or (m["low_open"] and value == m["low"])):
         return False
     if m.get("high") is not None and (value > m["high"] or (m["high_open"] and value == m["high"])):
@@ -119,8 +122,16 @@ def coerce(cls: type, name: str, value: Any) -> Any:
         raise ConfigError(f"`{name}` must be true or false, got {value!r}.")
     if isinstance(value, str) and want is not str:
         try:
-            return want(float(value)) if want is int and "e" in value.lower() else want(value)
-        except ValueError:
+            if want is int:
+                try:
+                    return int(value)
+                except ValueError:
+                    number = float(value)  # "1e3", "3.0"; but never truncate "2.5" or "1e-3"
+                    if not number.is_integer():
+                        raise
+                    return int(number)
+            return want(value)
+        except (ValueError, OverflowError):
             raise ConfigError(f"`{name}` must be {want.__name__}, got {value!r}.") from None
     if want is int and isinstance(value, float) and value.is_integer():
         return int(value)

@@ -111,6 +111,8 @@ def load_preset(path: str | Path) -> Preset:
         if not isinstance(bench, dict) or "name" not in bench:
             raise ConfigError("`benchmark` must be {name: ..., params: {...}}.")
         BENCHMARKS.get(bench["name"])
+        if not isinstance(doc["params"] or {}, dict) or not isinstance(bench.get("params") or {}, dict):
+            raise ConfigError("`params` and `benchmark.params` must map parameter names to values.")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return Preset(

@@ -77,7 +77,7 @@ class Prepared:
 def prepare(cfg: SweepConfig) -> Prepared:
     """Check every input before any trial starts; raise ConfigError / UnreachableError.
 
-    Order: names, numbers, search space, existing results, tracking store, dataset.
+    Order: names, numbers, search space, existing results, dataset, tracking store.
     """
     LEARNERS.get(cfg.learner)
     BENCHMARKS.get(cfg.benchmark)
@@ -102,8 +102,8 @@ def prepare(cfg: SweepConfig) -> Prepared:
         if not cfg.resume and Path(cfg.experiment_path).exists():
             raise ConfigError(f"{cfg.experiment_path} already holds a sweep named `{cfg.sweep_name}`. "
                               "Pass --resume to continue it, or --name NEW for a new sweep.")
-    tracking.check_tracking_uri(cfg.tracking_uri)
     stream = build_stream(cfg.benchmark, cfg.benchmark_params)
+    tracking.check_tracking_uri(cfg.tracking_uri)
     return Prepared(cfg, space, stream)
 
 

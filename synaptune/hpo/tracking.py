@@ -22,6 +22,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -43,9 +44,19 @@ def check_tracking_uri(uri: str, *, timeout_s: float = 5.0) -> None:
     """Make one real call to the tracking store; raise :class:`UnreachableError` if it fails.
 
     For an HTTP server this also catches MLflow's 403 "Invalid Host header"
-    (a server started without ``--allowed-hosts`` for this host name).
+    (a server started without ``--allowed-hosts`` for this host name). A SQLite
+    file that does not exist yet is not created here (only its folder is
+    checked), so a command refused later leaves nothing behind.
     """
     parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        db = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+        if db is not None and not db.exists():
+            folder = db.parent if str(db.parent) else Path(".")
+            if not folder.is_dir() or not os.access(folder, os.W_OK):
+                raise UnreachableError(f"MLflow tracking URI {uri}: folder {folder} does not exist or is "
+                                       "not writable. Create it or pass another --tracking-uri.")
+            return
     if parsed.scheme in ("http", "https"):
         host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
         try:

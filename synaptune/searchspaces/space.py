@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError
 from synaptune.params import check_names, coerce, domain_text, field_types, in_domain
 
@@ -156,25 +157,61 @@ def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<spa
     types = field_types(params_cls)
     fixed = {}
     for name, value in fixed_raw.items():
-        value = coerce(params_cls, name, value)
+        value = _coerce(params_cls, name, value, f"{source}: fixed")
         if not in_domain(fields[name], value):
             raise ConfigError(f"{source}: fixed `{name}` = {value!r} is outside its domain {domain_text(fields[name])}.")
         fixed[name] = value
     dims = []
     for name, spec in raw_params.items():
         dims.append(_parse_dim(name, spec, fields[name], types[name], params_cls, source))
-    names = set(raw_params) | set(fixed)
     all_fields = list(fields)
-    for d in dims:
-        for cond in d.when:
-            if cond not in names:
-                hint = "" if cond in fields else f" (it is not a parameter of {params_cls.__name__}: {', '.join(all_fields)})"
+    by_name = {d.name: d for d in dims}
+    for i, d in enumerate(dims):
+        earlier = {e.name for e in dims[:i]}
+        when = {}
+        for cond, accepted in d.when.items():
+            if cond == d.name:
+                raise ConfigError(f"{source}: `{d.name}` has a `when` on itself; condition on another parameter.")
+            if cond not in earlier and cond not in fixed:
+                if cond in by_name:  # sampled, but at or after this dimension: it would never be active
+                    raise ConfigError(f"{source}: `{d.name}` has a `when` on `{cond}`, which is sampled "
+                                      f"after it; list `{cond}` before `{d.name}` under params.")
+                hint = "" if cond in fields else (
+                    f" (it is not a parameter of {params_cls.__name__}.{did_you_mean(cond, all_fields)}"
+                    f" Its parameters: {', '.join(all_fields)})")
                 raise ConfigError(f"{source}: `{d.name}` has a `when` on `{cond}`, which is neither sampled "
                                   f"nor fixed in this space{hint}.")
+            # A value the condition can never take would silently disable the dimension.
+            accepted = tuple(_coerce(params_cls, cond, v, f"{source}: `{d.name}`: when") for v in accepted)
+            cdim = by_name.get(cond)
+            if cdim is None:
+                allowed, ok = domain_text(fields[cond]), (lambda v, f=fields[cond]: in_domain(f, v))
+            elif cdim.kind == "categorical":
+                allowed, ok = "{" + ", ".join(map(str, cdim.choices)) + "}", cdim.choices.__contains__
+            else:
+                allowed, ok = f"[{cdim.low:g}, {cdim.high:g}]", (lambda v, c=cdim: c.low <= v <= c.high)
+            for v in accepted:
+                if not ok(v):
+                    raise ConfigError(f"{source}: `{d.name}` has `when: {{{cond}: {v!r}}}`, but `{cond}` "
+                                      f"takes values in {allowed}; `{d.name}` would never be sampled.")
+            when[cond] = accepted
+        dims[i] = dataclasses.replace(d, when=when)
     space = SearchSpace(learner, params_cls, tuple(dims), fixed, source)
-    # Every corner of the space must build: catches cross-field constraints early.
-    space.build({})
+    # The fixed values with every other field at its default must build: catches
+    # cross-field constraints early.
+    try:
+        space.build({})
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     return space
+
+
+def _coerce(params_cls: type, name: str, value: Any, where: str) -> Any:
+    """:func:`coerce`, with ``where`` (file and key) in front of its error."""
+    try:
+        return coerce(params_cls, name, value)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_cls: type, source: str) -> Dim:
@@ -185,9 +222,11 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     if len(kinds) != 1:
         raise ConfigError(f"{where}: give exactly one of float / int / categorical, got {sorted(spec)}.")
     kind = kinds[0]
-    extra = set(spec) - {kind, "log", "step", "when"}
+    options = {"when"} if kind == "categorical" else {"log", "step", "when"}
+    extra = set(spec) - {kind, *options}
     if extra:
-        raise ConfigError(f"{where}: unknown option(s) {sorted(extra)}; allowed: log, step, when.")
+        raise ConfigError(f"{where}: unknown option(s) {sorted(extra)} for `{kind}`; "
+                          f"allowed: {', '.join(sorted(options))}.")
     when_raw = spec.get("when") or {}
     if not isinstance(when_raw, dict):
         raise ConfigError(f"{where}: `when` must map parameter names to values.")
@@ -196,7 +235,7 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
         choices = spec["categorical"]
         if not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}: `categorical` needs a non-empty list of choices.")
-        choices = tuple(coerce(params_cls, name, c) for c in choices)
+        choices = tuple(_coerce(params_cls, name, c, where) for c in choices)
         for c in choices:
             if not in_domain(f, c):
                 raise ConfigError(f"{where}: choice {c!r} is outside the domain {domain_text(f)}.")
@@ -211,6 +250,8 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
         low, high = (float(b) for b in bounds)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: bounds must be numbers, got {bounds!r}.") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ConfigError(f"{where}: bounds must be finite numbers, got {bounds!r}.")
     if kind == "int":
         if not (low.is_integer() and high.is_integer()):
             raise ConfigError(f"{where}: int bounds must be whole numbers, got {bounds!r}.")
@@ -218,7 +259,9 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     if not low < high:
         word = "empty" if low == high else "inverted"
         raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] is {word}; low must be below high.")
-    log = bool(spec.get("log", False))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}: `log` must be true or false, got {log!r}.")
     if log and low <= 0:
         raise ConfigError(f"{where}: log range [{bounds[0]}, {bounds[1]}] touches 0 or below; "
                           "a log scale needs low > 0 (e.g. 1e-6), or drop `log: true`.")
@@ -226,7 +269,8 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     if step is not None:
         if log:
             raise ConfigError(f"{where}: `step` and `log` cannot be combined (Optuna forbids it).")
-        if not (isinstance(step, (int, float)) and step > 0 and math.isfinite(step)):
+        if not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0
+                and math.isfinite(step)):
             raise ConfigError(f"{where}: `step` must be a positive number, got {step!r}.")
         if kind == "int" and not float(step).is_integer():
             raise ConfigError(f"{where}: an int `step` must be a whole number, got {step!r}.")
