@@ -21,7 +21,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError, UnknownNameError
@@ -169,3 +172,18 @@ def describe(cls: type) -> list[tuple[str, str, Any, str, str]]:
     types = field_types(cls)
     return [(f.name, types[f.name].__name__, f.default, domain_text(f), f.metadata.get("help", ""))
             for f in dataclasses.fields(cls)]
+
+
+def read_yaml(path: str | Path, *, what: str, hint: str = "") -> Any:
+    """Parse a YAML file; a missing file or bad YAML is a one-line :class:`ConfigError`.
+
+    ``what`` names the file's role in messages, e.g. ``"preset"``; ``hint`` is
+    appended to the missing-file message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist.{' ' + hint if hint else ''}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e}).") from None

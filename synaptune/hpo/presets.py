@@ -26,7 +26,7 @@ import synaptune
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
 from synaptune.exceptions import ConfigError
 from synaptune.learners import LEARNERS
-from synaptune.params import from_dict
+from synaptune.params import from_dict, read_yaml
 
 FORMAT_VERSION = 1
 
@@ -90,12 +90,7 @@ def write_preset(preset: Preset, path: str | Path, *, force: bool = False) -> Pa
 def load_preset(path: str | Path) -> Preset:
     """Read and validate a preset file; errors name the file and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"preset {path} does not exist.")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e}).") from None
+    doc = read_yaml(path, what="preset")
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a preset is a mapping; see `synaptune export`.")
     version = doc.get("format_version")

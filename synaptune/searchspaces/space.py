@@ -29,7 +29,7 @@ import yaml
 
 from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError
-from synaptune.params import check_names, coerce, domain_text, field_types, in_domain
+from synaptune.params import read_yaml, check_names, coerce, domain_text, field_types, in_domain
 
 _KINDS = ("float", "int", "categorical")
 
@@ -125,12 +125,7 @@ def load_space(learner: str, path: str | Path | None = None) -> SearchSpace:
 
     params_cls = LEARNERS.get(learner).params_cls
     src = Path(path) if path is not None else space_path(learner)
-    if not src.is_file():
-        raise ConfigError(f"search space file {src} does not exist. Give an existing YAML file to --space.")
-    try:
-        doc = yaml.safe_load(src.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{src}: not valid YAML ({e}).") from None
+    doc = read_yaml(src, what="search space", hint="Give an existing YAML file to --space.")
     return parse_space(doc, params_cls, learner=learner, source=str(src))
 
 

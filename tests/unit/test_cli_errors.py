@@ -389,7 +389,7 @@ def test_preset_contradicting_learner(synaptune, workdir: Path) -> None:  # noqa
 
 
 def test_preset_missing(synaptune, workdir: Path) -> None:  # noqa: ANN001
-    assert error_line(synaptune(*run_args(workdir, "--preset", "none.yaml"))) == "preset none.yaml does not exist."
+    assert error_line(synaptune(*run_args(workdir, "--preset", "none.yaml"))) == "preset file none.yaml does not exist."
 
 
 # ------------------------------------------------------------------ export
