@@ -327,16 +327,16 @@ def cmd_env(args: argparse.Namespace) -> int:
 
     import torch
 
-    print(f"synaptune  {__version__}")
-    print(f"python     {platform.python_version()}")
+    print(f"{'synaptune':<12} {__version__}")
+    print(f"{'python':<12} {platform.python_version()}")
     for pkg in ("torch", "torchvision", "ray", "optuna", "mlflow", "numpy"):
         try:
-            print(f"{pkg:<10} {md.version(pkg)}")
+            print(f"{pkg:<12} {md.version(pkg)}")
         except md.PackageNotFoundError:
-            print(f"{pkg:<10} not installed")
-    print(f"cuda       {torch.version.cuda or 'none'} (available: {torch.cuda.is_available()})")
+            print(f"{pkg:<12} not installed")
+    print(f"{'cuda':<12} {torch.version.cuda or 'none'} (available: {torch.cuda.is_available()})")
     for i in range(torch.cuda.device_count()):
-        print(f"gpu {i}      {torch.cuda.get_device_name(i)}")
+        print(f"{f'gpu {i}':<12} {torch.cuda.get_device_name(i)}")
     return EXIT_OK
 
 
