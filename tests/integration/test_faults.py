@@ -94,7 +94,7 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     assert checkpointed, "no trial had checkpointed before the kill"
     time.sleep(2)
 
-    r = run_cli(*args, "--resume", cwd=tmp_path)
+    r = run_cli(*args, "--resume", cwd=tmp_path, env={"SYNAPTUNE_TEST_EVENT_LOG": str(events)})
     assert r.returncode == 0, r.stderr[-4000:]
 
     after = read_events(events)[len(before):]
