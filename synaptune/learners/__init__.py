@@ -12,5 +12,6 @@ LEARNERS: Registry[type] = Registry("learner")
 LEARNERS.register("naive", "synaptune.learners.naive:NaiveLearner")
 LEARNERS.register("ewc", "synaptune.learners.ewc:EWCLearner")
 LEARNERS.register("joint", "synaptune.learners.joint:JointLearner")
+LEARNERS.register("satsom", "synaptune.learners.satsom:SatSOMLearner")
 
 __all__ = ["LEARNERS"]

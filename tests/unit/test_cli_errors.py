@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from synaptune import cli
+from synaptune.learners import LEARNERS
 from tests.conftest import free_port
 
 Result = tuple[int, str, str]
@@ -126,7 +127,7 @@ def test_unknown_learner(synaptune, workdir: Path, command: str) -> None:  # noq
         args = ["space", "naiv"]
     msg = error_line(synaptune(*args))
     assert re.search(r"unknown learner `naiv`\. did you mean `naive`\?", msg, re.IGNORECASE), msg
-    assert "Known learners: ewc, joint, naive." in msg
+    assert f"Known learners: {', '.join(LEARNERS.names())}." in msg
     assert tree(workdir) == before  # nothing written: no results dir, no MLflow store
 
 
@@ -373,7 +374,7 @@ def test_preset_unknown_format_version(synaptune, workdir: Path) -> None:  # noq
 def test_preset_unknown_learner(synaptune, workdir: Path) -> None:  # noqa: ANN001
     preset = write_preset(workdir, learner="nope")
     msg = error_line(synaptune(*run_args(workdir, "--preset", preset)))
-    assert msg == f"{preset}: unknown learner `nope`. Known learners: ewc, joint, naive."
+    assert msg == f"{preset}: unknown learner `nope`. Known learners: {', '.join(LEARNERS.names())}."
 
 
 def test_preset_unknown_param(synaptune, workdir: Path) -> None:  # noqa: ANN001

@@ -265,6 +265,6 @@ def test_registry_lazy_import(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_registry_lazy_entries_of_the_package_import_on_get() -> None:
     from synaptune.learners import LEARNERS
 
-    assert LEARNERS.names() == ["ewc", "joint", "naive"]
+    assert {"ewc", "joint", "naive"} <= set(LEARNERS.names())
     cls = LEARNERS.get("naive")
     assert cls.__name__ == "NaiveLearner" and cls.params_cls.__name__ == "NaiveParams"

@@ -1,0 +1,513 @@
+# SPDX-License-Identifier: MIT
+"""SatSOM: a supervised self-organizing map whose neurons saturate as they learn.
+
+:class:`SatSOM` is the map itself (a ``torch.nn.Module`` with all state in
+buffers, a per-sample :meth:`SatSOM.step` and a batched read-out in
+:meth:`SatSOM.forward`); :class:`SatSOMLearner` drives it through a continual
+stream as the registered learner ``satsom``. Both are configured by
+:class:`SatSOMParams`. The SOM pieces that other maps reuse (lattice, BMU,
+Gaussian neighbourhood, quantile) are pure functions in
+:mod:`synaptune.learners.som`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from synaptune.exceptions import ConfigError
+from synaptune.learners.base import Learner
+from synaptune.learners.som import (
+    gaussian,
+    grid_locations,
+    lattice_sq_distances,
+    pairwise_distances,
+    quantile_linear,
+)
+from synaptune.params import param, validate
+
+if TYPE_CHECKING:
+    from synaptune.benchmarks.base import Split, Task
+
+__all__ = [
+    "NEGLIGIBLE_UPDATE",
+    "QUANTILE_MAX_NUMEL",
+    "SatSOM",
+    "SatSOMLearner",
+    "SatSOMParams",
+    "parse_grid",
+]
+
+#: Most elements handed to one quantile: torch.quantile refuses more than 2**24
+#: up to torch 2.13. The default mode also reads out at most this many
+#: (sample, neuron) distances at a time, which bounds its memory.
+QUANTILE_MAX_NUMEL = 2**24
+
+#: A neuron whose saturation is below this counts as never trained (the original's threshold).
+UNDERSATURATED = 1e-4
+
+#: Update factors lr_i * h_i below this are applied as 0. Adding less than 1e-30 cannot
+#: change a float32 (or float64) weight or logit above 1e-14 in magnitude, and far from the
+#: BMU the factor is otherwise a denormal number, which is ~4x slower on x86 CPUs.
+NEGLIGIBLE_UPDATE = 1e-30
+
+#: Maps up to this many neurons precompute their squared lattice distances.
+_LATTICE_TABLE_MAX_NEURONS = 1024
+
+#: Inputs per chunk when the learner walks a task sample by sample.
+_FIT_CHUNK = 4096
+
+NOT_TRAINED = (
+    "SatSOM.forward: no neuron is trained yet (every saturation (initial_lr - lr_i) / initial_lr is "
+    "below 1e-4), so there are no labels to read out. Call step(x, y) on at least one sample "
+    "first (SatSOMLearner: fit_task); if you already did, `Lr` is too small for one step to "
+    "saturate the best matching unit past 1e-4, so raise it."
+)
+
+_GRID_RE = re.compile(r"^\d+(x\d+)*$")
+
+
+def parse_grid(text: str) -> tuple[int, ...]:
+    """``"30x30"`` -> ``(30, 30)``; ``"100"`` -> ``(100,)``; ``"8x8x8"`` -> ``(8, 8, 8)``.
+
+    Raises:
+        ConfigError: not sides joined by ``x``, or a side below 1.
+    """
+    compact = text.replace(" ", "").lower()
+    if not _GRID_RE.match(compact):
+        raise ConfigError(
+            f"`grid` must be lattice sides joined by 'x', e.g. '30x30' (2-D), '100' (1-D) or "
+            f"'8x8x8' (3-D), got {text!r}."
+        )
+    shape = tuple(int(s) for s in compact.split("x"))
+    if min(shape) < 1:
+        raise ConfigError(f"`grid` sides must be at least 1, got {text!r}.")
+    return shape
+
+
+@dataclass(frozen=True, kw_only=True)
+class SatSOMParams:
+    """Hyperparameters of :class:`SatSOM` and :class:`SatSOMLearner`.
+
+    The map's knobs keep the original's names (``Lr``, ``Lr_bias``, ``Lr_sigma``,
+    ``q``, ``p``; ALGORITHMS.md §1.2). Two differ in form, because Params fields
+    are scalars: the lattice is the string ``grid`` (``grid_shape`` parses it),
+    and the initial width is ``initial_sigma_rel``, a fraction of the longest
+    grid side (``initial_sigma`` gives it in lattice units), so one search range
+    fits every grid size. ``epochs``, ``features`` and ``feature_dim`` are read
+    by the learner only.
+
+    The defaults are those of the original's online evaluation script
+    (``eval_online.py``: 30x30, sigma_0 = 3, lambda_0 = 0.5, Lr = 0.01,
+    Lr_bias = 0.2, Lr_sigma = 0.05, q = 0.005, p = 10, one pass per task).
+    """
+
+    grid: str = param("30x30", help="Lattice shape: sides joined by 'x' ('30x30'; '100' is 1-D, "
+                                    "'8x8x8' 3-D). Neurons N = product of the sides.")
+    initial_lr: float = param(0.5, low=0.0, low_open=True,
+                              help="Starting learning rate of every neuron (lambda_0), e.g. 0.5.")
+    initial_sigma_rel: float = param(0.1, low=0.0, low_open=True, unit="x longest grid side",
+                                     help="Starting neighbourhood width of every neuron, as a fraction "
+                                          "of the longest grid side (0.1 on 30x30 is sigma_0 = 3).")
+    Lr: float = param(0.01, low=0.0, low_open=True,
+                      help="Learning-rate decay: lr_i *= exp(-Lr * h_i) after each step; must be > 0.")
+    Lr_bias: float = param(0.2, low=0.0,
+                           help="Training boost of the neighbourhood for unsaturated neurons: "
+                                "h_i *= 1 + Lr_bias * (1 - saturation_i).")
+    Lr_sigma: float = param(0.05, low=0.0,
+                            help="Width decay: sigma_i *= exp(-Lr_sigma * h_i) after each step.")
+    q: float = param(0.005, low=0.0, high=1.0,
+                     help="Read-out quantile: distances above the q-quantile of the trained neurons' "
+                          "distances are disabled.")
+    p: float = param(10.0, low=0.0, low_open=True,
+                     help="Proximity exponent of the read-out: weight (1 - distance)**p.")
+    mode: str = param("default", choices=("default", "reference"),
+                      help="default: per-sample read-out (batch-independent); reference: the "
+                           "original's batch-global read-out, quirks included.")
+    epochs: int = param(1, low=1, help="(learner) Passes over each task's training samples, one step each.")
+    features: str = param("pixels", choices=("pixels", "random-projection"),
+                          help="(learner) Map input: flattened pixels, or a fixed random Gaussian "
+                               "projection of them to `feature_dim` dims.")
+    feature_dim: int = param(256, low=1,
+                             help="(learner) Output size of the random projection (features="
+                                  "random-projection only).")
+
+    def __post_init__(self) -> None:
+        validate(self)
+        # One spelling per lattice ("30 X 30" -> "30x30"), so equal params compare and log equal.
+        object.__setattr__(self, "grid", "x".join(map(str, parse_grid(self.grid))))
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """The lattice shape, e.g. ``(30, 30)``."""
+        return parse_grid(self.grid)
+
+    @property
+    def n_neurons(self) -> int:
+        """N, the number of neurons (product of the sides)."""
+        return math.prod(self.grid_shape)
+
+    @property
+    def initial_sigma(self) -> float:
+        """sigma_0 in lattice units: ``initial_sigma_rel`` times the longest side."""
+        return self.initial_sigma_rel * max(self.grid_shape)
+
+
+class SatSOM(nn.Module):
+    r"""Saturation Self-Organizing Map: per-neuron learning rates and widths that decay with use.
+
+    Each neuron :math:`i` has a prototype :math:`W_i`, label logits :math:`L_i`, a
+    learning rate :math:`\lambda_i` and a width :math:`\sigma_i`. One training
+    sample :math:`(x, y)`, :math:`y` one-hot, updates every neuron
+    (:meth:`step`):
+
+    .. math::
+
+        b &= \arg\min_i \lVert x - W_i \rVert, \qquad
+        h_i = \exp\!\Big(-\frac{\lVert r_i - r_b \rVert^2}{2 \max(\sigma_b \sigma_i, 10^{-8})}\Big)
+              \big(1 + \beta (1 - s_i)\big), \qquad s_i = \frac{\lambda_0 - \lambda_i}{\lambda_0} \\
+        W_i &\leftarrow W_i + \lambda_i h_i (x - W_i), \qquad
+        L_i \leftarrow L_i - \lambda_i h_i (\operatorname{softmax}(L_i) - y) \\
+        \lambda_i &\leftarrow \lambda_i e^{-\mathrm{Lr}\, h_i}, \qquad
+        \sigma_i \leftarrow \sigma_i e^{-\mathrm{Lr_\sigma} h_i}
+
+    with :math:`\beta` = ``Lr_bias`` (the boost applies only in ``train()`` mode)
+    and :math:`r_i` the lattice coordinates. The read-out (:meth:`forward`)
+    min-max normalises the distances :math:`D`, sets them to 1 for untrained
+    neurons (:math:`s_i < 10^{-4}`) and for those beyond the ``q``-quantile of
+    the trained neurons' distances, and returns
+    :math:`o = \frac{1}{N} \sum_i (1 - D_i)^p L_i` (argmax = prediction).
+
+    Reference: "Saturation Self-Organizing Map" (SatSOM), arXiv:2506.10680;
+    original code github.com/Radinyn/satsom @ 150a2bb. Spec: ALGORITHMS.md §1.
+
+    Modes (``params.mode``; :meth:`step` is the same in both):
+
+    - ``reference`` reproduces the original's read-out exactly, quirks included,
+      and is what the golden fixtures check: the min-max normalisation is over
+      the whole batch (so a sample's output depends on the other samples), the
+      quantile is pooled over the batch and applied only while some neuron is
+      untrained, and ``q=0`` / ``p=0`` passed to ``forward`` fall back to the
+      configured values (Python ``or``). Use it to compare with the original.
+    - ``default`` normalises and cuts each sample on its own, so predicting a
+      test set in batches gives the same answer as one sample at a time (the
+      original's eval scripts call it with batches of one, which this equals
+      while some neuron is untrained), and applies the quantile cut always, so
+      the read-out does not change character once the last neuron saturates.
+      ``q=0`` and ``p`` passed to ``forward`` mean what they say. Batches are
+      read out in chunks of at most :data:`QUANTILE_MAX_NUMEL` distances.
+
+    Other differences from the original: 1-D grids work (the original fails
+    in ``step``); ``forward`` before any neuron is trained raises a
+    ``RuntimeError`` saying so (the original fails inside ``torch.quantile``);
+    ``step`` computes some expressions in an equal but cheaper form (e.g.
+    ``lerp`` for the prototype update), so values differ by rounding only, and
+    applies update factors :math:`\lambda_i h_i` below
+    :data:`NEGLIGIBLE_UPDATE` (1e-30) as 0: they cannot change a weight or
+    logit above 1e-14 in magnitude, but far from the BMU they are denormal
+    numbers that slow the CPU down ~4x (a logit that is exactly 0 stays 0
+    rather than becoming ~1e-31). In reference mode a pooled quantile over more
+    than :data:`QUANTILE_MAX_NUMEL` values is computed exactly by selection
+    instead of failing. ``step`` never synchronises with the device (no
+    ``.item()``, no branching on tensor values).
+
+    Example::
+
+        som = SatSOM(SatSOMParams(grid="10x10"), input_dim=64, output_dim=10)
+        for x, y in zip(xs, ys):                      # x (64,), y int label
+            som.step(x, F.one_hot(y, 10).float())
+        labels = som(xs_test).argmax(dim=1)           # (B, 64) -> (B,)
+
+    Args:
+        params: the map's hyperparameters (``grid``, ``initial_lr``, ...).
+        input_dim: D, size of one input vector.
+        output_dim: C, number of classes.
+        generator: draws the initial prototypes (default: the global generator).
+
+    State:
+        weights: (N, D) prototypes, initialised i.i.d. N(0, 1).
+        labels: (N, C) label logits, initialised to 0.
+        learning_rates: (N,) per-neuron lambda_i, initialised to ``initial_lr``.
+        sigmas: (N,) per-neuron sigma_i, initialised to ``params.initial_sigma``.
+        locations: (N, G) lattice coordinates, row-major (last axis fastest).
+    """
+
+    weights: Tensor
+    labels: Tensor
+    learning_rates: Tensor
+    sigmas: Tensor
+    locations: Tensor
+    _lattice_sq: Tensor | None
+
+    def __init__(self, params: SatSOMParams, *, input_dim: int, output_dim: int,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if input_dim < 1 or output_dim < 1:
+            raise ConfigError(f"SatSOM needs input_dim >= 1 and output_dim >= 1, "
+                              f"got {input_dim=}, {output_dim=}.")
+        self.params = params
+        n = params.n_neurons
+        self.register_buffer("weights", torch.randn(n, input_dim, generator=generator))
+        self.register_buffer("labels", torch.zeros(n, output_dim))
+        self.register_buffer("learning_rates", torch.full((n,), params.initial_lr))
+        self.register_buffer("sigmas", torch.full((n,), params.initial_sigma))
+        self.register_buffer("locations", grid_locations(params.grid_shape))
+        # Small maps keep every squared lattice distance (N x N, at most 4 MB): one
+        # gather per step instead of six small ops. Derived, so not in the state_dict.
+        table = None
+        if n <= _LATTICE_TABLE_MAX_NEURONS:
+            table = lattice_sq_distances(self.locations, torch.arange(n))
+        self.register_buffer("_lattice_sq", table, persistent=False)
+
+    @property
+    def input_dim(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def output_dim(self) -> int:
+        return self.labels.shape[1]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.weights.shape[0]
+
+    def extra_repr(self) -> str:
+        return f"input_dim={self.input_dim}, output_dim={self.output_dim}, {self.params!r}"
+
+    # ------------------------------------------------------------------ state
+    def saturation(self) -> Tensor:
+        """Per-neuron saturation ``(initial_lr - lr_i) / initial_lr`` in [0, 1), shape (N,)."""
+        lr0 = self.params.initial_lr
+        return (lr0 - self.learning_rates) / lr0
+
+    def undersaturated(self) -> Tensor:
+        """Bool (N,): neurons that count as never trained (saturation below 1e-4)."""
+        return self.saturation() < UNDERSATURATED
+
+    # --------------------------------------------------------------- training
+    def neighbourhood(self, bmu: Tensor) -> Tensor:
+        """The update factor h (N,) that :meth:`step` uses around BMU ``bmu`` (0-d int64).
+
+        Includes the ``Lr_bias`` boost in training mode, from the current (pre-step) state.
+        """
+        if self._lattice_sq is None:
+            sq = lattice_sq_distances(self.locations, bmu)
+        else:
+            sq = self._lattice_sq.index_select(0, bmu.reshape(1)).reshape(-1)
+        # The width mixes the BMU's sigma with each neuron's own: 2 * sigma_b * sigma_i, not 2 * sigma^2.
+        width = (self.sigmas.index_select(0, bmu.reshape(1)) * self.sigmas).clamp_min_(1e-8)
+        h = gaussian(sq, width)
+        if self.training:
+            # 1 + Lr_bias * (1 - saturation_i), with 1 - saturation_i = lr_i / initial_lr
+            boost = self.learning_rates * (self.params.Lr_bias / self.params.initial_lr)
+            h = h.mul_(boost.add_(1.0))
+        return h
+
+    @torch.no_grad()
+    def step(self, x: Tensor, y: Tensor) -> Tensor:
+        """One update with sample ``x`` (D,) or (1, D) and one-hot target ``y`` (C,) or (1, C).
+
+        Returns the BMU index as a 0-d int64 tensor (left on the device).
+
+        Raises:
+            ValueError: ``x`` or ``y`` of the wrong size.
+        """
+        W = self.weights
+        if x.numel() != W.shape[1] or y.numel() != self.labels.shape[1]:
+            raise ValueError(
+                f"SatSOM.step takes one sample: x of shape ({W.shape[1]},) and one-hot y of shape "
+                f"({self.labels.shape[1]},), got x {tuple(x.shape)} and y {tuple(y.shape)}. "
+                "Loop over a batch, one step per sample; for an int label use F.one_hot(y, C)."
+            )
+        # Python checks, not no-op calls: at small sizes every dispatched op counts.
+        if x.dim() != 1 or x.dtype != W.dtype:
+            x = x.reshape(-1).to(W.dtype)
+        if y.dim() != 1 or y.dtype != W.dtype:
+            y = y.reshape(-1).to(W.dtype)
+        # Three passes over W and no (N, D) temporary: a fresh one per sample costs
+        # more than the arithmetic on large maps (allocation and page faults).
+        w_sq = torch.linalg.vector_norm(W, dim=1).square_()
+        d = torch.addmv(w_sq, W, x, alpha=-2.0).add_(torch.dot(x, x)).clamp_min_(0.0).sqrt_()
+        bmu = d.argmin()
+        h = self.neighbourhood(bmu)
+        # Pre-step learning rates for both updates, as the original.
+        c = torch.threshold(self.learning_rates * h, NEGLIGIBLE_UPDATE, 0.0).unsqueeze(1)
+        W.lerp_(x.expand_as(W), c)  # W_i + c_i (x - W_i) in one pass
+        L = self.labels
+        # softmax by hand: torch.softmax over a short last axis is ~3x slower on CPU.
+        e = (L - L.amax(dim=1, keepdim=True)).exp_()
+        pi = e.div_(e.sum(dim=1, keepdim=True))
+        L.addcmul_(c, pi.sub_(y), value=-1.0)
+        self.learning_rates.mul_(torch.exp(h * -self.params.Lr))
+        self.sigmas.mul_(torch.exp(h * -self.params.Lr_sigma))
+        return bmu
+
+    # -------------------------------------------------------------- read-out
+    @torch.no_grad()
+    def forward(self, x: Tensor, q: float | None = None, p: float | None = None) -> Tensor:
+        """Label scores (B, C) for inputs ``x`` (B, D); argmax over C is the prediction.
+
+        ``q`` / ``p`` override the configured quantile and exponent for this call
+        (in reference mode with the original's ``or``, so 0 means "configured").
+
+        Raises:
+            RuntimeError: no neuron has been trained yet (see :meth:`step`).
+            ValueError: ``x`` not of shape (B, D); ``q`` outside [0, 1] or ``p <= 0``
+                (default mode).
+        """
+        if x.dim() != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"SatSOM.forward takes a batch of shape (B, {self.input_dim}), got "
+                             f"{tuple(x.shape)}; use x.reshape(len(x), -1), or x[None] for one sample.")
+        x = x.to(self.weights.dtype)
+        under = self.undersaturated()
+        trained = torch.nonzero(~under).flatten()
+        if trained.numel() == 0:
+            raise RuntimeError(NOT_TRAINED)
+        if self.params.mode == "reference":
+            return self._forward_reference(x, under, trained, q or self.params.q, p or self.params.p)
+        q = self.params.q if q is None else q
+        p = self.params.p if p is None else p
+        if not 0.0 <= q <= 1.0 or not p > 0:
+            raise ConfigError(f"SatSOM.forward needs 0 <= q <= 1 and p > 0, got {q=}, {p=}.")
+        # Every row is independent, so chunks give the same result as one pass.
+        rows = max(1, QUANTILE_MAX_NUMEL // self.n_neurons)
+        chunks = torch.split(x, rows)
+        return torch.cat([self._forward_default(chunk, under, trained, q, p) for chunk in chunks])
+
+    def _forward_default(self, x: Tensor, under: Tensor, trained: Tensor, q: float, p: float) -> Tensor:
+        d = pairwise_distances(x, self.weights)
+        lo = d.amin(dim=1, keepdim=True)
+        d = (d - lo) / (d.amax(dim=1, keepdim=True) - lo + 1e-6)
+        d.masked_fill_(under, 1.0)
+        kept = d if trained.numel() == d.shape[1] else d.index_select(1, trained)
+        threshold = quantile_linear(kept, q, dim=1, keepdim=True)
+        d.masked_fill_(d > threshold, 1.0)
+        return (1 - d).pow_(p) @ self.labels / self.n_neurons
+
+    def _forward_reference(self, x: Tensor, under: Tensor, trained: Tensor, q: float, p: float) -> Tensor:
+        d = pairwise_distances(x, self.weights)
+        lo, hi = d.min(), d.max()
+        d = (d - lo) / (hi - lo + 1e-6)  # over the whole batch: the original's quirk
+        d.masked_fill_(under, 1.0)
+        if trained.numel() < d.shape[1]:  # the quantile only while some neuron is untrained
+            kept = d.index_select(1, trained)
+            if kept.numel() <= QUANTILE_MAX_NUMEL:
+                threshold = torch.quantile(kept, q)  # the original's call, same values
+            else:  # torch <= 2.13 would refuse: select exactly instead
+                threshold = quantile_linear(kept, q)
+            d.masked_fill_(d > threshold, 1.0)
+        return (1 - d).pow_(p) @ self.labels / self.n_neurons
+
+
+class SatSOMLearner(Learner):
+    r"""SatSOM as a continual learner: one :meth:`SatSOM.step` per training sample.
+
+    Each task is walked ``epochs`` times in an order shuffled by the learner's
+    generator, one step per sample, in ``train()`` mode (the ``Lr_bias`` boost
+    on). Labels live on the neurons, so the map is class-incremental by nature:
+    a new class colonises unsaturated neurons while saturated ones keep theirs.
+    In the task-il scenario ``predict`` restricts the argmax to the given task's
+    classes; nothing else depends on the scenario. The map sees flattened
+    pixels, or with ``features="random-projection"`` a fixed Gaussian
+    projection :math:`x R / \sqrt{k}` to ``feature_dim`` = k dims, drawn once from
+    the seed and never trained. The update rule, the read-out and the two
+    ``mode`` values are documented on :class:`SatSOM`.
+
+    Reference: "Saturation Self-Organizing Map", arXiv:2506.10680.
+
+    Example (``stream`` is any :class:`~synaptune.benchmarks.base.Stream`)::
+
+        learner = SatSOMLearner(SatSOMParams(grid="20x20"), input_shape=stream.input_shape,
+                                n_classes=stream.n_classes, n_tasks=stream.n_tasks)
+        for task in stream.tasks:
+            learner.fit_task(task)
+        labels = learner.predict(stream.tasks[0].tensors("test")[0])  # int64 (B,)
+
+    State:
+        som.*: the :class:`SatSOM` buffers (weights, labels, learning_rates, sigmas, locations).
+        projection: (prod(input_shape), feature_dim), only with features=random-projection.
+        task_classes: bool (n_tasks, n_classes); row t marks the classes of task t.
+        rng_state: uint8, state of the shuffling generator after the last task,
+            so a learner restored from a checkpoint shuffles as the original would.
+    """
+
+    params_cls = SatSOMParams
+    params: SatSOMParams
+    som: SatSOM
+    projection: Tensor | None
+    task_classes: Tensor
+    rng_state: Tensor
+
+    def __init__(
+        self,
+        params: Any,
+        *,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        n_tasks: int,
+        scenario: str = "class-il",
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, input_shape=input_shape, n_classes=n_classes, n_tasks=n_tasks,
+                         scenario=scenario, device=device, seed=seed)
+        in_dim = math.prod(self.input_shape)
+        if params.features == "random-projection":
+            k = params.feature_dim
+            proj = torch.randn(in_dim, k, generator=self.generator) / math.sqrt(k)
+            self.register_buffer("projection", proj)
+            in_dim = k
+        else:
+            self.register_buffer("projection", None)
+        self.som = SatSOM(params, input_dim=in_dim, output_dim=n_classes, generator=self.generator)
+        self.register_buffer("task_classes", torch.zeros(n_tasks, n_classes, dtype=torch.bool))
+        self.register_buffer("rng_state", self.generator.get_state())
+        self.to(self.device)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The map's input for a batch ``x`` (B, *input_shape): (B, D), frozen."""
+        flat = x.to(self.device).reshape(x.shape[0], -1).to(self.som.weights.dtype)
+        return flat if self.projection is None else flat @ self.projection
+
+    @torch.no_grad()
+    def fit_task(
+        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
+    ) -> dict[str, float]:
+        self.task_classes[task.id, torch.as_tensor(list(task.classes), device=self.device)] = True
+        self.som.train()  # the Lr_bias boost belongs to training, whatever mode the caller left
+        steps = 0
+        for _ in range(self.params.epochs):
+            for x, y in task.batches(split, _FIT_CHUNK, shuffle=True, generator=self.generator):
+                f = self.features(x)
+                onehot = F.one_hot(y.to(self.device), self.n_classes).to(f.dtype)
+                for i in range(f.shape[0]):
+                    self.som.step(f[i], onehot[i])
+                steps += f.shape[0]
+        self.rng_state.copy_(self.generator.get_state())
+        saturation = self.som.saturation()
+        return {"train/steps": float(steps),
+                "train/trained_fraction": float((saturation >= UNDERSATURATED).float().mean()),
+                "train/mean_saturation": float(saturation.mean())}
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
+        if task_id is not None and not 0 <= task_id < self.n_tasks:
+            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        scores: Tensor = self.som(self.features(x))
+        if task_id is not None:
+            mask = self.task_classes[task_id]
+            # A task never trained on has an empty row: leave its scores unmasked.
+            mask = mask | ~mask.any()
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return scores.argmax(dim=1)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # Resume shuffling exactly where the checkpointed learner left off.
+        self.generator.set_state(self.rng_state.cpu())
