@@ -8,6 +8,7 @@ restore them on ``--resume``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -48,12 +49,14 @@ class TrialSpec:
     fault_at_task: int | None = None
     fault_dir: str | None = None
     event_log: str | None = None
+    threads: int = 1
 
     @classmethod
-    def from_env(cls, learner: str, fixed: dict[str, Any], seeds: tuple[int, ...]) -> TrialSpec:
+    def from_env(cls, learner: str, fixed: dict[str, Any], seeds: tuple[int, ...], *,
+                 threads: int = 1) -> TrialSpec:
         fault = os.environ.get(FAULT_AT_TASK_ENV)
         return cls(learner, fixed, seeds, int(fault) if fault else None,
-                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV))
+                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV), threads)
 
 
 def _log_event(spec: TrialSpec, trial_id: str, what: str, task: int) -> None:
@@ -92,6 +95,9 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None
     restarted trial continues from the last finished task.
     """
     params = LEARNERS.get(spec.learner).params_cls(**{**spec.fixed, **config})
+    # One torch thread per CPU of the trial, whatever OMP_NUM_THREADS the worker inherited:
+    # two trials with two threads each on two cores run many times slower.
+    torch.set_num_threads(spec.threads)
     # Ray hides GPUs from trials that did not ask for one (CUDA_VISIBLE_DEVICES="").
     device = "cuda" if torch.cuda.is_available() else "cpu"
     run = TrialRun(spec.learner, params, _stream_on(stream, device), seeds=spec.seeds, device=device)
@@ -107,7 +113,8 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None
     while not run.finished:
         _maybe_fail(spec, trial_id, run.tasks_done)
         result = run.step()
-        result["accuracy_matrix"] = run.accuracy_matrix()
+        # A JSON string, not a nested list: Tune's loggers only take scalars and strings.
+        result["accuracy_matrix"] = json.dumps(run.accuracy_matrix())
         result["node_id"] = node_id
         with tempfile.TemporaryDirectory() as d:
             run.save(d)

@@ -196,7 +196,8 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
         uri=cfg.tracking_uri, experiment_id=tracking.experiment_id(cfg.tracking_uri, cfg.sweep_name, create=True),
         parent_id=parent_id, learner=cfg.learner, benchmark=cfg.benchmark,
         benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds)
-    spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)))
+    spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
+                              threads=max(1, int(cfg.cpus_per_trial)))
     trainable = tune.with_resources(tune.with_parameters(train_trial, stream=stream, spec=spec),
                                     {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
     if cfg.resume:

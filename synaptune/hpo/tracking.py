@@ -16,6 +16,7 @@ completed runs only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -77,7 +78,9 @@ def check_tracking_uri(uri: str, *, timeout_s: float = 5.0) -> None:
         raise UnreachableError(f"MLflow tracking URI {uri} does not answer: {first[:300]}") from None
 
 
+@functools.lru_cache(maxsize=8)
 def _client(uri: str) -> Any:
+    """One MLflow client per tracking URI per process (each result is logged on Tune's report path)."""
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -181,9 +184,6 @@ class TrialLogger:
         client.log_batch(run_id, metrics=metrics)
         if "node_id" in result:  # the node the trial (last) ran on
             client.set_tag(run_id, "ray.node_id", str(result["node_id"]))
-        if "accuracy_matrix" in result:
-            client.log_text(run_id, json.dumps({"split": "val", "R": result["accuracy_matrix"]}, indent=1),
-                            "accuracy_matrix.json")
 
     def on_end(self, trial_id: str, config: dict[str, Any], result: dict[str, Any] | None, *,
                error: bool) -> None:
@@ -198,6 +198,10 @@ class TrialLogger:
         client.set_tag(run_id, STATUS, status)
         if result:
             client.set_tag(run_id, "tasks_seen", str(result.get("tasks_seen")))
+            if "accuracy_matrix" in result:  # a JSON string: R so far, null where not measured
+                matrix = json.loads(result["accuracy_matrix"])
+                client.log_text(run_id, json.dumps({"split": "val", "R": matrix}, indent=1),
+                                "accuracy_matrix.json")
         client.set_terminated(run_id, mlflow_status)
 
 
