@@ -18,6 +18,7 @@ pytest.importorskip("ray")
 pytest.importorskip("mlflow")
 
 FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
+SLOW_SPACE = str(Path(__file__).with_name("slow_naive.yaml"))
 
 
 def read_events(path: Path) -> list[tuple[str, str, int]]:
@@ -35,8 +36,8 @@ def trial_runs(uri: str, experiment: str) -> list:
     return client.search_runs([exp.experiment_id], filter_string="tags.`synaptune.role` = 'trial'")
 
 
-def sweep_args(tmp_path: Path, name: str, uri: str, *extra: str) -> list[str]:
-    return ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", FAST_SPACE,
+def sweep_args(tmp_path: Path, name: str, uri: str, *extra: str, space: str = FAST_SPACE) -> list[str]:
+    return ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", space,
             "--num-cpus", "2", "--concurrency", "2", "--scheduler", "none", "--name", name,
             "--storage", str(tmp_path / "results"), "--tracking-uri", uri, *extra]
 
@@ -70,7 +71,7 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     events = tmp_path / "events.log"
     env = {**os.environ, "SYNAPTUNE_TEST_EVENT_LOG": str(events)}
-    args = sweep_args(tmp_path, "killed", uri, "--trials", "6", "--n-tasks", "5")
+    args = sweep_args(tmp_path, "killed", uri, "--trials", "6", "--n-tasks", "5", space=SLOW_SPACE)
     log = open(tmp_path / "driver.log", "w")
     driver = subprocess.Popen([*synaptune_cmd(), *args], cwd=tmp_path, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -79,7 +80,7 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
         deadline = time.time() + 300
         while time.time() < deadline:
             reported = [e for e in read_events(events) if e[1] == "reported"]
-            if len(reported) >= 6 or driver.poll() is not None:
+            if len(reported) >= 4 or driver.poll() is not None:
                 break
             time.sleep(0.2)
         assert driver.poll() is None, "the sweep ended before it could be killed: " + \
@@ -92,6 +93,7 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     before = read_events(events)
     checkpointed = {t for t, what, _ in before if what == "reported"}
     assert checkpointed, "no trial had checkpointed before the kill"
+    assert sum(what == "reported" for _, what, _ in before) < 6 * 5, "the kill came after the last task"
     time.sleep(2)
 
     r = run_cli(*args, "--resume", cwd=tmp_path, env={"SYNAPTUNE_TEST_EVENT_LOG": str(events)})
@@ -102,7 +104,7 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     # A trial that had checkpointed a task is never trained again from task 0.
     assert not (restarted_from_zero & checkpointed), (before, after)
     # ...and at least one trial that was mid-stream continued from its checkpoint.
-    assert any(what == "start" and task > 0 for _, what, task in after), after
+    assert any(what == "start" and task > 0 for _, what, task in after), (after, r.stderr[-4000:])
 
     runs = trial_runs(uri, "killed")
     trial_ids = [r.data.tags["trial_id"] for r in runs]
