@@ -24,7 +24,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from synaptune.benchmarks.base import Stream
 from synaptune.hpo.tracking import TrialLogger
-from synaptune.hpo.trial import TrialRun
+from synaptune.hpo.trial import CHECKPOINT_FILE, TrialRun
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import SearchSpace
 
@@ -50,13 +50,15 @@ class TrialSpec:
     fault_dir: str | None = None
     event_log: str | None = None
     threads: int = 1
+    #: The sweep's results folder when it is a file system path (None for object-store URIs).
+    storage_dir: str | None = None
 
     @classmethod
     def from_env(cls, learner: str, fixed: dict[str, Any], seeds: tuple[int, ...], *,
-                 threads: int = 1) -> TrialSpec:
+                 threads: int = 1, storage_dir: str | None = None) -> TrialSpec:
         fault = os.environ.get(FAULT_AT_TASK_ENV)
         return cls(learner, fixed, seeds, int(fault) if fault else None,
-                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV), threads)
+                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV), threads, storage_dir)
 
 
 def _log_event(spec: TrialSpec, trial_id: str, what: str, task: int) -> None:
@@ -73,6 +75,27 @@ def _maybe_fail(spec: TrialSpec, trial_id: str, task: int) -> None:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(task))
         raise RuntimeError(f"test fault: trial {trial_id} fails once before task {task}")
+
+
+def _newest_checkpoint_on_disk(spec: TrialSpec, trial_id: str) -> tuple[int, Path] | None:
+    """``(tasks_done, folder)`` of the trial's most advanced checkpoint in the results folder.
+
+    Tune's experiment state is written at most once a second, so a driver killed
+    right after a report may restore a trial from an older checkpoint (or none)
+    although a newer one reached storage. Looking at the files themselves loses
+    nothing. A half-written checkpoint (the kill came mid-copy) is skipped.
+    """
+    if not spec.storage_dir:
+        return None
+    best = None
+    for path in Path(spec.storage_dir).glob(f"train_trial_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"):
+        try:
+            tasks_done = int(torch.load(path, map_location="cpu", weights_only=True)["tasks_done"])
+        except Exception:  # noqa: BLE001 - incomplete or unreadable: not a usable checkpoint
+            continue
+        if best is None or tasks_done > best[0]:
+            best = (tasks_done, path.parent)
+    return best
 
 
 _DEVICE_STREAMS: dict[tuple[str, int, str], Stream] = {}
@@ -101,25 +124,35 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None
     # Ray hides GPUs from trials that did not ask for one (CUDA_VISIBLE_DEVICES="").
     device = "cuda" if torch.cuda.is_available() else "cpu"
     run = TrialRun(spec.learner, params, _stream_on(stream, device), seeds=spec.seeds, device=device)
+    trial_id = tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             run.load(d)
-    trial_id = tune.get_context().get_trial_id()
-    import ray
-
-    node_id = ray.get_runtime_context().get_node_id()
+    on_disk = _newest_checkpoint_on_disk(spec, trial_id)
+    if on_disk is not None and on_disk[0] > run.tasks_done:
+        run.load(on_disk[1])
+        # Tune has not seen these tasks' results (or the trial's end): report them again.
+        _report(run)
     _log_event(spec, trial_id, "start", run.tasks_done)
     while not run.finished:
         _maybe_fail(spec, trial_id, run.tasks_done)
-        result = run.step()
-        # A JSON string, not a nested list: Tune's loggers only take scalars and strings.
-        result["accuracy_matrix"] = json.dumps(run.accuracy_matrix())
-        result["node_id"] = node_id
-        with tempfile.TemporaryDirectory() as d:
-            run.save(d)
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+        run.step()
+        _report(run)
         _log_event(spec, trial_id, "reported", run.tasks_done)
+
+
+def _report(run: TrialRun) -> None:
+    """``tune.report`` the metrics after the last finished task, with a checkpoint of ``run``."""
+    import ray
+
+    result = run.metrics()
+    # A JSON string, not a nested list: Tune's loggers only take scalars and strings.
+    result["accuracy_matrix"] = json.dumps(run.accuracy_matrix())
+    result["node_id"] = ray.get_runtime_context().get_node_id()
+    with tempfile.TemporaryDirectory() as d:
+        run.save(d)
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
 
 
 class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
@@ -189,6 +222,9 @@ class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
 
     def on_trial_complete(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
         self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=False)
+
+    def on_experiment_end(self, trials, **info):  # type: ignore[no-untyped-def]
+        self.inner.on_experiment_end({t.trial_id for t in trials})
 
     def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
         logger.warning("trial %s failed for good (after retries); see its error.txt under the storage path",

@@ -197,7 +197,8 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
         parent_id=parent_id, learner=cfg.learner, benchmark=cfg.benchmark,
         benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds)
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
-                              threads=max(1, int(cfg.cpus_per_trial)))
+                              threads=max(1, int(cfg.cpus_per_trial)),
+                              storage_dir=None if "://" in cfg.storage else cfg.experiment_path)
     trainable = tune.with_resources(tune.with_parameters(train_trial, stream=stream, spec=spec),
                                     {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
     if cfg.resume:

@@ -6,7 +6,9 @@ Layout in MLflow: experiment = sweep name; one parent run per sweep
 (``synaptune.role=trial``, ``trial_id=<Tune trial id>``). A child run is found
 again by its ``trial_id`` tag after any restart, so a resumed sweep never
 duplicates it. ``synaptune.status`` is ``running``, ``completed`` (saw every
-task), ``pruned`` (stopped early by ASHA) or ``failed``.
+task), ``pruned`` (stopped early by ASHA), ``failed``, or ``lost`` (a trial started
+less than a second before the driver was killed, which the resumed sweep no
+longer knows; it is replaced by a new trial).
 
 Only completed runs carry a comparable ``val/acc``: a pruned trial saw fewer
 tasks, and accuracy usually falls as tasks are added. :func:`best_runs` reads
@@ -203,6 +205,21 @@ class TrialLogger:
                 client.log_text(run_id, json.dumps({"split": "val", "R": matrix}, indent=1),
                                 "accuracy_matrix.json")
         client.set_terminated(run_id, mlflow_status)
+
+    def on_experiment_end(self, trial_ids: set[str]) -> None:
+        """Close child runs of trials that Tune no longer knows (status ``lost``).
+
+        A driver killed within a second of starting a trial may restart without
+        it (Tune's experiment state predates it); its run would stay RUNNING
+        forever. At most a second of work is lost with it.
+        """
+        client = _client(self.uri)
+        runs = client.search_runs([self.experiment_id], filter_string=(
+            f"tags.`mlflow.parentRunId` = '{self.parent_id}' and tags.`{STATUS}` = 'running'"))
+        for run in runs:
+            if run.data.tags.get(TRIAL_ID) not in trial_ids:
+                client.set_tag(run.info.run_id, STATUS, "lost")
+                client.set_terminated(run.info.run_id, "KILLED")
 
 
 def best_runs(uri: str, experiment: str, *, top: int = 1, metric: str = "val/acc") -> list[dict[str, Any]]:
