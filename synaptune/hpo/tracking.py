@@ -179,7 +179,7 @@ class TrialLogger:
         run_id = self.child_run(trial_id, config)
         step = int(result["tasks_seen"])
         now = int(time.time() * 1000)
-        names = [k for k in result if k.startswith("val/") or k == "tasks_seen"]
+        names = [k for k in result if k.startswith("val/") or k in ("tasks_seen", "state_bytes")]
         metrics = [Metric(k, float(result[k]), now, step) for k in names
                    if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)]
         client = _client(self.uri)

@@ -87,6 +87,7 @@ class TrialRun:
             "tasks_seen": t,
             "n_tasks": self.stream.n_tasks,
             f"{sp}/acc_seen": float(np.mean(mean_row[:t])),
+            "state_bytes": self.learners[0].state_bytes(),
         }
         for j in range(t):
             out[f"{sp}/acc_task_{j}"] = float(mean_row[j])

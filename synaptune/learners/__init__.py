@@ -13,5 +13,6 @@ LEARNERS.register("naive", "synaptune.learners.naive:NaiveLearner")
 LEARNERS.register("ewc", "synaptune.learners.ewc:EWCLearner")
 LEARNERS.register("joint", "synaptune.learners.joint:JointLearner")
 LEARNERS.register("satsom", "synaptune.learners.satsom:SatSOMLearner")
+LEARNERS.register("classp", "synaptune.learners.classp:CLASSPLearner")
 
 __all__ = ["LEARNERS"]

@@ -78,5 +78,10 @@ class Learner(nn.Module, ABC):
         ``task_id`` is given only in the task-il scenario.
         """
 
+    def state_bytes(self) -> int:
+        """Bytes of what the learner keeps against forgetting (optimizer or regularizer
+        state carried across tasks), reported as the ``state_bytes`` metric; 0 here."""
+        return 0
+
     def extra_repr(self) -> str:
         return repr(self.params)

@@ -85,6 +85,11 @@ class EWCLearner(NaiveLearner):
         self.register_buffer("ewc_seed", torch.tensor(self.seed, dtype=torch.long, device=self.device))
         self._use_penalty = False  # set per task by fit_task
 
+    def state_bytes(self) -> int:
+        """Bytes of the three fixed-size consolidation buffers (3 x the parameter count)."""
+        return sum(b.numel() * b.element_size()
+                   for b in (self.ewc_fisher, self.ewc_fisher_theta, self.ewc_fisher_theta_sq))
+
     def _flat_params(self) -> Tensor:
         return torch.cat([p.reshape(-1) for p in self.net.parameters()])
 

@@ -39,12 +39,12 @@ def test_two_seeds_metrics(stream: Stream) -> None:
     assert not run.finished and len(run.learners) == 2
     first = run.step()
     assert first["tasks_seen"] == 1 and first["n_tasks"] == 2
-    assert set(first) == {"tasks_seen", "n_tasks", "val/acc_seen", "val/acc_task_0"}
+    assert set(first) == {"tasks_seen", "n_tasks", "val/acc_seen", "val/acc_task_0", "state_bytes"}
     assert first["val/acc_seen"] == pytest.approx(first["val/acc_task_0"])
     last = run.step()
     assert run.finished
     expected = {"tasks_seen", "n_tasks", "val/acc_seen", "val/acc_task_0", "val/acc_task_1",
-                "val/acc", "val/acc_std", "val/bwt", "val/bwt_std", "val/forgetting", "val/forgetting_std"}
+                "val/acc", "val/acc_std", "val/bwt", "val/bwt_std", "val/forgetting", "val/forgetting_std", "state_bytes"}
     assert set(last) == expected
     per_seed = [float(m.average_accuracy(R)) for R in run.matrices]
     assert last["val/acc"] == pytest.approx(np.mean(per_seed))
