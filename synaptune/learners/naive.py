@@ -61,21 +61,12 @@ class NaiveLearner(Learner):
 
     params_cls = NaiveParams
 
-    def __init__(
-        self,
-        params: Any,
-        *,
-        input_shape: tuple[int, ...],
-        n_classes: int,
-        n_tasks: int,
-        scenario: str = "class-il",
-        device: torch.device | str = "cpu",
-        seed: int = 0,
-    ) -> None:
-        super().__init__(params, input_shape=input_shape, n_classes=n_classes, n_tasks=n_tasks,
-                         scenario=scenario, device=device, seed=seed)
-        check_multi_head(params, scenario)
-        self.net = Classifier(params, input_shape=self.input_shape, n_classes=n_classes, n_tasks=n_tasks)
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        """Arguments as :class:`~synaptune.learners.base.Learner`."""
+        super().__init__(params, **kwargs)
+        check_multi_head(params, self.scenario)
+        self.net = Classifier(params, input_shape=self.input_shape, n_classes=self.n_classes,
+                              n_tasks=self.n_tasks)
         self.register_buffer("rng_state", self.generator.get_state())
         self.to(self.device)
 

@@ -444,19 +444,9 @@ class SatSOMLearner(Learner):
     task_classes: Tensor
     rng_state: Tensor
 
-    def __init__(
-        self,
-        params: Any,
-        *,
-        input_shape: tuple[int, ...],
-        n_classes: int,
-        n_tasks: int,
-        scenario: str = "class-il",
-        device: torch.device | str = "cpu",
-        seed: int = 0,
-    ) -> None:
-        super().__init__(params, input_shape=input_shape, n_classes=n_classes, n_tasks=n_tasks,
-                         scenario=scenario, device=device, seed=seed)
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        """Arguments as :class:`~synaptune.learners.base.Learner`."""
+        super().__init__(params, **kwargs)
         in_dim = math.prod(self.input_shape)
         if params.features == "random-projection":
             k = params.feature_dim
@@ -465,8 +455,8 @@ class SatSOMLearner(Learner):
             in_dim = k
         else:
             self.register_buffer("projection", None)
-        self.som = SatSOM(params, input_dim=in_dim, output_dim=n_classes, generator=self.generator)
-        self.register_buffer("task_classes", torch.zeros(n_tasks, n_classes, dtype=torch.bool))
+        self.som = SatSOM(params, input_dim=in_dim, output_dim=self.n_classes, generator=self.generator)
+        self.register_buffer("task_classes", torch.zeros(self.n_tasks, self.n_classes, dtype=torch.bool))
         self.register_buffer("rng_state", self.generator.get_state())
         self.to(self.device)
 
