@@ -212,13 +212,11 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from synaptune.hpo import tracking
-    from synaptune.hpo.presets import preset_from_run, write_preset
+    from synaptune.hpo.presets import check_output, preset_from_run, write_preset
 
-    if Path(args.output).exists() and not args.force:
-        raise ConfigError(f"{args.output} already exists; pass --force to overwrite it, or choose another -o.")
+    check_output(args.output, force=args.force)  # before any MLflow access
     uri = tracking.resolve_tracking_uri(args.tracking_uri)
     tracking.check_tracking_uri(uri)
     if args.run_id:
@@ -286,7 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags.update({f"source.{k}": str(v) for k, v in preset.provenance.items() if k in ("run_id", "experiment")})
     run_id = tracking.log_test_run(uri, args.experiment, params={
         **dataclasses.asdict(params_obj), "learner": learner, "benchmark": bench_name, "seeds": args.seeds,
-        **{f"benchmark/{k}": v for k, v in dataclasses.asdict(bench_params).items()}},
+        **tracking.benchmark_params_flat(dataclasses.asdict(bench_params))},
         metrics=m, tags=tags, matrix=result["matrix"])
     if args.format == "json":
         print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"]}, indent=2))

@@ -77,11 +77,16 @@ def preset_from_run(run: dict[str, Any], *, tracking_uri: str, metric: str) -> P
     )
 
 
+def check_output(path: str | Path, *, force: bool) -> None:
+    """Refuse to overwrite an existing file unless ``force``."""
+    if Path(path).exists() and not force:
+        raise ConfigError(f"{path} already exists; pass --force to overwrite it, or choose another -o.")
+
+
 def write_preset(preset: Preset, path: str | Path, *, force: bool = False) -> Path:
     """Write ``preset``; refuses to overwrite an existing file unless ``force``."""
     path = Path(path)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; pass --force to overwrite it, or choose another -o.")
+    check_output(path, force=force)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(preset.to_yaml())
     return path

@@ -189,7 +189,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
                 "grace_period": cfg.grace_period, "cpus_per_trial": cfg.cpus_per_trial,
                 "gpus_per_trial": cfg.gpus_per_trial, "sampler_seed": cfg.seed,
                 "storage": cfg.experiment_path, "n_tasks": stream.n_tasks,
-                **{f"benchmark/{k}": v for k, v in dataclasses.asdict(cfg.benchmark_params).items()}}
+                **tracking.benchmark_params_flat(dataclasses.asdict(cfg.benchmark_params))}
     parent_id = tracking.start_sweep_run(cfg.tracking_uri, cfg.sweep_name, sweep_path=cfg.experiment_path,
                                          settings=settings, space_yaml=space.to_yaml())
     trial_logger = tracking.TrialLogger(

@@ -71,13 +71,24 @@ def check_tracking_uri(uri: str, *, timeout_s: float = 5.0) -> None:
             ) from None
     from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout_s)))
+    # Fail fast here, but only here: the sweep's own logging keeps MLflow's retries.
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(timeout_s))}
+    saved = {k: os.environ.get(k) for k in quick}
+    os.environ.update({k: v for k, v in quick.items() if saved[k] is None})
     try:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any failure means "cannot use this store"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UnreachableError(f"MLflow tracking URI {uri} does not answer: {first[:300]}") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
+def benchmark_params_flat(benchmark_params: dict[str, Any]) -> dict[str, Any]:
+    """``{"benchmark/<field>": value}``: how benchmark options are logged as MLflow params."""
+    return {f"benchmark/{k}": v for k, v in benchmark_params.items()}
 
 
 @functools.lru_cache(maxsize=8)
@@ -166,7 +177,7 @@ class TrialLogger:
 
             params = LEARNERS.get(self.learner).params_cls(**{**self.fixed, **config})
             logged = {**dataclasses.asdict(params), "learner": self.learner, "benchmark": self.benchmark,
-                      "seeds": self.seeds, **{f"benchmark/{k}": v for k, v in self.benchmark_params.items()}}
+                      "seeds": self.seeds, **benchmark_params_flat(self.benchmark_params)}
             from mlflow.entities import Param
 
             client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])

@@ -476,3 +476,16 @@ def test_one_line_in_a_fresh_process_creating_the_mlflow_store(workdir: Path) ->
     assert r.stderr.startswith("synaptune: error: no MLflow experiment `nope`") and r.stderr.count("\n") == 1, \
         r.stderr
     assert (workdir / "fresh.db").exists()  # this one got as far as creating the store
+
+
+def test_tracking_check_leaves_mlflow_retries_to_the_sweep(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          mlflow_db_template: Path) -> None:
+    """The fail-fast settings of the tracking check must not leak into the sweep's logging."""
+    from synaptune.hpo.tracking import check_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    shutil.copy(mlflow_db_template, tmp_path / "m.db")
+    check_tracking_uri(f"sqlite:///{tmp_path}/m.db")  # an existing store: a real search_experiments call
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
