@@ -81,9 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
     p.add_argument("--address", help="existing Ray cluster (host:port, ray://..., auto)")
     p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")
-    p.add_argument("--storage", default="./synaptune-results", help="results and checkpoints")
+    p.add_argument("--storage", default="./synaptune-results",
+                   help="results and checkpoints: a path, or an object-store URI (s3://, gs://)")
+    p.add_argument("--storage-is-shared", action="store_true",
+                   help="the local --storage path is mounted on every node of the cluster")
     p.add_argument("--name", help="sweep name = MLflow experiment (default LEARNER-BENCHMARK)")
     p.add_argument("--resume", action="store_true", help="continue the sweep stored under --storage/--name")
+    p.add_argument("--resume-if-possible", action="store_true",
+                   help="continue the sweep if its state exists, else start it (for job retries)")
+    p.add_argument("--study-storage", metavar="URL_OR_FILE",
+                   help="keep the Optuna study in a database (postgresql://..., sqlite:///...) or a "
+                        "journal file, so its history outlives the results folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
     _tracking_flag(p)
 
@@ -115,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     _tracking_flag(p)
 
     sub.add_parser("env", help="versions and devices")
+
+    p = sub.add_parser("doctor", help="check the tracking URI, Ray cluster, storage and GPUs for real")
+    _tracking_flag(p)
+    p.add_argument("--address", help="Ray cluster to check (host:port, ray://..., auto)")
+    p.add_argument("--storage", default="./synaptune-results", help="results path or URI to check")
+    p.add_argument("--study-storage", metavar="URL_OR_FILE", help="Optuna study storage to check")
     return parser
 
 
@@ -159,7 +173,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, seeds=args.seeds,
         scheduler=args.scheduler, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
         max_failures=args.max_failures, address=args.address, num_cpus=args.num_cpus,
-        storage=args.storage, name=args.name, resume=args.resume,
+        storage=args.storage, storage_is_shared=args.storage_is_shared, name=args.name, resume=args.resume,
+        resume_if_possible=args.resume_if_possible, study_storage=args.study_storage,
         tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
     summary = run_sweep(cfg)
     counts = summary["counts"]
@@ -338,8 +353,21 @@ def cmd_env(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from synaptune.hpo import doctor, tracking
+
+    checks = doctor.run_checks(tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri),
+                               address=args.address, storage=args.storage, study_storage=args.study_storage)
+    for check in checks:
+        print(f"{'ok' if check.ok else 'FAIL':<5} {check.name:<10} {check.detail}")
+    failed = [c.name for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+          + (f"; fix: {', '.join(failed)}" if failed else ""))
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
 HANDLERS = {"list": cmd_list, "space": cmd_space, "sweep": cmd_sweep, "best": cmd_best,
-            "export": cmd_export, "run": cmd_run, "env": cmd_env}
+            "export": cmd_export, "run": cmd_run, "env": cmd_env, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,33 +51,109 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
                           text=True, timeout=timeout)
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path):
-    """A real ``mlflow server`` on 127.0.0.1 (SQLite backend, local artifacts); yields its URI."""
-    port = free_port()
-    mlflow_exe = str(Path(sys.executable).parent / "mlflow")
-    proc = subprocess.Popen(
-        [mlflow_exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=open(tmp_path / "mlflow-server.log", "w"), stderr=subprocess.STDOUT,
-        start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, what: str, timeout_s: float = 90) -> None:
+    deadline = time.time() + timeout_s
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "mlflow-server.log").read_text()[-3000:])
+                raise RuntimeError(f"{what} exited:\n{log.read_text()[-3000:]}") from None
             time.sleep(0.5)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise RuntimeError("mlflow server did not start in 90 s")
-    yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError(f"{what} did not start in {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process group this test started (by its PID), harder if it lingers."""
     try:
+        os.killpg(proc.pid, sig)
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+
+
+@contextlib.contextmanager
+def running_mlflow_server(backend_uri: str, folder: Path, *extra: str) -> Iterator[str]:
+    """A real ``mlflow server`` on 127.0.0.1 over ``backend_uri``; yields its URL."""
+    port = free_port()
+    log = folder / f"mlflow-server-{port}.log"
+    mlflow_exe = str(Path(sys.executable).parent / "mlflow")
+    proc = subprocess.Popen(
+        [mlflow_exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", backend_uri, "--artifacts-destination", str(folder / "server-artifacts"),
+         *extra],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_port(port, proc, log, "mlflow server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """A real ``mlflow server`` on 127.0.0.1 (SQLite backend, local artifacts); yields its URI."""
+    with running_mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path) as uri:
+        yield uri
+
+
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL server program (Debian keeps them in /usr/lib/postgresql/N/bin)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+@pytest.fixture
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1, run as a non-root user; yields its base URL.
+
+    As root (CI containers) the server runs as Debian's ``postgres`` user, since
+    PostgreSQL refuses to run as root. The URL has no database; create one with
+    :func:`create_database`.
+    """
+    initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
+    if not initdb or not postgres:
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
+    user = None
+    if os.geteuid() == 0:
+        import pwd
+
+        user = "postgres"
+        pwd.getpwnam(user)  # KeyError here means the Debian package's user is missing
+    base = Path(tempfile.mkdtemp(prefix="synaptune-pg-"))
+    base.chmod(0o755)
+    data, sockets = base / "data", base / "sockets"
+    sockets.mkdir()
+    if user:
+        shutil.chown(base, user)
+        shutil.chown(sockets, user)
+    subprocess.run([initdb, "-D", str(data), "-U", "synaptune", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True, user=user)
+    port = free_port()
+    log = base / "postgres.log"
+    proc = subprocess.Popen([postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+                             "-k", str(sockets), "-c", "fsync=off"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True, user=user)
+    try:
+        _wait_for_port(port, proc, log, "postgres")
+        yield f"postgresql://synaptune@127.0.0.1:{port}"
+    finally:
+        _stop(proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def create_database(base_url: str, name: str) -> str:
+    """Create database ``name`` on the server at ``base_url``; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base_url}/{name}"

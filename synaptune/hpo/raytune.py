@@ -203,10 +203,16 @@ class DefineByRun:
                 values[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
 
 
-def make_searcher(space: SearchSpace, *, metric: str, seed: int) -> StreamAwareOptunaSearch:
-    """TPE (seeded) over ``space`` through Ray Tune."""
+def make_searcher(space: SearchSpace, *, metric: str, seed: int, storage: Any = None,
+                  study_name: str | None = None) -> StreamAwareOptunaSearch:
+    """TPE (seeded) over ``space`` through Ray Tune.
+
+    With an Optuna ``storage`` the study ``study_name`` is created there or, if
+    it exists, continued: the sampler starts from every trial it already holds.
+    """
     sampler = optuna.samplers.TPESampler(seed=seed)
-    return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode="max", sampler=sampler)
+    return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode="max", sampler=sampler,
+                                   storage=storage, study_name=study_name if storage is not None else None)
 
 
 class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]

@@ -51,8 +51,15 @@ class SweepConfig:
     address: str | None = None
     num_cpus: int | None = None
     storage: str = "./synaptune-results"
+    #: The local ``storage`` path is mounted on every node of the cluster (NFS, a shared PVC).
+    storage_is_shared: bool = False
     name: str | None = None
     resume: bool = False
+    #: Resume if the sweep's state exists under ``storage``, else start it (a Kubernetes job retry).
+    resume_if_possible: bool = False
+    #: Where the Optuna study lives: an RDB URL (postgresql://, sqlite:///...) or a journal
+    #: file path; None keeps it in memory (saved with Tune's experiment state).
+    study_storage: str | None = None
     tracking_uri: str = tracking.DEFAULT_TRACKING_URI
     seed: int = 0
 
@@ -62,9 +69,14 @@ class SweepConfig:
 
     @property
     def experiment_path(self) -> str:
-        if "://" in self.storage:
+        if self.storage_is_uri:
             return f"{self.storage.rstrip('/')}/{self.sweep_name}"
         return str(Path(self.storage).expanduser().resolve() / self.sweep_name)
+
+    @property
+    def storage_is_uri(self) -> bool:
+        """An object-store URI (s3://, gs://, ...) rather than a file system path."""
+        return "://" in self.storage
 
 
 @dataclass
@@ -94,17 +106,90 @@ def prepare(cfg: SweepConfig) -> Prepared:
     if cfg.scheduler not in ("asha", "none"):
         raise ConfigError(f"--scheduler must be asha or none, got {cfg.scheduler!r}.")
     space = load_space(cfg.learner, cfg.space_file)
-    state_file = Path(cfg.experiment_path) / "tuner.pkl"
-    if "://" not in cfg.storage:
-        if cfg.resume and not state_file.exists():
+    if cfg.resume and cfg.resume_if_possible:
+        raise ConfigError("--resume and --resume-if-possible exclude each other: --resume fails when "
+                          "there is nothing to resume, --resume-if-possible then starts the sweep.")
+    check_driver_locality(cfg)
+    if cfg.resume_if_possible:
+        cfg = dataclasses.replace(cfg, resume=can_resume(cfg), resume_if_possible=False)
+        logger.info("%s sweep `%s` at %s", "resuming" if cfg.resume else "starting", cfg.sweep_name,
+                    cfg.experiment_path)
+    elif not cfg.storage_is_uri:
+        if cfg.resume and not can_resume(cfg):
             raise ConfigError(f"--resume: no sweep to resume at {cfg.experiment_path}. "
                               "Check --storage and --name, or drop --resume to start a new sweep.")
         if not cfg.resume and Path(cfg.experiment_path).exists():
             raise ConfigError(f"{cfg.experiment_path} already holds a sweep named `{cfg.sweep_name}`. "
                               "Pass --resume to continue it, or --name NEW for a new sweep.")
+    if cfg.study_storage is not None:
+        study_storage(cfg.study_storage)  # refuses a bad URL or an unreachable database now
     stream = build_stream(cfg.benchmark, cfg.benchmark_params)
     tracking.check_tracking_uri(cfg.tracking_uri)
     return Prepared(cfg, space, stream)
+
+
+def can_resume(cfg: SweepConfig) -> bool:
+    """Whether Tune's experiment state of this sweep exists under ``storage`` (paths and URIs)."""
+    if not cfg.storage_is_uri:
+        return (Path(cfg.experiment_path) / "tuner.pkl").exists()
+    from ray import tune
+
+    try:
+        return bool(tune.Tuner.can_restore(cfg.experiment_path))
+    except Exception as e:  # noqa: BLE001 - e.g. missing credentials for the object store
+        raise UnreachableError(f"cannot read --storage {cfg.storage}: {str(e).splitlines()[0][:300]}") from None
+
+
+def check_driver_locality(cfg: SweepConfig) -> None:
+    """Refuse local files that the sweep driver would not see.
+
+    Through Ray Client (``--address ray://...``) Tune runs the sweep driver,
+    and with it all MLflow logging and checkpoint bookkeeping, on the cluster's
+    head node, not here: a SQLite file or a local results path named here
+    would be a different file there.
+    """
+    if not (cfg.address or "").startswith("ray://"):
+        return
+    if cfg.tracking_uri.startswith("sqlite:") or "://" not in cfg.tracking_uri:
+        raise ConfigError(
+            f"--tracking-uri {cfg.tracking_uri} is a local file, but with --address {cfg.address} the sweep "
+            "driver runs on the cluster's head node, which logs every trial. Use a shared MLflow server "
+            "(--tracking-uri http://HOST:5000, PostgreSQL backend; see k8s/README.md).")
+    if not cfg.storage_is_uri and not cfg.storage_is_shared:
+        raise ConfigError(
+            f"--storage {cfg.storage} is a local path, but with --address {cfg.address} the sweep driver runs "
+            "on the cluster's head node. Use an object-store URI (s3://..., gs://...) or a path mounted on "
+            "every node and say so with --storage-is-shared.")
+
+
+def study_storage(url: str) -> Any:
+    """The Optuna storage behind ``--study-storage``: an RDB URL or a journal file path.
+
+    ``postgresql://``, ``mysql://`` and ``sqlite:///`` URLs are Optuna RDB
+    storages (a PostgreSQL database is checked by connecting to it); anything
+    else is a journal file, whose folder must exist.
+    """
+    import optuna
+
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme in ("postgresql", "mysql", "sqlite"):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except ImportError as e:
+            raise ConfigError(f"--study-storage {url}: {e}. Install the driver: "
+                              "pip install 'synaptune[postgres]'.") from None
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy OperationalError and friends
+            raise UnreachableError(f"--study-storage {url} does not answer: "
+                                   f"{str(e).strip().splitlines()[0][:300]}") from None
+    if scheme:
+        raise ConfigError(f"--study-storage {url}: unknown scheme {scheme!r}. Use postgresql://USER@HOST/DB, "
+                          "sqlite:///FILE.db, or a journal file path.")
+    path = Path(url).expanduser().resolve()
+    if not path.parent.is_dir():
+        raise ConfigError(f"--study-storage {url}: folder {path.parent} does not exist. Create it first.")
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(str(path)))
 
 
 def _check_ray_address(address: str) -> None:
@@ -140,10 +225,20 @@ def start_ray(cfg: SweepConfig) -> bool:
 
 
 def check_resources(cfg: SweepConfig) -> None:
-    """Refuse a trial request the cluster can never satisfy (instead of pending forever)."""
+    """Pre-flight checks against the running cluster; see :func:`check_cluster_fit`."""
     import ray
 
-    have = ray.cluster_resources()
+    n_nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    check_cluster_fit(cfg, ray.cluster_resources(), n_nodes)
+
+
+def check_cluster_fit(cfg: SweepConfig, have: dict[str, float], n_nodes: int) -> None:
+    """Refuse what the cluster (``have``: its total resources, ``n_nodes`` alive) cannot run.
+
+    A trial request larger than the whole cluster would stay pending forever;
+    a local results path on a multi-node cluster is seen only by the nodes
+    that mount it, so trials elsewhere could not save or restore checkpoints.
+    """
     gpus, cpus = have.get("GPU", 0.0), have.get("CPU", 0.0)
     if cfg.gpus_per_trial > gpus:
         raise ConfigError(f"a trial asks for {cfg.gpus_per_trial:g} GPU, the cluster has "
@@ -151,6 +246,11 @@ def check_resources(cfg: SweepConfig) -> None:
     if cfg.cpus_per_trial > cpus:
         raise ConfigError(f"a trial asks for {cfg.cpus_per_trial:g} CPUs, the cluster has {cpus:g}. "
                           "Lower --cpus-per-trial.")
+    if n_nodes > 1 and not cfg.storage_is_uri and not cfg.storage_is_shared:
+        raise ConfigError(
+            f"--storage {cfg.storage} is a local path and the cluster has {n_nodes} nodes: trials on other "
+            "nodes could not save or restore their checkpoints there. Use an object-store URI (s3://..., "
+            "gs://...), or a path mounted on every node and say so with --storage-is-shared.")
 
 
 def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
@@ -198,14 +298,16 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
         benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds)
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
                               threads=max(1, int(cfg.cpus_per_trial)),
-                              storage_dir=None if "://" in cfg.storage else cfg.experiment_path)
+                              storage_dir=None if cfg.storage_is_uri else cfg.experiment_path)
     trainable = tune.with_resources(tune.with_parameters(train_trial, stream=stream, spec=spec),
                                     {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
     if cfg.resume:
         tuner = tune.Tuner.restore(cfg.experiment_path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True)
     else:
-        searcher = ConcurrencyLimiter(make_searcher(space, metric=TRIAL_METRIC, seed=cfg.seed),
+        storage = study_storage(cfg.study_storage) if cfg.study_storage else None
+        searcher = ConcurrencyLimiter(make_searcher(space, metric=TRIAL_METRIC, seed=cfg.seed,
+                                                    storage=storage, study_name=cfg.sweep_name),
                                       max_concurrent=cfg.concurrency)
         if cfg.scheduler == "asha":
             scheduler = ASHAScheduler(time_attr="tasks_seen", max_t=stream.n_tasks,
@@ -213,13 +315,13 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
                                       reduction_factor=cfg.reduction_factor)
         else:
             scheduler = FIFOScheduler()
-        storage = cfg.storage if "://" in cfg.storage else str(Path(cfg.storage).expanduser().resolve())
+        results_path = cfg.storage if cfg.storage_is_uri else str(Path(cfg.storage).expanduser().resolve())
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(metric=TRIAL_METRIC, mode="max", search_alg=searcher,
                                         scheduler=scheduler, num_samples=cfg.trials, reuse_actors=True),
             run_config=tune.RunConfig(
-                name=cfg.sweep_name, storage_path=storage, verbose=0,
+                name=cfg.sweep_name, storage_path=results_path, verbose=0,
                 callbacks=[MLflowTrialCallback(trial_logger)],
                 failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

@@ -79,6 +79,11 @@ def check_tracking_uri(uri: str, *, timeout_s: float = 5.0) -> None:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any failure means "cannot use this store"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "Invalid Host header" in str(e):
+            raise UnreachableError(
+                f"MLflow server {uri} refused this host name (403 Invalid Host header). Start it with "
+                f"--allowed-hosts listing {parsed.netloc} (e.g. --allowed-hosts '{parsed.hostname},"
+                f"{parsed.netloc}'), or reach it by a host name it allows.") from None
         raise UnreachableError(f"MLflow tracking URI {uri} does not answer: {first[:300]}") from None
     finally:
         for k, v in saved.items():

@@ -39,8 +39,14 @@ def test_sweep_on_existing_two_node_cluster(tmp_path: Path, two_node_cluster) ->
     assert r.returncode == 2
     assert "a trial asks for 0.5 GPU, the cluster has none" in r.stderr
 
+    # A local results path on a multi-node cluster is refused unless it is said to be shared.
+    r = run_cli("sweep", *common, "--name", "cluster", "--trials", "2", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "is a local path and the cluster has 2 nodes" in r.stderr and "--storage-is-shared" in r.stderr
+    assert not (tmp_path / "results" / "cluster").exists()
+
     r = run_cli("sweep", *common, "--name", "cluster", "--trials", "2", "--concurrency", "2",
-                "--scheduler", "none", cwd=tmp_path)
+                "--scheduler", "none", "--storage-is-shared", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "2 completed" in r.stdout
     # The trials ran on the cluster's two nodes (one CPU each), not on a Ray of the driver's own.
