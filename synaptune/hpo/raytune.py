@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 FAULT_AT_TASK_ENV = "SYNAPTUNE_TEST_FAULT_AT_TASK"
 #: Where the fault switch remembers which trials already failed (one file per trial).
 FAULT_DIR_ENV = "SYNAPTUNE_TEST_FAULT_DIR"
-#: Test-only: append a line per trial start ("<trial_id> start <first task>") and per
-#: checkpointed task ("<trial_id> reported <tasks seen>") to this file.
+#: Test-only: append a line per trial start ("<trial_id> start <first task> <time> <node id>")
+#: and per checkpointed task ("<trial_id> reported <tasks seen> <time> <node id>") to this file.
 EVENT_LOG_ENV = "SYNAPTUNE_TEST_EVENT_LOG"
 
 
@@ -63,8 +63,11 @@ class TrialSpec:
 
 def _log_event(spec: TrialSpec, trial_id: str, what: str, task: int) -> None:
     if spec.event_log:
+        import ray
+
+        node_id = ray.get_runtime_context().get_node_id()
         with open(spec.event_log, "a") as f:
-            f.write(f"{trial_id} {what} {task} {time.time():.3f}\n")
+            f.write(f"{trial_id} {what} {task} {time.time():.3f} {node_id}\n")
 
 
 def _maybe_fail(spec: TrialSpec, trial_id: str, task: int) -> None:

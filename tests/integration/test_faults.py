@@ -25,7 +25,7 @@ def read_events(path: Path) -> list[tuple[str, str, int]]:
     """``(trial_id, what, task)`` lines written by the trainable's test event log."""
     if not path.exists():
         return []
-    return [(a, b, int(c)) for a, b, c, _ in (line.split() for line in path.read_text().splitlines())]
+    return [(a, b, int(c)) for a, b, c, *_ in (line.split() for line in path.read_text().splitlines())]
 
 
 def trial_runs(uri: str, experiment: str) -> list:
