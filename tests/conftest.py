@@ -111,17 +111,17 @@ def postgres_bin(name: str) -> str | None:
     return str(candidates[-1]) if candidates else None
 
 
-@pytest.fixture
-def postgres_server():
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
     """A real PostgreSQL server on 127.0.0.1, run as a non-root user; yields its base URL.
 
     As root (CI containers) the server runs as Debian's ``postgres`` user, since
-    PostgreSQL refuses to run as root. The URL has no database; create one with
+    PostgreSQL refuses to run as root. The URL names no database; make one with
     :func:`create_database`.
     """
     initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
     if not initdb or not postgres:
-        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
     user = None
     if os.geteuid() == 0:
         import pwd
@@ -135,19 +135,29 @@ def postgres_server():
     if user:
         shutil.chown(base, user)
         shutil.chown(sockets, user)
-    subprocess.run([initdb, "-D", str(data), "-U", "synaptune", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True, user=user)
-    port = free_port()
-    log = base / "postgres.log"
-    proc = subprocess.Popen([postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                             "-k", str(sockets), "-c", "fsync=off"],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True, user=user)
     try:
-        _wait_for_port(port, proc, log, "postgres")
-        yield f"postgresql://synaptune@127.0.0.1:{port}"
+        subprocess.run([initdb, "-D", str(data), "-U", "synaptune", "--auth=trust", "-E", "UTF8"],
+                       check=True, capture_output=True, user=user)
+        port = free_port()
+        log = base / "postgres.log"
+        proc = subprocess.Popen([postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+                                 "-k", str(sockets), "-c", "fsync=off"],
+                                stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+                                user=user)
+        try:
+            _wait_for_port(port, proc, log, "postgres")
+            yield f"postgresql://synaptune@127.0.0.1:{port}"
+        finally:
+            _stop(proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
     finally:
-        _stop(proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_server():
+    """:func:`running_postgres` as a fixture."""
+    with running_postgres() as url:
+        yield url
 
 
 def create_database(base_url: str, name: str) -> str:

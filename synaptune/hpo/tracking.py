@@ -33,6 +33,8 @@ from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError, UnreachableError
 
 logger = logging.getLogger(__name__)
+# MLflow's client prints a "View run ... at: URL" line per finished run of a server; a sweep has hundreds.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 ROLE, STATUS, TRIAL_ID, SWEEP_PATH = "synaptune.role", "synaptune.status", "trial_id", "synaptune.sweep_path"
@@ -190,7 +192,7 @@ class TrialLogger:
         return run_id
 
     def on_result(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric, RunTag
 
         run_id = self.child_run(trial_id, config)
         step = int(result["tasks_seen"])
@@ -198,10 +200,9 @@ class TrialLogger:
         names = [k for k in result if k.startswith("val/") or k in ("tasks_seen", "state_bytes")]
         metrics = [Metric(k, float(result[k]), now, step) for k in names
                    if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)]
-        client = _client(self.uri)
-        client.log_batch(run_id, metrics=metrics)
-        if "node_id" in result:  # the node the trial (last) ran on
-            client.set_tag(run_id, "ray.node_id", str(result["node_id"]))
+        # The node the trial (last) ran on, in the same request: one call per result.
+        tags = [RunTag("ray.node_id", str(result["node_id"]))] if "node_id" in result else []
+        _client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
 
     def on_end(self, trial_id: str, config: dict[str, Any], result: dict[str, Any] | None, *,
                error: bool) -> None:
@@ -213,9 +214,13 @@ class TrialLogger:
             status, mlflow_status = "completed", "FINISHED"
         else:
             status, mlflow_status = "pruned", "KILLED"
-        client.set_tag(run_id, STATUS, status)
+        from mlflow.entities import RunTag
+
+        tags = [RunTag(STATUS, status)]
         if result:
-            client.set_tag(run_id, "tasks_seen", str(result.get("tasks_seen")))
+            tags.append(RunTag("tasks_seen", str(result.get("tasks_seen"))))
+        client.log_batch(run_id, tags=tags)
+        if result:
             if "accuracy_matrix" in result:  # a JSON string: R so far, null where not measured
                 matrix = json.loads(result["accuracy_matrix"])
                 client.log_text(run_id, json.dumps({"split": "val", "R": matrix}, indent=1),
