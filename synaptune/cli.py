@@ -74,7 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2, help="trials running at once")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional GPUs per trial")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per trial (its score is their mean)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per trial (its score aggregates them)")
+    p.add_argument("--task-orders", type=int, default=1,
+                   help="class-to-task assignments per trial (benchmark seeds S, S+1, ...)")
+    p.add_argument("--aggregate", choices=["mean", "mean-minus-std", "worst"], default="mean",
+                   help="a trial's objective over its seeds x task orders (robust: mean-minus-std, worst)")
+    p.add_argument("--protocol", default="end-of-stream",
+                   help="end-of-stream | first-tasks:N | validation-tasks:N | held-out-stream "
+                        "(what is tuned on vs reported; see README)")
+    p.add_argument("--eval-benchmark", help="held-out-stream: the stream presets are reported on")
+    p.add_argument("--eval-benchmark-seed", type=int, help="held-out-stream: its benchmark seed")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="stop launching trials after this wall-clock time (running trials finish)")
+    p.add_argument("--gpu-hours", type=float, help="stop launching trials once trials used this many GPU hours")
     p.add_argument("--scheduler", choices=["asha", "none"], default="asha")
     p.add_argument("--grace-period", type=int, default=1, help="ASHA: tasks before a trial may stop")
     p.add_argument("--reduction-factor", type=int, default=3, help="ASHA reduction factor")
@@ -98,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("best", help="best completed trials of a sweep, from MLflow")
     p.add_argument("--experiment", required=True)
     p.add_argument("--top", type=int, default=1)
-    p.add_argument("--metric", default="val/acc")
+    p.add_argument("--metric", default="objective",
+                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
 
@@ -106,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--run-id", help="export this trial run instead of the best")
-    p.add_argument("--metric", default="val/acc")
+    p.add_argument("--metric", default="objective",
+                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     _tracking_flag(p)
 
@@ -117,12 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a learner parameter (repeatable)")
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--allow-tuning-stream", action="store_true",
+                   help="held-out-stream presets: allow reporting on the stream the preset was tuned on")
     p.add_argument("--device", default="cpu")
     p.add_argument("--experiment", default="synaptune-run", help="MLflow experiment of the run")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
 
     sub.add_parser("env", help="versions and devices")
+
+    p = sub.add_parser("report", help="a static HTML page with figures of a sweep (also logged to MLflow)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("-o", "--output", required=True, help="folder for index.html and the PNG figures")
+    _tracking_flag(p)
 
     p = sub.add_parser("doctor", help="check the tracking URI, Ray cluster, storage and GPUs for real")
     _tracking_flag(p)
@@ -171,6 +192,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         learner=args.learner, benchmark=args.benchmark or "split-digits", benchmark_params=_benchmark_params(args),
         space_file=args.space, trials=args.trials, concurrency=args.concurrency,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, seeds=args.seeds,
+        task_orders=args.task_orders, aggregate=args.aggregate, protocol=args.protocol,
+        eval_benchmark=args.eval_benchmark, eval_benchmark_seed=args.eval_benchmark_seed,
+        time_budget_s=args.time_budget, gpu_hours=args.gpu_hours,
         scheduler=args.scheduler, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
         max_failures=args.max_failures, address=args.address, num_cpus=args.num_cpus,
         storage=args.storage, storage_is_shared=args.storage_is_shared, name=args.name, resume=args.resume,
@@ -179,13 +203,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = run_sweep(cfg)
     counts = summary["counts"]
     print(f"sweep `{summary['experiment']}`: {counts['completed']} completed, {counts['pruned']} stopped "
-          f"early by ASHA, {counts['failed']} failed")
+          f"early by ASHA, {counts['failed']} failed"
+          + (f", {counts['not_launched']} not launched (budget spent)" if counts["not_launched"] else ""))
     best = summary["best"]
     if best is None:
         print("no trial saw every task, so there is no comparable best configuration; "
               "try more --trials or --scheduler none")
         return EXIT_FAILURE
-    print(f"best configuration (val/acc = {best['metrics']['val/acc']:.4f}, "
+    objective = "" if cfg.aggregate == "mean" else f", {cfg.aggregate} = {best['metrics']['objective']:.4f}"
+    print(f"best configuration (val/acc = {best['metrics']['val/acc']:.4f}{objective}, "
           f"run {best['run_id']}, trial {best['trial_id']}):")
     _print_params(best["params"])
     uri = summary["tracking_uri"]
@@ -254,8 +280,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _same_stream(name_a: str, a: Any, name_b: str, b: Any) -> bool:
+    """Whether two (benchmark, BenchmarkParams) make the same tasks (data location aside)."""
+    keys = ("n_tasks", "classes_per_task", "seed", "scenario")
+    return name_a == name_b and all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
+    from synaptune.protocols import Protocol
     from synaptune.hpo import tracking
     from synaptune.hpo.evaluate import run_preset
     from synaptune.hpo.presets import Preset, load_preset
@@ -275,13 +308,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.learner and args.learner != preset.learner:
             raise ConfigError(f"--learner {args.learner} contradicts the preset's learner {preset.learner}.")
         params = dataclasses.asdict(preset.params)
-        bench_name = args.benchmark or preset.benchmark
-        bench_params = _benchmark_params(args, preset.benchmark_params)
+        protocol = preset.protocol
+        if protocol.kind == "held-out-stream":
+            # Report on the held-out stream unless told otherwise, and never silently on the tuning one.
+            bench_name = args.benchmark or protocol.eval_benchmark
+            bench_params = _benchmark_params(args, protocol.eval_benchmark_params(preset.benchmark_params))
+            if _same_stream(bench_name, bench_params, preset.benchmark, preset.benchmark_params) \
+                    and not args.allow_tuning_stream:
+                raise ConfigError(
+                    f"{args.preset} was tuned on {preset.benchmark} (seed {preset.benchmark_params.seed}) under "
+                    f"held-out-stream; a test number on that stream is not held out. Report on "
+                    f"{protocol.eval_benchmark} (the default), or pass --allow-tuning-stream to do it anyway.")
+        else:
+            bench_name = args.benchmark or preset.benchmark
+            bench_params = _benchmark_params(args, preset.benchmark_params)
     else:
         if not args.learner:
             raise ConfigError("give --preset FILE, or --learner NAME (with --benchmark and --set name=value).")
         params, bench_name, bench_params = {}, args.benchmark or "split-digits", _benchmark_params(args, BenchmarkParams())
-        preset = None
+        preset, protocol = None, Protocol()
     learner = preset.learner if preset else args.learner
     params_cls = LEARNERS.get(learner).params_cls
     BENCHMARKS.get(bench_name)
@@ -289,22 +334,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = tracking.resolve_tracking_uri(args.tracking_uri)
     tracking.check_tracking_uri(uri)
     to_run = Preset(learner=learner, params=params_obj, benchmark=bench_name, benchmark_params=bench_params,
-                    seeds=args.seeds)
+                    seeds=args.seeds, protocol=protocol)
     with _Progress() as progress:
         result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update)
     m = result["metrics"]
-    tags = {"learner": learner, "benchmark": bench_name}
+    tags = {"learner": learner, "benchmark": bench_name, "reported_tasks": result["reported_tasks"]}
     if preset is not None:
         tags["preset"] = str(args.preset)
         tags.update({f"source.{k}": str(v) for k, v in preset.provenance.items() if k in ("run_id", "experiment")})
     run_id = tracking.log_test_run(uri, args.experiment, params={
         **dataclasses.asdict(params_obj), "learner": learner, "benchmark": bench_name, "seeds": args.seeds,
-        **tracking.benchmark_params_flat(dataclasses.asdict(bench_params))},
+        **protocol.as_params(), **tracking.benchmark_params_flat(dataclasses.asdict(bench_params))},
         metrics=m, tags=tags, matrix=result["matrix"])
     if args.format == "json":
         print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"]}, indent=2))
     else:
-        print(f"{learner} on {bench_name}, {args.seeds} seed(s), trained on train+val, tested on test:")
+        print(f"{learner} on {bench_name}, {args.seeds} seed(s), trained on train+val, tested on test"
+              f" (protocol {protocol}, tasks {result['reported_tasks']}):")
         for key in ("test/acc", "test/bwt", "test/forgetting"):
             print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
         print(f"logged to MLflow run {run_id} (experiment `{args.experiment}`, {uri})")
@@ -353,6 +399,15 @@ def cmd_env(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from synaptune.hpo import tracking
+    from synaptune.hpo.report import write_report
+
+    index = write_report(tracking.resolve_tracking_uri(args.tracking_uri), args.experiment, args.output)
+    print(f"report of `{args.experiment}`: {index} (open it in a browser; no server needed)")
+    return EXIT_OK
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from synaptune.hpo import doctor, tracking
 
@@ -367,7 +422,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"list": cmd_list, "space": cmd_space, "sweep": cmd_sweep, "best": cmd_best,
-            "export": cmd_export, "run": cmd_run, "env": cmd_env, "doctor": cmd_doctor}
+            "export": cmd_export, "run": cmd_run, "env": cmd_env, "report": cmd_report,
+            "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -148,6 +148,19 @@ class Stream:
     def n_tasks(self) -> int:
         return len(self.tasks)
 
+    def head(self, n: int) -> Stream:
+        """The first ``n`` tasks (class count and shapes unchanged, so a configuration transfers)."""
+        if not 1 <= n <= self.n_tasks:
+            raise ValueError(f"head({n}) of a stream of {self.n_tasks} tasks")
+        return dataclasses.replace(self, name=f"{self.name}[:{n}]", tasks=self.tasks[:n])
+
+    def tail(self, start: int) -> Stream:
+        """Tasks ``start`` to the end, renumbered from 0 (a stream of their own)."""
+        if not 0 <= start < self.n_tasks:
+            raise ValueError(f"tail({start}) of a stream of {self.n_tasks} tasks")
+        tasks = tuple(dataclasses.replace(t, id=i) for i, t in enumerate(self.tasks[start:]))
+        return dataclasses.replace(self, name=f"{self.name}[{start}:]", tasks=tasks)
+
     def to(self, device: torch.device | str) -> Stream:
         """The same stream with every tensor on ``device`` (the pool moved once)."""
         pool = self.tasks[0].pool.to(device)

@@ -16,10 +16,14 @@ from synaptune.hpo.trial import TrialRun
 
 def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
                on_task: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Train on train+val of every task, in order, and evaluate on test.
+    """Train on train+val of every reported task, in order, and evaluate on test.
+
+    The reported tasks are the whole stream ``preset.benchmark``, except under
+    ``validation-tasks:N``: there the first N tasks were for tuning only, and
+    the learner is trained and tested on tasks N..T-1 alone (a T-N column matrix).
 
     Args:
-        preset: what to run.
+        preset: what to run (its benchmark is the stream to report on).
         seeds: independent runs with seeds 0..seeds-1.
         device: torch device.
         on_task: called as ``on_task(seed_index, tasks_done)`` after each task
@@ -29,7 +33,7 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
         ``{"metrics": {"test/acc": mean, "test/acc_std": std, ...}, "matrix": mean R,
         "per_seed": [{"test/acc": ..}, ...]}``.
     """
-    stream = build_stream(preset.benchmark, preset.benchmark_params).to(device)
+    stream = preset.protocol.reporting_stream(build_stream(preset.benchmark, preset.benchmark_params)).to(device)
     per_seed, matrices = [], []
     for i in range(seeds):
         run = TrialRun(preset.learner, preset.params, stream, seeds=(i,), device=device,
@@ -47,5 +51,8 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
         metrics[f"{key}_std"] = float(np.std(values))
     mean = np.mean(matrices, axis=0)
     matrix = [[None if np.isnan(v) else float(v) for v in row] for row in mean]
+    full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
+    first = full_tasks - stream.n_tasks
     return {"metrics": metrics, "matrix": matrix, "per_seed": per_seed,
+            "reported_tasks": f"{first}-{full_tasks - 1}",
             "params": dataclasses.asdict(preset.params)}

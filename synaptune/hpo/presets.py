@@ -8,7 +8,9 @@ Format (``format_version: 1``)::
     benchmark: {name: split-digits, params: {n_tasks: 5, seed: 0, ...}}
     params: {lr: 0.05, ...}            # every field of the learner's Params
     seeds: 1                            # seeds the sweep averaged over
-    objective: {metric: val/acc, value: 0.93, mode: max}
+    protocol: {name: end-of-stream}     # or first-tasks:N, validation-tasks:N, held-out-stream
+                                        # (+ eval_benchmark: {name, seed}); see synaptune.protocols
+    objective: {metric: objective, value: 0.93, mode: max, aggregate: mean, task_orders: 1}
     provenance: {tracking_uri, experiment, run_id, trial_id, synaptune_version, date}
 """
 
@@ -27,6 +29,7 @@ from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
 from synaptune.exceptions import ConfigError
 from synaptune.learners import LEARNERS
 from synaptune.params import from_dict, read_yaml
+from synaptune.protocols import Protocol
 
 FORMAT_VERSION = 1
 
@@ -38,6 +41,7 @@ class Preset:
     benchmark: str
     benchmark_params: BenchmarkParams
     seeds: int = 1
+    protocol: Protocol = dataclasses.field(default_factory=Protocol)
     objective: dict[str, Any] = dataclasses.field(default_factory=dict)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -48,6 +52,7 @@ class Preset:
             "benchmark": {"name": self.benchmark, "params": dataclasses.asdict(self.benchmark_params)},
             "params": dataclasses.asdict(self.params),
             "seeds": self.seeds,
+            "protocol": self.protocol.to_dict(),
             "objective": self.objective,
             "provenance": self.provenance,
         }
@@ -66,10 +71,15 @@ def preset_from_run(run: dict[str, Any], *, tracking_uri: str, metric: str) -> P
                        where=f"run {run['run_id']}")
     bench = from_dict(BenchmarkParams, {k.split("/", 1)[1]: v for k, v in logged.items()
                                         if k.startswith("benchmark/")}, where=f"run {run['run_id']}")
+    eval_seed = logged.get("protocol/eval_benchmark_seed")
+    protocol = Protocol.parse(logged.get("protocol", "end-of-stream"),
+                              eval_benchmark=logged.get("protocol/eval_benchmark"),
+                              eval_benchmark_seed=int(eval_seed) if eval_seed is not None else None)
     return Preset(
         learner=learner, params=params, benchmark=logged["benchmark"], benchmark_params=bench,
-        seeds=int(logged.get("seeds", 1)),
-        objective={"metric": metric, "value": run["metrics"].get(metric), "mode": "max"},
+        seeds=int(logged.get("seeds", 1)), protocol=protocol,
+        objective={"metric": metric, "value": run["metrics"].get(metric), "mode": "max",
+                   "aggregate": logged.get("aggregate", "mean"), "task_orders": int(logged.get("task_orders", 1))},
         provenance={"tracking_uri": tracking_uri, "experiment": run.get("experiment"),
                     "run_id": run["run_id"], "trial_id": run.get("trial_id"),
                     "synaptune_version": synaptune.__version__,
@@ -113,6 +123,7 @@ def load_preset(path: str | Path) -> Preset:
         BENCHMARKS.get(bench["name"])
         if not isinstance(doc["params"] or {}, dict) or not isinstance(bench.get("params") or {}, dict):
             raise ConfigError("`params` and `benchmark.params` must map parameter names to values.")
+        protocol = Protocol.from_dict(doc.get("protocol"))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return Preset(
@@ -121,6 +132,7 @@ def load_preset(path: str | Path) -> Preset:
         benchmark=bench["name"],
         benchmark_params=from_dict(BenchmarkParams, bench.get("params") or {}, where=f"{path}: benchmark"),
         seeds=int(doc.get("seeds", 1)),
+        protocol=protocol,
         objective=doc.get("objective") or {},
         provenance=doc.get("provenance") or {},
     )

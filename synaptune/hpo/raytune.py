@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 import torch
 from ray import tune
+from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from synaptune.benchmarks.base import Stream
@@ -52,13 +53,15 @@ class TrialSpec:
     threads: int = 1
     #: The sweep's results folder when it is a file system path (None for object-store URIs).
     storage_dir: str | None = None
+    #: ``--aggregate``: how the runs (task orders x seeds) make the objective.
+    aggregate: str = "mean"
 
     @classmethod
     def from_env(cls, learner: str, fixed: dict[str, Any], seeds: tuple[int, ...], *,
-                 threads: int = 1, storage_dir: str | None = None) -> TrialSpec:
+                 threads: int = 1, storage_dir: str | None = None, aggregate: str = "mean") -> TrialSpec:
         fault = os.environ.get(FAULT_AT_TASK_ENV)
         return cls(learner, fixed, seeds, int(fault) if fault else None,
-                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV), threads, storage_dir)
+                   os.environ.get(FAULT_DIR_ENV), os.environ.get(EVENT_LOG_ENV), threads, storage_dir, aggregate)
 
 
 def _log_event(spec: TrialSpec, trial_id: str, what: str, task: int) -> None:
@@ -101,19 +104,20 @@ def _newest_checkpoint_on_disk(spec: TrialSpec, trial_id: str) -> tuple[int, Pat
     return best
 
 
-_DEVICE_STREAMS: dict[tuple[str, int, str], Stream] = {}
+_DEVICE_STREAMS: dict[tuple[tuple[str, int], ...], tuple[Stream, ...]] = {}
 
 
-def _stream_on(stream: Stream, device: str) -> Stream:
-    """The stream on ``device``, moved once per worker process."""
-    key = (stream.name, stream.n_tasks, device)
+def _streams_on(streams: tuple[Stream, ...], device: str) -> tuple[Stream, ...]:
+    """The streams on ``device``, moved once per worker process (a sweep's streams have distinct names)."""
+    key = (*((s.name, s.n_tasks) for s in streams), (device, 0))
     if key not in _DEVICE_STREAMS:
         _DEVICE_STREAMS.clear()
-        _DEVICE_STREAMS[key] = stream.to(device)
+        _DEVICE_STREAMS[key] = tuple(s.to(device) for s in streams)
     return _DEVICE_STREAMS[key]
 
 
-def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None:
+def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec,
+                more_orders: tuple[Stream, ...] = ()) -> None:
     """Tune function trainable: one configuration through the whole stream.
 
     After each task it saves a checkpoint and reports ``tasks_seen``,
@@ -126,7 +130,9 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec) -> None
     torch.set_num_threads(spec.threads)
     # Ray hides GPUs from trials that did not ask for one (CUDA_VISIBLE_DEVICES="").
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    run = TrialRun(spec.learner, params, _stream_on(stream, device), seeds=spec.seeds, device=device)
+    first, *others = _streams_on((stream, *more_orders), device)
+    run = TrialRun(spec.learner, params, first, seeds=spec.seeds, device=device, more_orders=tuple(others),
+                   aggregate=spec.aggregate)
     trial_id = tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -216,6 +222,55 @@ def make_searcher(space: SearchSpace, *, metric: str, seed: int, storage: Any = 
     sampler = optuna.samplers.TPESampler(seed=seed)
     return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode="max", sampler=sampler,
                                    storage=storage, study_name=study_name if storage is not None else None)
+
+
+class BudgetLimiter(ConcurrencyLimiter):  # type: ignore[misc]
+    """At most ``max_concurrent`` trials at once, and no new trial once a budget is spent.
+
+    ``time_budget_s`` is wall clock since the sweep started (a resumed sweep
+    keeps its start); ``gpu_hours`` is GPUs x hours used by trials, finished
+    and running. Running trials are never stopped: the sweep ends within one
+    trial's length of the budget, every trial it launched complete.
+    """
+
+    def __init__(self, searcher: Any, *, max_concurrent: int, time_budget_s: float | None = None,
+                 gpu_hours: float | None = None, gpus_per_trial: float = 0.0) -> None:
+        super().__init__(searcher, max_concurrent=max_concurrent)
+        self.time_budget_s, self.gpu_hours, self.gpus_per_trial = time_budget_s, gpu_hours, gpus_per_trial
+        self.started_at = time.time()
+        self.trial_started: dict[str, float] = {}
+        self.gpu_seconds_done = 0.0
+        self.spent_reason: str | None = None
+
+    def budget_spent(self) -> str | None:
+        """Why no new trial may start, or None."""
+        now = time.time()
+        if self.time_budget_s is not None and now - self.started_at >= self.time_budget_s:
+            return f"time budget of {self.time_budget_s:g} s spent"
+        if self.gpu_hours is not None:
+            running = sum(now - t for t in self.trial_started.values())
+            used_h = (self.gpu_seconds_done + running * self.gpus_per_trial) / 3600
+            if used_h >= self.gpu_hours:
+                return f"GPU budget of {self.gpu_hours:g} GPU hours spent ({used_h:.3g} used)"
+        return None
+
+    def suggest(self, trial_id: str) -> dict | None:
+        reason = self.budget_spent()
+        if reason is not None:
+            if self.spent_reason is None:
+                self.spent_reason = reason
+                logger.warning("%s: no new trials; the running ones finish", reason)
+            return Searcher.FINISHED
+        config = super().suggest(trial_id)
+        if isinstance(config, dict):
+            self.trial_started[trial_id] = time.time()
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        started = self.trial_started.pop(trial_id, None)
+        if started is not None:
+            self.gpu_seconds_done += (time.time() - started) * self.gpus_per_trial
+        super().on_trial_complete(trial_id, result=result, error=error)
 
 
 class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]

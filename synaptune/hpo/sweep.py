@@ -19,13 +19,18 @@ from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream
 from synaptune.benchmarks.base import Stream
 from synaptune.exceptions import ConfigError, UnreachableError
 from synaptune.hpo import tracking
+from synaptune.hpo.trial import AGGREGATES
 from synaptune.learners import LEARNERS
+from synaptune.protocols import Protocol, check_same_shape
 from synaptune.searchspaces import SearchSpace, load_space
 
 logger = logging.getLogger(__name__)
 
-#: The metric every trial reports after each task; after the last task it equals ``val/acc``.
-TRIAL_METRIC = "val/acc_seen"
+#: The metric every trial reports after each task (the ``--aggregate`` of the runs' mean
+#: accuracy over the tasks seen); after the last task it equals ``objective``.
+TRIAL_METRIC = "objective_seen"
+#: What completed trials are ranked by (``val/acc`` aggregated over seeds and task orders).
+OBJECTIVE = "objective"
 #: Tune writes the experiment state at most this often (seconds). Small, so a
 #: killed driver loses little: each trial's checkpoint path is in that state.
 EXPERIMENT_STATE_PERIOD_S = "1"
@@ -44,6 +49,18 @@ class SweepConfig:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     seeds: int = 1
+    #: Class-to-task assignments per trial (benchmark seeds seed, seed+1, ...).
+    task_orders: int = 1
+    #: How the runs (task orders x seeds) make a trial's objective.
+    aggregate: str = "mean"
+    #: ``end-of-stream``, ``first-tasks:N``, ``validation-tasks:N`` or ``held-out-stream``.
+    protocol: str = "end-of-stream"
+    eval_benchmark: str | None = None
+    eval_benchmark_seed: int | None = None
+    #: Stop launching trials after this many seconds of wall clock (running trials finish).
+    time_budget_s: float | None = None
+    #: Stop launching trials once trials have used this many GPU hours (GPUs x hours).
+    gpu_hours: float | None = None
     scheduler: Literal["asha", "none"] = "asha"
     grace_period: int = 1
     reduction_factor: int = 3
@@ -83,7 +100,11 @@ class SweepConfig:
 class Prepared:
     config: SweepConfig
     space: SearchSpace
+    #: What trials tune on (the protocol's tuning part of the benchmark's stream).
     stream: Stream
+    protocol: Protocol
+    #: The same tuning stream under the other task orders (``--task-orders`` - 1 streams).
+    more_orders: tuple[Stream, ...] = ()
 
 
 def prepare(cfg: SweepConfig) -> Prepared:
@@ -94,7 +115,8 @@ def prepare(cfg: SweepConfig) -> Prepared:
     LEARNERS.get(cfg.learner)
     BENCHMARKS.get(cfg.benchmark)
     for flag, value, minimum in (("--trials", cfg.trials, 1), ("--concurrency", cfg.concurrency, 1),
-                                 ("--seeds", cfg.seeds, 1), ("--grace-period", cfg.grace_period, 1),
+                                 ("--seeds", cfg.seeds, 1), ("--task-orders", cfg.task_orders, 1),
+                                 ("--grace-period", cfg.grace_period, 1),
                                  ("--reduction-factor", cfg.reduction_factor, 2),
                                  ("--max-failures", cfg.max_failures, 0)):
         if value < minimum:
@@ -105,6 +127,18 @@ def prepare(cfg: SweepConfig) -> Prepared:
         raise ConfigError(f"--gpus-per-trial must be >= 0, got {cfg.gpus_per_trial}.")
     if cfg.scheduler not in ("asha", "none"):
         raise ConfigError(f"--scheduler must be asha or none, got {cfg.scheduler!r}.")
+    if cfg.aggregate not in AGGREGATES:
+        raise ConfigError(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {cfg.aggregate!r}.")
+    if cfg.time_budget_s is not None and cfg.time_budget_s <= 0:
+        raise ConfigError(f"--time-budget must be > 0 seconds, got {cfg.time_budget_s:g}.")
+    if cfg.gpu_hours is not None:
+        if cfg.gpu_hours <= 0:
+            raise ConfigError(f"--gpu-hours must be > 0, got {cfg.gpu_hours:g}.")
+        if cfg.gpus_per_trial == 0:
+            raise ConfigError("--gpu-hours counts the GPUs trials use, but --gpus-per-trial is 0. "
+                              "Give --gpus-per-trial, or use --time-budget.")
+    protocol = Protocol.parse(cfg.protocol, eval_benchmark=cfg.eval_benchmark,
+                              eval_benchmark_seed=cfg.eval_benchmark_seed)
     space = load_space(cfg.learner, cfg.space_file)
     if cfg.resume and cfg.resume_if_possible:
         raise ConfigError("--resume and --resume-if-possible exclude each other: --resume fails when "
@@ -123,9 +157,17 @@ def prepare(cfg: SweepConfig) -> Prepared:
                               "Pass --resume to continue it, or --name NEW for a new sweep.")
     if cfg.study_storage is not None:
         study_storage(cfg.study_storage)  # refuses a bad URL or an unreachable database now
-    stream = build_stream(cfg.benchmark, cfg.benchmark_params)
+    full = build_stream(cfg.benchmark, cfg.benchmark_params)
+    if protocol.kind == "held-out-stream":
+        check_same_shape(full, build_stream(protocol.eval_benchmark,
+                                            protocol.eval_benchmark_params(cfg.benchmark_params)))
+    stream = protocol.tuning_stream(full)
+    more_orders = tuple(
+        dataclasses.replace(protocol.tuning_stream(build_stream(cfg.benchmark, dataclasses.replace(
+            cfg.benchmark_params, seed=cfg.benchmark_params.seed + k))), name=f"{stream.name}@order{k}")
+        for k in range(1, cfg.task_orders))
     tracking.check_tracking_uri(cfg.tracking_uri)
-    return Prepared(cfg, space, stream)
+    return Prepared(cfg, space, stream, protocol, more_orders)
 
 
 def can_resume(cfg: SweepConfig) -> bool:
@@ -279,12 +321,14 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
 def _fit(prepared: Prepared) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search import ConcurrencyLimiter
 
-    from synaptune.hpo.raytune import MLflowTrialCallback, TrialSpec, make_searcher, train_trial
+    from synaptune.hpo.raytune import BudgetLimiter, MLflowTrialCallback, TrialSpec, make_searcher, train_trial
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
-    settings = {"learner": cfg.learner, "benchmark": cfg.benchmark, "trials": cfg.trials,
+    # Recorded on the parent run and on every child run (and from there in presets).
+    protocol = {**prepared.protocol.as_params(), "task_orders": cfg.task_orders, "aggregate": cfg.aggregate}
+    settings = {"learner": cfg.learner, "benchmark": cfg.benchmark, "trials": cfg.trials, **protocol,
+                "time_budget_s": cfg.time_budget_s, "gpu_hours": cfg.gpu_hours,
                 "concurrency": cfg.concurrency, "seeds": cfg.seeds, "scheduler": cfg.scheduler,
                 "grace_period": cfg.grace_period, "cpus_per_trial": cfg.cpus_per_trial,
                 "gpus_per_trial": cfg.gpus_per_trial, "sampler_seed": cfg.seed,
@@ -295,20 +339,24 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
     trial_logger = tracking.TrialLogger(
         uri=cfg.tracking_uri, experiment_id=tracking.experiment_id(cfg.tracking_uri, cfg.sweep_name, create=True),
         parent_id=parent_id, learner=cfg.learner, benchmark=cfg.benchmark,
-        benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds)
+        benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds,
+        extra_params=protocol)
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
                               threads=max(1, int(cfg.cpus_per_trial)),
-                              storage_dir=None if cfg.storage_is_uri else cfg.experiment_path)
-    trainable = tune.with_resources(tune.with_parameters(train_trial, stream=stream, spec=spec),
-                                    {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+                              storage_dir=None if cfg.storage_is_uri else cfg.experiment_path,
+                              aggregate=cfg.aggregate)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, stream=stream, spec=spec, more_orders=prepared.more_orders),
+        {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
     if cfg.resume:
         tuner = tune.Tuner.restore(cfg.experiment_path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True)
     else:
         storage = study_storage(cfg.study_storage) if cfg.study_storage else None
-        searcher = ConcurrencyLimiter(make_searcher(space, metric=TRIAL_METRIC, seed=cfg.seed,
-                                                    storage=storage, study_name=cfg.sweep_name),
-                                      max_concurrent=cfg.concurrency)
+        searcher = BudgetLimiter(make_searcher(space, metric=TRIAL_METRIC, seed=cfg.seed,
+                                               storage=storage, study_name=cfg.sweep_name),
+                                 max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
+                                 gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
         if cfg.scheduler == "asha":
             scheduler = ASHAScheduler(time_attr="tasks_seen", max_t=stream.n_tasks,
                                       grace_period=min(cfg.grace_period, stream.n_tasks),
@@ -328,7 +376,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
             ),
         )
     results = tuner.fit()
-    counts = {"completed": 0, "pruned": 0, "failed": 0}
+    counts = {"completed": 0, "pruned": 0, "failed": 0, "not_launched": max(0, cfg.trials - len(results))}
     for r in results:
         if r.error is not None:
             counts["failed"] += 1
@@ -336,7 +384,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
             counts["completed"] += 1
         else:
             counts["pruned"] += 1
-    best = tracking.best_runs(cfg.tracking_uri, cfg.sweep_name, top=1)
+    best = tracking.best_runs(cfg.tracking_uri, cfg.sweep_name, top=1, metric=OBJECTIVE)
     tracking.finish_sweep_run(cfg.tracking_uri, parent_id, best[0] if best else None, counts)
     return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts,
             "best": best[0] if best else None, "tracking_uri": cfg.tracking_uri,

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: Metrics of a trial's results logged besides every ``val/...`` one.
+LOGGED_METRICS = ("tasks_seen", "state_bytes", "train_seconds", "objective", "objective_seen")
 ROLE, STATUS, TRIAL_ID, SWEEP_PATH = "synaptune.role", "synaptune.status", "trial_id", "synaptune.sweep_path"
 
 
@@ -144,6 +146,7 @@ def finish_sweep_run(uri: str, parent_id: str, best: dict[str, Any] | None, coun
     if best is not None:
         client.set_tag(parent_id, "best_run_id", best["run_id"])
         client.log_metric(parent_id, "best/val/acc", best["metrics"]["val/acc"])
+        client.log_metric(parent_id, "best/objective", best["metrics"]["objective"])
         for key, value in best["params"].items():
             client.log_param(parent_id, f"best/{key}", value)
     client.set_terminated(parent_id, "FINISHED")
@@ -165,6 +168,8 @@ class TrialLogger:
     benchmark_params: dict[str, Any]
     fixed: dict[str, Any]
     seeds: int
+    #: More params of every child run (the protocol, task orders, aggregate).
+    extra_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     run_ids: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def child_run(self, trial_id: str, config: dict[str, Any]) -> str:
@@ -184,7 +189,7 @@ class TrialLogger:
 
             params = LEARNERS.get(self.learner).params_cls(**{**self.fixed, **config})
             logged = {**dataclasses.asdict(params), "learner": self.learner, "benchmark": self.benchmark,
-                      "seeds": self.seeds, **benchmark_params_flat(self.benchmark_params)}
+                      "seeds": self.seeds, **self.extra_params, **benchmark_params_flat(self.benchmark_params)}
             from mlflow.entities import Param
 
             client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])
@@ -197,7 +202,7 @@ class TrialLogger:
         run_id = self.child_run(trial_id, config)
         step = int(result["tasks_seen"])
         now = int(time.time() * 1000)
-        names = [k for k in result if k.startswith("val/") or k in ("tasks_seen", "state_bytes")]
+        names = [k for k in result if k.startswith("val/") or k in LOGGED_METRICS]
         metrics = [Metric(k, float(result[k]), now, step) for k in names
                    if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)]
         # The node the trial (last) ran on, in the same request: one call per result.
@@ -243,7 +248,7 @@ class TrialLogger:
                 client.set_terminated(run.info.run_id, "KILLED")
 
 
-def best_runs(uri: str, experiment: str, *, top: int = 1, metric: str = "val/acc") -> list[dict[str, Any]]:
+def best_runs(uri: str, experiment: str, *, top: int = 1, metric: str = "objective") -> list[dict[str, Any]]:
     """The ``top`` completed trials of a sweep, best first, read from MLflow.
 
     Returns dicts with ``run_id``, ``trial_id``, ``metrics``, ``params`` (strings as

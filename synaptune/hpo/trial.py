@@ -10,6 +10,7 @@ trial resumes mid-stream from the last task it finished.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,23 @@ from synaptune.learners import LEARNERS
 from synaptune.runner import evaluate_row, train_task
 
 CHECKPOINT_FILE = "trial.pt"
+#: Ways to turn one accuracy per run (task orders x seeds) into a trial's objective.
+AGGREGATES = ("mean", "mean-minus-std", "worst")
+
+
+def aggregate(values: list[float], how: str) -> float:
+    """``mean``, ``mean-minus-std`` (population std) or ``worst`` (minimum) of ``values``.
+
+    ``mean-minus-std`` and ``worst`` keep a configuration that wins by the luck
+    of one seed or one task order from becoming a preset.
+    """
+    if how == "mean":
+        return float(np.mean(values))
+    if how == "mean-minus-std":
+        return float(np.mean(values) - np.std(values))
+    if how == "worst":
+        return float(np.min(values))
+    raise ValueError(f"aggregate must be one of {AGGREGATES}, got {how!r}")
 
 
 @dataclass
@@ -36,6 +54,10 @@ class TrialRun:
         seeds: one learner per seed; reported numbers are means over seeds.
         device: torch device for the learners.
         train_split / eval_split: ``train``/``val`` in sweeps, ``trainval``/``test`` in ``run``.
+        more_orders: the same stream with other class-to-task assignments
+            (``--task-orders``); every seed also runs on each of them.
+        aggregate: how the runs (orders x seeds) make the ``objective``: ``mean``,
+            ``mean-minus-std`` or ``worst`` (see :func:`aggregate`).
     """
 
     learner: str
@@ -45,20 +67,28 @@ class TrialRun:
     device: str = "cpu"
     train_split: Split = "train"
     eval_split: Split = "val"
+    more_orders: tuple[Stream, ...] = ()
+    aggregate: str = "mean"
     tasks_done: int = 0
-    #: One T x T accuracy matrix per seed; NaN where not measured yet.
+    #: One T x T accuracy matrix per run (order-major, then seed); NaN where not measured yet.
     matrices: list[np.ndarray] = field(default_factory=list)
+    #: Seconds spent in training (not evaluation), summed over runs.
+    train_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         cls = LEARNERS.get(self.learner)
         s = self.stream
-        self.learners = [
-            cls(self.params, input_shape=s.input_shape, n_classes=s.n_classes, n_tasks=s.n_tasks,
-                scenario=s.scenario, device=self.device, seed=seed)
-            for seed in self.seeds
+        #: (stream, learner) per run: every seed on every task order.
+        self.runs = [
+            (order, cls(self.params, input_shape=s.input_shape, n_classes=s.n_classes, n_tasks=s.n_tasks,
+                        scenario=s.scenario, device=self.device, seed=seed))
+            for order in (self.stream, *self.more_orders) for seed in self.seeds
         ]
+        self.learners = [learner for _, learner in self.runs]
         if not self.matrices:
-            self.matrices = [np.full((s.n_tasks, s.n_tasks), np.nan) for _ in self.seeds]
+            self.matrices = [np.full((s.n_tasks, s.n_tasks), np.nan) for _ in self.runs]
 
     @property
     def finished(self) -> bool:
@@ -73,9 +103,11 @@ class TrialRun:
         ``_std`` over seeds).
         """
         t = self.tasks_done
-        for learner, R in zip(self.learners, self.matrices):
-            train_task(learner, self.stream, t, split=self.train_split)
-            R[t] = evaluate_row(learner, self.stream, t, split=self.eval_split)
+        for (stream, learner), R in zip(self.runs, self.matrices):
+            start = time.perf_counter()
+            train_task(learner, stream, t, split=self.train_split)
+            self.train_seconds += time.perf_counter() - start
+            R[t] = evaluate_row(learner, stream, t, split=self.eval_split)
         self.tasks_done = t + 1
         return self.metrics()
 
@@ -83,11 +115,14 @@ class TrialRun:
         t = self.tasks_done
         sp = self.eval_split
         mean_row = np.mean([R[t - 1] for R in self.matrices], axis=0)
+        seen_per_run = [float(np.mean(R[t - 1, :t])) for R in self.matrices]
         out: dict[str, Any] = {
             "tasks_seen": t,
             "n_tasks": self.stream.n_tasks,
             f"{sp}/acc_seen": float(np.mean(mean_row[:t])),
+            "objective_seen": aggregate(seen_per_run, self.aggregate),
             "state_bytes": self.learners[0].state_bytes(),
+            "train_seconds": self.train_seconds,
         }
         for j in range(t):
             out[f"{sp}/acc_task_{j}"] = float(mean_row[j])
@@ -97,6 +132,9 @@ class TrialRun:
                 values = [float(fn(R)) for R in self.matrices]
                 out[f"{sp}/{name}"] = float(np.mean(values))
                 out[f"{sp}/{name}_std"] = float(np.std(values))
+                if name == "acc":
+                    out[f"{sp}/acc_worst"] = float(np.min(values))
+                    out["objective"] = aggregate(values, self.aggregate)
         return out
 
     def accuracy_matrix(self) -> list[list[float | None]]:
@@ -107,6 +145,7 @@ class TrialRun:
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / CHECKPOINT_FILE
         torch.save({"tasks_done": self.tasks_done, "seeds": list(self.seeds),
+                    "orders": 1 + len(self.more_orders), "train_seconds": self.train_seconds,
                     "matrices": [R.tolist() for R in self.matrices],
                     "learners": [lr.state_dict() for lr in self.learners]}, path)
         return path
@@ -115,7 +154,10 @@ class TrialRun:
         state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=self.device, weights_only=True)
         if list(state["seeds"]) != list(self.seeds):
             raise ValueError(f"checkpoint seeds {state['seeds']} differ from {list(self.seeds)}")
+        if int(state.get("orders", 1)) != 1 + len(self.more_orders):
+            raise ValueError(f"checkpoint has {state.get('orders', 1)} task orders, not {1 + len(self.more_orders)}")
         self.tasks_done = int(state["tasks_done"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.matrices = [np.asarray(R, dtype=float) for R in state["matrices"]]
         for learner, sd in zip(self.learners, state["learners"]):
             learner.load_state_dict(sd)

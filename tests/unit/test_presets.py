@@ -127,9 +127,31 @@ def test_preset_from_run_parses_logged_strings() -> None:
     assert out.params == preset.params
     assert out.benchmark_params == preset.benchmark_params
     assert (out.learner, out.benchmark, out.seeds) == ("ewc", "split-digits", 3)
-    assert out.objective == {"metric": "val/acc", "value": 0.9, "mode": "max"}
+    assert out.objective == {"metric": "val/acc", "value": 0.9, "mode": "max", "aggregate": "mean",
+                             "task_orders": 1}
+    assert str(out.protocol) == "end-of-stream"  # runs logged before protocols existed
     assert out.provenance["run_id"] == "r1" and out.provenance["trial_id"] == "t9"
     assert out.provenance["experiment"] == "exp"
+
+
+def test_preset_records_and_reads_back_its_protocol(tmp_path: Path) -> None:
+    preset = make_preset()
+    logged = {k: str(v) for k, v in vars(preset.params).items()}
+    logged.update({"learner": "ewc", "benchmark": "split-digits", "seeds": "1", "protocol": "held-out-stream",
+                   "protocol/eval_benchmark": "permuted-digits", "protocol/eval_benchmark_seed": "3",
+                   "aggregate": "worst", "task_orders": "2"})
+    logged.update({f"benchmark/{k}": str(v) for k, v in vars(preset.benchmark_params).items()})
+    out = preset_from_run({"run_id": "r", "params": logged, "metrics": {"objective": 0.5}},
+                          tracking_uri="sqlite:///x.db", metric="objective")
+    assert (out.protocol.kind, out.protocol.eval_benchmark, out.protocol.eval_benchmark_seed) == \
+        ("held-out-stream", "permuted-digits", 3)
+    assert out.objective["aggregate"] == "worst" and out.objective["task_orders"] == 2
+    again = load_preset(write_preset(out, tmp_path / "p.yaml"))
+    assert again.protocol == out.protocol
+    doc = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    doc["protocol"] = {"name": "first-tasks:x"}
+    with pytest.raises(ConfigError, match="give the number of tuning tasks"):
+        load_preset(write_doc(tmp_path / "bad.yaml", doc))
 
 
 def test_preset_from_a_run_that_is_not_a_trial() -> None:

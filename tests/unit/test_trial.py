@@ -39,16 +39,21 @@ def test_two_seeds_metrics(stream: Stream) -> None:
     assert not run.finished and len(run.learners) == 2
     first = run.step()
     assert first["tasks_seen"] == 1 and first["n_tasks"] == 2
-    assert set(first) == {"tasks_seen", "n_tasks", "val/acc_seen", "val/acc_task_0", "state_bytes"}
+    assert set(first) == {"tasks_seen", "n_tasks", "val/acc_seen", "val/acc_task_0", "state_bytes",
+                          "objective_seen", "train_seconds"}
+    assert first["objective_seen"] == pytest.approx(first["val/acc_seen"])  # aggregate "mean"
+    assert first["train_seconds"] > 0
     assert first["val/acc_seen"] == pytest.approx(first["val/acc_task_0"])
     last = run.step()
     assert run.finished
     expected = {"tasks_seen", "n_tasks", "val/acc_seen", "val/acc_task_0", "val/acc_task_1",
-                "val/acc", "val/acc_std", "val/bwt", "val/bwt_std", "val/forgetting", "val/forgetting_std", "state_bytes"}
+                "val/acc", "val/acc_std", "val/bwt", "val/bwt_std", "val/forgetting", "val/forgetting_std", "state_bytes",
+                "objective_seen", "objective", "val/acc_worst", "train_seconds"}
     assert set(last) == expected
     per_seed = [float(m.average_accuracy(R)) for R in run.matrices]
     assert last["val/acc"] == pytest.approx(np.mean(per_seed))
     assert last["val/acc_std"] == pytest.approx(np.std(per_seed))
+    assert last["objective"] == pytest.approx(last["val/acc"]) and last["val/acc_worst"] == min(per_seed)
     assert last["val/bwt"] == pytest.approx(np.mean([float(m.backward_transfer(R)) for R in run.matrices]))
     # After the last task, acc_seen is the mean over all tasks = val/acc
     assert last["val/acc_seen"] == pytest.approx(last["val/acc"])
@@ -152,3 +157,31 @@ def test_define_by_run_honours_when_and_inclusive_bounds() -> None:
         assert low <= min(seen[name]) and max(seen[name]) <= high, name
     assert len(seen["optimizer"]) == len(seen["lr"]) == n  # unconditional dims: every trial
     assert 0 < len(seen["momentum"]) < n and 0 < len(seen["dropout"]) < n
+
+
+def test_aggregates_on_a_lucky_configuration() -> None:
+    from synaptune.hpo.trial import aggregate
+
+    lucky, steady = [0.95, 0.35], [0.62, 0.60]  # lucky wins on one seed only
+    assert aggregate(lucky, "mean") > aggregate(steady, "mean")
+    assert aggregate(lucky, "mean-minus-std") < aggregate(steady, "mean-minus-std")
+    assert aggregate(lucky, "worst") == 0.35 and aggregate(steady, "worst") == 0.60
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        aggregate(lucky, "median")
+
+
+def test_task_orders_run_every_seed_on_every_order() -> None:
+    import dataclasses
+
+    from synaptune.benchmarks import BenchmarkParams, build_stream
+
+    base = BenchmarkParams(n_tasks=2, classes_per_task=2)
+    orders = [build_stream("split-digits", dataclasses.replace(base, seed=k)) for k in range(2)]
+    assert orders[0].tasks[0].classes != orders[1].tasks[0].classes
+    run = TrialRun("naive", params(), orders[0], seeds=(0, 1), more_orders=(orders[1],), aggregate="worst")
+    assert len(run.matrices) == 4 and [s for s, _ in run.runs] == [orders[0]] * 2 + [orders[1]] * 2
+    while not run.finished:
+        last = run.step()
+    finals = [float(m.average_accuracy(R)) for R in run.matrices]
+    assert last["objective"] == pytest.approx(min(finals))
+    assert last["val/acc"] == pytest.approx(np.mean(finals))
