@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results and checkpoints: a path, or an object-store URI (s3://, gs://)")
     p.add_argument("--storage-is-shared", action="store_true",
                    help="the local --storage path is mounted on every node of the cluster")
+    p.add_argument("--cluster-autoscales", action="store_true",
+                   help="the cluster adds nodes on demand: a request larger than it is now only warns")
     p.add_argument("--name", help="sweep name = MLflow experiment (default LEARNER-BENCHMARK)")
     p.add_argument("--resume", action="store_true", help="continue the sweep stored under --storage/--name")
     p.add_argument("--resume-if-possible", action="store_true",
@@ -197,7 +199,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget, gpu_hours=args.gpu_hours,
         scheduler=args.scheduler, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
         max_failures=args.max_failures, address=args.address, num_cpus=args.num_cpus,
-        storage=args.storage, storage_is_shared=args.storage_is_shared, name=args.name, resume=args.resume,
+        storage=args.storage, storage_is_shared=args.storage_is_shared,
+        cluster_autoscales=args.cluster_autoscales, name=args.name, resume=args.resume,
         resume_if_possible=args.resume_if_possible, study_storage=args.study_storage,
         tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
     summary = run_sweep(cfg)

@@ -70,6 +70,8 @@ class SweepConfig:
     storage: str = "./synaptune-results"
     #: The local ``storage`` path is mounted on every node of the cluster (NFS, a shared PVC).
     storage_is_shared: bool = False
+    #: The cluster adds nodes on demand (KubeRay autoscaling): resources missing now may come.
+    cluster_autoscales: bool = False
     name: str | None = None
     resume: bool = False
     #: Resume if the sweep's state exists under ``storage``, else start it (a Kubernetes job retry).
@@ -282,10 +284,16 @@ def check_cluster_fit(cfg: SweepConfig, have: dict[str, float], n_nodes: int) ->
     that mount it, so trials elsewhere could not save or restore checkpoints.
     """
     gpus, cpus = have.get("GPU", 0.0), have.get("CPU", 0.0)
-    if cfg.gpus_per_trial > gpus:
+    if cfg.cluster_autoscales:
+        if cfg.gpus_per_trial > gpus or cfg.cpus_per_trial > cpus:
+            logger.warning("a trial asks for %g CPUs and %g GPUs, the cluster has %g and %g now; "
+                           "waiting for the autoscaler (--cluster-autoscales)", cfg.cpus_per_trial,
+                           cfg.gpus_per_trial, cpus, gpus)
+    elif cfg.gpus_per_trial > gpus:
         raise ConfigError(f"a trial asks for {cfg.gpus_per_trial:g} GPU, the cluster has "
-                          f"{'none' if gpus == 0 else f'{gpus:g}'}. Lower --gpus-per-trial (0 runs on CPU).")
-    if cfg.cpus_per_trial > cpus:
+                          f"{'none' if gpus == 0 else f'{gpus:g}'}. Lower --gpus-per-trial (0 runs on CPU), "
+                          "or pass --cluster-autoscales if the cluster adds GPU nodes on demand.")
+    elif cfg.cpus_per_trial > cpus:
         raise ConfigError(f"a trial asks for {cfg.cpus_per_trial:g} CPUs, the cluster has {cpus:g}. "
                           "Lower --cpus-per-trial.")
     if n_nodes > 1 and not cfg.storage_is_uri and not cfg.storage_is_shared:

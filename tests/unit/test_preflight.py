@@ -31,6 +31,8 @@ def test_gpu_request_on_cluster_without_gpus(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="a trial asks for 2 GPU, the cluster has 1"):
         check_cluster_fit(cfg(tmp_path, gpus_per_trial=2.0), {"CPU": 8.0, "GPU": 1.0}, 1)
     check_cluster_fit(cfg(tmp_path, gpus_per_trial=0.5), {"CPU": 8.0, "GPU": 1.0}, 1)
+    # A cluster whose GPU group scales up from zero: only a warning.
+    check_cluster_fit(cfg(tmp_path, gpus_per_trial=1.0, cluster_autoscales=True), CPU_ONLY, 1)
 
 
 def test_cpu_request_larger_than_cluster(tmp_path: Path) -> None:
