@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop launching trials after this wall-clock time (running trials finish)")
     p.add_argument("--gpu-hours", type=float, help="stop launching trials once trials used this many GPU hours")
+    p.add_argument("--objective", action="append", default=[], metavar="METRIC[:min|max]",
+                   help="twice or more for a multi-objective sweep, e.g. --objective val/acc "
+                        "--objective state_bytes:min (needs --scheduler none)")
     p.add_argument("--scheduler", choices=["asha", "none"], default="asha")
     p.add_argument("--grace-period", type=int, default=1, help="ASHA: tasks before a trial may stop")
     p.add_argument("--reduction-factor", type=int, default=3, help="ASHA reduction factor")
@@ -112,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("best", help="best completed trials of a sweep, from MLflow")
     p.add_argument("--experiment", required=True)
     p.add_argument("--top", type=int, default=1)
-    p.add_argument("--metric", default="objective",
+    p.add_argument("--metric", default=None,
                    help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
@@ -121,9 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--run-id", help="export this trial run instead of the best")
-    p.add_argument("--metric", default="objective",
+    p.add_argument("--metric", default=None,
                    help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--pareto", action="store_true",
+                   help="multi-objective sweeps: one preset per Pareto front point, into the folder -o")
     _tracking_flag(p)
 
     p = sub.add_parser("run", help="train from scratch on train+val and report test metrics")
@@ -188,6 +194,7 @@ def cmd_space(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from synaptune.hpo import tracking
+    from synaptune.hpo.pareto import parse_objectives
     from synaptune.hpo.sweep import SweepConfig, run_sweep
 
     cfg = SweepConfig(
@@ -196,7 +203,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, seeds=args.seeds,
         task_orders=args.task_orders, aggregate=args.aggregate, protocol=args.protocol,
         eval_benchmark=args.eval_benchmark, eval_benchmark_seed=args.eval_benchmark_seed,
-        time_budget_s=args.time_budget, gpu_hours=args.gpu_hours,
+        time_budget_s=args.time_budget, gpu_hours=args.gpu_hours, objectives=parse_objectives(args.objective),
         scheduler=args.scheduler, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
         max_failures=args.max_failures, address=args.address, num_cpus=args.num_cpus,
         storage=args.storage, storage_is_shared=args.storage_is_shared,
@@ -208,6 +215,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweep `{summary['experiment']}`: {counts['completed']} completed, {counts['pruned']} stopped "
           f"early by ASHA, {counts['failed']} failed"
           + (f", {counts['not_launched']} not launched (budget spent)" if counts["not_launched"] else ""))
+    if summary["pareto"] is not None:
+        _print_front(summary["pareto"], cfg.objectives)
+        print(f"export them:  synaptune export --experiment {summary['experiment']} --pareto -o presets/")
+        return EXIT_OK if summary["pareto"] else EXIT_FAILURE
     best = summary["best"]
     if best is None:
         print("no trial saw every task, so there is no comparable best configuration; "
@@ -234,6 +245,15 @@ def _print_params(params: dict[str, Any]) -> None:
             print(f"  {key}: {params[key]}")
 
 
+def _print_front(front: list[dict[str, Any]], objectives: tuple[tuple[str, str], ...]) -> None:
+    names = [m for m, _ in objectives]
+    print(f"Pareto front ({len(front)} configurations no other beats on every objective: "
+          + ", ".join(f"{m} {mode}" for m, mode in objectives) + "):")
+    print("  " + "  ".join(f"{n:>14}" for n in names) + "  run")
+    for run in front:
+        print("  " + "  ".join(f"{run['metrics'][n]:>14.6g}" for n in names) + f"  {run['run_id']}")
+
+
 def cmd_best(args: argparse.Namespace) -> int:
     from synaptune.hpo import tracking
 
@@ -241,6 +261,15 @@ def cmd_best(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top must be at least 1, got {args.top}.")
     uri = tracking.resolve_tracking_uri(args.tracking_uri)
     tracking.check_tracking_uri(uri)
+    objectives = tracking.sweep_objectives(uri, args.experiment) if args.metric is None else ()
+    if objectives:  # a multi-objective sweep: its Pareto front, not a ranking by one metric
+        front = tracking.pareto_runs(uri, args.experiment, objectives)
+        if args.format == "json":
+            print(json.dumps({"objectives": [list(o) for o in objectives], "front": front}, indent=2))
+        else:
+            _print_front(front, objectives)
+        return EXIT_OK if front else EXIT_FAILURE
+    args.metric = args.metric or "objective"
     runs = tracking.best_runs(uri, args.experiment, top=args.top, metric=args.metric)
     if args.format == "json":
         print(json.dumps(runs, indent=2))
@@ -260,9 +289,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from synaptune.hpo import tracking
     from synaptune.hpo.presets import check_output, preset_from_run, write_preset
 
+    if args.pareto:
+        return _export_pareto(args)
     check_output(args.output, force=args.force)  # before any MLflow access
     uri = tracking.resolve_tracking_uri(args.tracking_uri)
     tracking.check_tracking_uri(uri)
+    args.metric = args.metric or "objective"
     if args.run_id:
         tracking.experiment_id(uri, args.experiment, create=False)
         run = tracking.get_run(uri, args.run_id)
@@ -280,6 +312,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = write_preset(preset, args.output, force=args.force)
     print(f"wrote {path} ({preset.learner} on {preset.benchmark}, {args.metric} = "
           f"{preset.objective['value']:.4f}, run {run['run_id']})")
+    return EXIT_OK
+
+
+def _export_pareto(args: argparse.Namespace) -> int:
+    """``export --pareto -o DIR``: one preset per point of a multi-objective sweep's front."""
+    from synaptune.hpo import tracking
+    from synaptune.hpo.presets import check_output, preset_from_run, write_preset
+
+    if args.run_id or args.metric:
+        raise ConfigError("--pareto exports the whole front; drop --run-id / --metric.")
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+        raise ConfigError(f"{out} exists and is not an empty folder; --pareto writes one preset per front "
+                          "point into a folder. Choose another -o, or pass --force.")
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    tracking.check_tracking_uri(uri)
+    objectives = tracking.sweep_objectives(uri, args.experiment)
+    if not objectives:
+        raise ConfigError(f"`{args.experiment}` is not a multi-objective sweep (one objective); export its best "
+                          "with `synaptune export` without --pareto.")
+    front = tracking.pareto_runs(uri, args.experiment, objectives)
+    if not front:
+        raise ConfigError(f"no completed trial in `{args.experiment}`; nothing to export.")
+    for k, run in enumerate(front):
+        preset = preset_from_run(run, tracking_uri=uri, metric=objectives[0][0])
+        preset = dataclasses.replace(preset, objective={
+            **preset.objective, "pareto": {m: run["metrics"][m] for m, _ in objectives}})
+        path = out / f"{args.experiment}-pareto-{k}.yaml"
+        check_output(path, force=args.force)
+        write_preset(preset, path, force=args.force)
+        print(f"wrote {path} (" + ", ".join(f"{m} = {run['metrics'][m]:.6g}" for m, _ in objectives) + ")")
     return EXIT_OK
 
 

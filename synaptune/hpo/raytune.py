@@ -174,6 +174,8 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
     """
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self.metric, list):
+            return  # multi-objective studies take no intermediate values
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         try:
@@ -212,15 +214,15 @@ class DefineByRun:
                 values[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
 
 
-def make_searcher(space: SearchSpace, *, metric: str, seed: int, storage: Any = None,
-                  study_name: str | None = None) -> StreamAwareOptunaSearch:
-    """TPE (seeded) over ``space`` through Ray Tune.
+def make_searcher(space: SearchSpace, *, metric: str | list[str], seed: int, mode: str | list[str] = "max",
+                  storage: Any = None, study_name: str | None = None) -> StreamAwareOptunaSearch:
+    """TPE (seeded) over ``space`` through Ray Tune; lists of metrics and modes make it multi-objective.
 
     With an Optuna ``storage`` the study ``study_name`` is created there or, if
     it exists, continued: the sampler starts from every trial it already holds.
     """
     sampler = optuna.samplers.TPESampler(seed=seed)
-    return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode="max", sampler=sampler,
+    return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode=mode, sampler=sampler,
                                    storage=storage, study_name=study_name if storage is not None else None)
 
 

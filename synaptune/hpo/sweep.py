@@ -19,6 +19,7 @@ from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream
 from synaptune.benchmarks.base import Stream
 from synaptune.exceptions import ConfigError, UnreachableError
 from synaptune.hpo import tracking
+from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
 from synaptune.hpo.trial import AGGREGATES
 from synaptune.learners import LEARNERS
 from synaptune.protocols import Protocol, check_same_shape
@@ -61,6 +62,8 @@ class SweepConfig:
     time_budget_s: float | None = None
     #: Stop launching trials once trials have used this many GPU hours (GPUs x hours).
     gpu_hours: float | None = None
+    #: Two or more ``(metric, "max"|"min")``: a multi-objective sweep (Pareto front); empty: single objective.
+    objectives: tuple[tuple[str, str], ...] = ()
     scheduler: Literal["asha", "none"] = "asha"
     grace_period: int = 1
     reduction_factor: int = 3
@@ -139,6 +142,12 @@ def prepare(cfg: SweepConfig) -> Prepared:
         if cfg.gpus_per_trial == 0:
             raise ConfigError("--gpu-hours counts the GPUs trials use, but --gpus-per-trial is 0. "
                               "Give --gpus-per-trial, or use --time-budget.")
+    if len(cfg.objectives) == 1:
+        raise ConfigError("--objective given once: a multi-objective sweep needs two or more (e.g. --objective "
+                          "val/acc --objective state_bytes:min); a single-objective sweep ranks by val/acc "
+                          "aggregated per --aggregate.")
+    if cfg.objectives and cfg.scheduler == "asha":
+        raise ConfigError("ASHA stops trials by one metric; a multi-objective sweep needs --scheduler none.")
     protocol = Protocol.parse(cfg.protocol, eval_benchmark=cfg.eval_benchmark,
                               eval_benchmark_seed=cfg.eval_benchmark_seed)
     space = load_space(cfg.learner, cfg.space_file)
@@ -337,6 +346,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
     protocol = {**prepared.protocol.as_params(), "task_orders": cfg.task_orders, "aggregate": cfg.aggregate}
     settings = {"learner": cfg.learner, "benchmark": cfg.benchmark, "trials": cfg.trials, **protocol,
                 "time_budget_s": cfg.time_budget_s, "gpu_hours": cfg.gpu_hours,
+                "objectives": format_objectives(cfg.objectives or ((OBJECTIVE, "max"),)),
                 "concurrency": cfg.concurrency, "seeds": cfg.seeds, "scheduler": cfg.scheduler,
                 "grace_period": cfg.grace_period, "cpus_per_trial": cfg.cpus_per_trial,
                 "gpus_per_trial": cfg.gpus_per_trial, "sampler_seed": cfg.seed,
@@ -361,7 +371,12 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
                                    resume_unfinished=True, resume_errored=True)
     else:
         storage = study_storage(cfg.study_storage) if cfg.study_storage else None
-        searcher = BudgetLimiter(make_searcher(space, metric=TRIAL_METRIC, seed=cfg.seed,
+        if cfg.objectives:  # multi-objective: Optuna sees final values only (no pruning)
+            metric: Any = [PER_TASK_NAME[m] for m, _ in cfg.objectives]
+            mode: Any = [mode for _, mode in cfg.objectives]
+        else:
+            metric, mode = TRIAL_METRIC, "max"
+        searcher = BudgetLimiter(make_searcher(space, metric=metric, mode=mode, seed=cfg.seed,
                                                storage=storage, study_name=cfg.sweep_name),
                                  max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
                                  gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
@@ -374,7 +389,8 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
         results_path = cfg.storage if cfg.storage_is_uri else str(Path(cfg.storage).expanduser().resolve())
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(metric=TRIAL_METRIC, mode="max", search_alg=searcher,
+            tune_config=tune.TuneConfig(metric=None if cfg.objectives else TRIAL_METRIC,
+                                        mode=None if cfg.objectives else "max", search_alg=searcher,
                                         scheduler=scheduler, num_samples=cfg.trials, reuse_actors=True),
             run_config=tune.RunConfig(
                 name=cfg.sweep_name, storage_path=results_path, verbose=0,
@@ -394,6 +410,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
             counts["pruned"] += 1
     best = tracking.best_runs(cfg.tracking_uri, cfg.sweep_name, top=1, metric=OBJECTIVE)
     tracking.finish_sweep_run(cfg.tracking_uri, parent_id, best[0] if best else None, counts)
+    front = tracking.pareto_runs(cfg.tracking_uri, cfg.sweep_name, cfg.objectives) if cfg.objectives else None
     return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts,
-            "best": best[0] if best else None, "tracking_uri": cfg.tracking_uri,
+            "best": best[0] if best else None, "pareto": front, "tracking_uri": cfg.tracking_uri,
             "storage": cfg.experiment_path}

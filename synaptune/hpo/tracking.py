@@ -272,6 +272,34 @@ def best_runs(uri: str, experiment: str, *, top: int = 1, metric: str = "objecti
     return out[:top]
 
 
+def completed_runs(uri: str, experiment: str) -> list[dict[str, Any]]:
+    """Every completed trial of a sweep, as :func:`best_runs` gives them (unordered)."""
+    exp_id = experiment_id(uri, experiment, create=False)
+    runs = _client(uri).search_runs(
+        [exp_id], filter_string=f"tags.`{ROLE}` = 'trial' and tags.`{STATUS}` = 'completed'", max_results=50000)
+    return [{"run_id": run.info.run_id, "trial_id": run.data.tags.get(TRIAL_ID), "metrics": dict(run.data.metrics),
+             "params": dict(run.data.params), "experiment": experiment} for run in runs]
+
+
+def sweep_objectives(uri: str, experiment: str) -> tuple[tuple[str, str], ...]:
+    """The ``--objective`` list of the sweep logged as ``experiment`` (its latest parent run); () if single."""
+    from synaptune.hpo.pareto import parse_objectives
+
+    exp_id = experiment_id(uri, experiment, create=False)
+    parents = _client(uri).search_runs([exp_id], filter_string=f"tags.`{ROLE}` = 'sweep'",
+                                       order_by=["attributes.start_time DESC"], max_results=1)
+    logged = parents[0].data.params.get("objectives", "") if parents else ""
+    objectives = parse_objectives([o for o in logged.split(",") if o])
+    return objectives if len(objectives) > 1 else ()
+
+
+def pareto_runs(uri: str, experiment: str, objectives: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """The completed trials on the Pareto front of ``objectives``, best first objective first."""
+    from synaptune.hpo.pareto import pareto_front
+
+    return pareto_front(completed_runs(uri, experiment), objectives)
+
+
 def get_run(uri: str, run_id: str) -> dict[str, Any]:
     """One run as a dict like :func:`best_runs` gives (any role)."""
     try:
