@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""`synaptune sweep --address` on an existing multi-node Ray cluster (two local nodes)."""
+"""`synaptune sweep --address` on an existing multi-node Ray cluster (a head and two worker nodes),
+and a worker node killed mid-sweep."""
 
 from __future__ import annotations
 
@@ -20,22 +21,24 @@ FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
 
 
 @pytest.fixture
-def two_node_cluster():
+def three_node_cluster():
+    """A head that runs no trial (0 CPUs, as in k8s/) and two worker nodes of one CPU, as separate processes."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     try:
-        yield cluster
+        yield cluster, workers
     finally:
         cluster.shutdown()
 
 
 @pytest.mark.slow
-def test_sweep_on_existing_two_node_cluster(tmp_path: Path, two_node_cluster) -> None:
+def test_sweep_on_existing_multi_node_cluster(tmp_path: Path, three_node_cluster) -> None:
+    cluster, workers = three_node_cluster
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    address = two_node_cluster.address
+    address = cluster.address
     common = ["--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "2", "--space", FAST_SPACE,
               "--address", address, "--tracking-uri", uri, "--storage", str(tmp_path / "results")]
     # A GPU request on a cluster without GPUs is refused up front.
@@ -46,21 +49,20 @@ def test_sweep_on_existing_two_node_cluster(tmp_path: Path, two_node_cluster) ->
     # A local results path on a multi-node cluster is refused unless it is said to be shared.
     r = run_cli("sweep", *common, "--name", "cluster", "--trials", "2", cwd=tmp_path)
     assert r.returncode == 2
-    assert "is a local path and the cluster has 2 nodes" in r.stderr and "--storage-is-shared" in r.stderr
+    assert "is a local path and the cluster has 3 nodes" in r.stderr and "--storage-is-shared" in r.stderr
     assert not (tmp_path / "results" / "cluster").exists()
 
     r = run_cli("sweep", *common, "--name", "cluster", "--trials", "2", "--concurrency", "2",
                 "--scheduler", "none", "--storage-is-shared", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "2 completed" in r.stdout
-    # The trials ran on the cluster's two nodes (one CPU each), not on a Ray of the driver's own.
+    # The two trials ran at once on the two worker nodes (one CPU each), not on a Ray of the driver's own.
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("cluster")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.`synaptune.role` = 'trial'")
-    node_ids = {n.node_id for n in two_node_cluster.list_all_nodes()}
-    assert {r.data.tags["ray.node_id"] for r in runs} == node_ids
+    assert {r.data.tags["ray.node_id"] for r in runs} == {w.node_id for w in workers}
 
 
 NODELOSS_SPACE = str(Path(__file__).with_name("nodeloss_naive.yaml"))
