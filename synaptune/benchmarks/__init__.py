@@ -31,6 +31,7 @@ for _name in (
     "split-fashion-mnist",
     "permuted-fashion-mnist",
     "split-cifar10",
+    "split-cifar100",
 ):
     BENCHMARKS.register(_name, f"synaptune.benchmarks.streams:{_name.replace('-', '_')}")
 del _name

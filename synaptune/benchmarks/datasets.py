@@ -14,6 +14,8 @@ Supported on-disk layouts:
   four idx files directly, gzipped or not (e.g. the Debian package
   ``dataset-fashion-mnist`` in ``/usr/share/datasets/fashion-mnist``).
 - ``cifar10``: torchvision's ``<data_dir>/cifar-10-batches-py/`` pickles.
+- ``cifar100``: torchvision's ``<data_dir>/cifar-100-python/{train,test,meta}``
+  pickles (fine labels, 0..99).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from synaptune._registry import did_you_mean
 from synaptune.benchmarks.base import Pool
 from synaptune.exceptions import ConfigError, DatasetNotFoundError
 
-DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "cifar10")
+DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
 # dataset -> (torchvision class name, human-readable name)
 _IDX_DATASETS: dict[str, tuple[str, str]] = {
@@ -56,7 +58,7 @@ def load_pool(dataset: str, data_dir: str = "./data", download: bool = False) ->
     """Load a dataset once per process.
 
     Args:
-        dataset: one of ``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``.
+        dataset: one of ``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``.
         data_dir: directory holding the files (ignored for ``digits``).
         download: fetch the files into ``data_dir`` if they are missing
             (through torchvision); never done otherwise.
@@ -65,7 +67,8 @@ def load_pool(dataset: str, data_dir: str = "./data", download: bool = False) ->
         ``(pool, input_shape, n_classes)``: the pool on the CPU, pixels float32
         in [0, 1] of shape (N, *input_shape), labels int64 (N,); input_shape is
         (1, 8, 8) for digits, (1, 28, 28) for MNIST / Fashion-MNIST and
-        (3, 32, 32) for CIFAR-10; n_classes is 10 for all four.
+        (3, 32, 32) for CIFAR-10 / CIFAR-100; n_classes is 100 for CIFAR-100
+        (fine labels) and 10 for the others.
 
     Raises:
         DatasetNotFoundError: the files are not in ``data_dir`` (or could not
@@ -76,8 +79,8 @@ def load_pool(dataset: str, data_dir: str = "./data", download: bool = False) ->
         return _load_digits()
     if dataset in _IDX_DATASETS:
         return _load_idx_dataset(dataset, str(data_dir), bool(download))
-    if dataset == "cifar10":
-        return _load_cifar10(str(data_dir), bool(download))
+    if dataset in _CIFAR:
+        return _load_cifar(dataset, str(data_dir), bool(download))
     raise ConfigError(
         f"unknown dataset `{dataset}`.{did_you_mean(dataset, list(DATASETS))} Known datasets: {', '.join(DATASETS)}."
     )
@@ -249,31 +252,39 @@ def _to_unit_float(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32).div_(255.0)
 
 
-# --------------------------------------------------------------------------- CIFAR-10
+# --------------------------------------------------------------------------- CIFAR-10 / CIFAR-100
+
+# dataset -> (torchvision class, human name, folder, file names, n_classes)
+_CIFAR: dict[str, tuple[str, str, str, tuple[str, ...], int]] = {
+    "cifar10": ("CIFAR10", "CIFAR-10", "cifar-10-batches-py",
+                tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"), 10),
+    "cifar100": ("CIFAR100", "CIFAR-100", "cifar-100-python", ("train", "test", "meta"), 100),
+}
 
 
-def _load_cifar10(data_dir: str, download: bool) -> tuple[Pool, tuple[int, ...], int]:
+def _load_cifar(dataset: str, data_dir: str, download: bool) -> tuple[Pool, tuple[int, ...], int]:
+    cls_name, human, folder_name, names, n_classes = _CIFAR[dataset]
     root = Path(data_dir)
-    folder = root / "cifar-10-batches-py"
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+    folder = root / folder_name
     present = [n for n in names if (folder / n).is_file()]
     if not download and not present:
         raise DatasetNotFoundError(
-            f"CIFAR-10 not found in {root} (looked for {folder}/data_batch_1..5, test_batch, batches.meta); "
+            f"{human} not found in {root} (looked for {folder}/{', '.join(names)}); "
             f"pass --download (download=True) to fetch it into {root}."
         )
     import torchvision.datasets as tvd
 
+    cls = getattr(tvd, cls_name)
     try:
-        train = tvd.CIFAR10(root=data_dir, train=True, download=download)
-        test = tvd.CIFAR10(root=data_dir, train=False, download=download)
+        train = cls(root=data_dir, train=True, download=download)
+        test = cls(root=data_dir, train=False, download=download)
     except (RuntimeError, OSError) as e:
         if download:
-            msg = f"could not download CIFAR-10 into {root} ({str(e).splitlines()[0]}); check the network."
+            msg = f"could not download {human} into {root} ({str(e).splitlines()[0]}); check the network."
         else:
             missing = sorted(set(names) - set(present))
             state = f"incomplete (missing {', '.join(missing)})" if missing else "corrupted (md5 mismatch)"
-            msg = (f"CIFAR-10 files in {folder} are {state}; delete that folder and pass --download "
+            msg = (f"{human} files in {folder} are {state}; delete that folder and pass --download "
                    f"(download=True) to fetch them again.")
         raise DatasetNotFoundError(msg) from e
 
@@ -284,4 +295,4 @@ def _load_cifar10(data_dir: str, download: bool) -> tuple[Pool, tuple[int, ...],
 
     train_x, train_y = convert(train)
     test_x, test_y = convert(test)
-    return Pool(train_x, train_y, test_x, test_y), (3, 32, 32), 10
+    return Pool(train_x, train_y, test_x, test_y), (3, 32, 32), n_classes

@@ -4,7 +4,8 @@
 Two families:
 
 - **split** (``split-digits``, ``split-mnist``, ``split-fashion-mnist``,
-  ``split-cifar10``): the classes are cut into disjoint groups, one per task.
+  ``split-cifar10``, ``split-cifar100``): the classes are cut into disjoint
+  groups, one per task.
   Labels stay global (0..9) in ``y``; ``Task.classes`` lists a task's labels.
   Scenarios: ``class-il`` (default) or ``task-il``.
 - **permuted** (``permuted-digits``, ``permuted-mnist``,
@@ -21,6 +22,8 @@ keeps the natural class order ([0, 1], [2, 3], ...).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -32,6 +35,7 @@ from synaptune.exceptions import ConfigError
 
 DEFAULT_SPLIT_TASKS = 5
 DEFAULT_PERMUTED_TASKS = 10
+DEFAULT_CIFAR100_TASKS = 10
 SPLIT_SCENARIOS: tuple[str, ...] = ("class-il", "task-il")
 PERMUTED_SCENARIOS: tuple[str, ...] = ("domain-il", "task-il")
 
@@ -203,3 +207,11 @@ def permuted_fashion_mnist(params: BenchmarkParams | None = None) -> Stream:
 def split_cifar10(params: BenchmarkParams | None = None) -> Stream:
     """Split CIFAR-10: 5 tasks of 2 classes by default."""
     return split_stream("split-cifar10", "cifar10", _params(params))
+
+
+def split_cifar100(params: BenchmarkParams | None = None) -> Stream:
+    """Split CIFAR-100 (fine labels): 10 tasks of 10 classes by default, the original's iCIFAR-100."""
+    params = _params(params)
+    if not params.n_tasks and not params.classes_per_task:
+        params = dataclasses.replace(params, n_tasks=DEFAULT_CIFAR100_TASKS)
+    return split_stream("split-cifar100", "cifar100", params)

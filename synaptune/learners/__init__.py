@@ -14,5 +14,7 @@ LEARNERS.register("ewc", "synaptune.learners.ewc:EWCLearner")
 LEARNERS.register("joint", "synaptune.learners.joint:JointLearner")
 LEARNERS.register("satsom", "synaptune.learners.satsom:SatSOMLearner")
 LEARNERS.register("classp", "synaptune.learners.classp:CLASSPLearner")
+LEARNERS.register("sparse-mlp", "synaptune.learners.sparse:SparseMLPLearner")
+LEARNERS.register("sparse-cnn", "synaptune.learners.sparse:SparseCNNLearner")
 
 __all__ = ["LEARNERS"]

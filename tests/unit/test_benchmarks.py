@@ -31,7 +31,7 @@ def as_set(t: torch.Tensor) -> set[int]:
 def test_registry_lists_all_benchmarks() -> None:
     assert BENCHMARKS.names() == sorted([
         "split-digits", "permuted-digits", "split-mnist", "permuted-mnist",
-        "split-fashion-mnist", "permuted-fashion-mnist", "split-cifar10",
+        "split-fashion-mnist", "permuted-fashion-mnist", "split-cifar10", "split-cifar100",
     ])
 
 
