@@ -16,5 +16,6 @@ LEARNERS.register("satsom", "synaptune.learners.satsom:SatSOMLearner")
 LEARNERS.register("classp", "synaptune.learners.classp:CLASSPLearner")
 LEARNERS.register("sparse-mlp", "synaptune.learners.sparse:SparseMLPLearner")
 LEARNERS.register("sparse-cnn", "synaptune.learners.sparse:SparseCNNLearner")
+LEARNERS.register("hebbian", "synaptune.learners.hebbian:HebbianLearner")
 
 __all__ = ["LEARNERS"]
