@@ -24,6 +24,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from synaptune.benchmarks.base import Stream
+from synaptune.hpo.artifacts import log_prototypes_png, write_prototypes_png
 from synaptune.hpo.tracking import TrialLogger
 from synaptune.hpo.trial import CHECKPOINT_FILE, TrialRun
 from synaptune.learners import LEARNERS
@@ -161,6 +162,8 @@ def _report(run: TrialRun) -> None:
     result["node_id"] = ray.get_runtime_context().get_node_id()
     with tempfile.TemporaryDirectory() as d:
         run.save(d)
+        if run.finished:  # the prototype picture (first seed) travels with the last checkpoint
+            write_prototypes_png(run.learners[0], d)
         tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
 
 
@@ -287,6 +290,7 @@ class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
         self.inner.on_result(trial.trial_id, trial.config, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
+        log_prototypes_png(self.inner, trial)  # read from the checkpoint, logged to the child run
         self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=False)
 
     def on_experiment_end(self, trials, **info):  # type: ignore[no-untyped-def]

@@ -83,5 +83,14 @@ class Learner(nn.Module, ABC):
         state carried across tasks), reported as the ``state_bytes`` metric; 0 here."""
         return 0
 
+    def prototype_images(self) -> Tensor | None:
+        """What the learner has learned to look for, as images for a figure; ``None`` here.
+
+        Learners with prototypes (SOMs) return them as a float tensor
+        (n_units, C, H, W) with values in [0, 1], in lattice order (row-major), so
+        :func:`synaptune.figures.prototype_grid` draws the map as laid out.
+        """
+        return None
+
     def extra_repr(self) -> str:
         return repr(self.params)

@@ -497,6 +497,19 @@ class SatSOMLearner(Learner):
             scores = scores.masked_fill(~mask, float("-inf"))
         return scores.argmax(dim=1)
 
+    @torch.no_grad()
+    def prototype_images(self) -> Tensor | None:
+        """The map's prototypes as images (N, C, H, W) scaled to [0, 1] together, lattice order.
+
+        ``None`` with ``features=random-projection`` (prototypes are not images)
+        or for inputs that are not images (C, H, W).
+        """
+        if self.projection is not None or len(self.input_shape) != 3:
+            return None
+        w = self.som.weights.reshape(self.som.n_neurons, *self.input_shape).float()
+        lo, hi = w.min(), w.max()
+        return (w - lo) / (hi - lo).clamp_min(1e-12)
+
     def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         # Resume shuffling exactly where the checkpointed learner left off.

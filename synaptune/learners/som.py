@@ -21,8 +21,12 @@ __all__ = [
     "gaussian",
     "grid_locations",
     "lattice_sq_distances",
+    "near_square",
     "pairwise_distances",
+    "conv_best_matching_unit",
+    "patch_best_matching_unit",
     "quantile_linear",
+    "som_update_",
 ]
 
 
@@ -130,3 +134,93 @@ def quantile_linear(x: Tensor, q: float, *, dim: int | None = None, keepdim: boo
     else:
         out = torch.lerp(v_below, v_above, torch.tensor(weight, dtype=x.dtype, device=x.device))
     return out if keepdim else out.squeeze(dim)
+
+
+def near_square(n: int) -> tuple[int, int]:
+    """The most square 2-D lattice with exactly ``n`` neurons: ``(rows, cols)``, rows <= cols.
+
+    ``near_square(100) == (10, 10)``, ``near_square(128) == (8, 16)``, ``near_square(7) == (1, 7)``.
+    """
+    if n < 1:
+        raise ValueError(f"a lattice needs at least one neuron, got {n}")
+    rows = math.isqrt(n)
+    while n % rows:
+        rows -= 1
+    return rows, n // rows
+
+
+def patch_best_matching_unit(patches: Tensor, weights: Tensor) -> Tensor:
+    """Best matching unit of every patch of an image batch (a convolutional SOM).
+
+    For each patch ``z`` the winner is ``argmin_j |z - w_j|^2 = argmin_j (|w_j|^2 - 2 w_j.z)``
+    (``|z|^2`` is the same for every ``j``), for all patches of all images at once
+    with one batched matrix product; first index wins ties.
+
+    Args:
+        patches: ``F.unfold`` of the images, (B, D, L): L patches of D values each
+            (the patches a ``Conv2d`` of the same geometry sees).
+        weights: prototypes (N, D), flattened in ``F.unfold``'s order.
+
+    Returns:
+        int64 (B, L): the winner of each patch.
+    """
+    w_sq = (weights * weights).sum(dim=1)
+    scores = torch.matmul(weights, patches).mul_(-2.0).add_(w_sq.unsqueeze(1))  # (B, N, L)
+    return scores.argmin(dim=1)
+
+
+def conv_best_matching_unit(x: Tensor, weights: Tensor, *, kernel_size: tuple[int, int],
+                            padding: tuple[int, int], stride: tuple[int, int] = (1, 1),
+                            dilation: tuple[int, int] = (1, 1)) -> Tensor:
+    """:func:`patch_best_matching_unit` of the patches of ``x`` (B, C, H, W), without unfolding them.
+
+    The dot products of every patch with every prototype are one convolution
+    with the prototypes as kernels (the same batched matrix product, done by the
+    convolution backend); the argmin runs over the last axis (channels last),
+    which is several times faster on CPU than over the channel axis.
+
+    Args:
+        x: images (B, C, H, W).
+        weights: prototypes (N, C * kh * kw), in ``F.unfold``'s order.
+        kernel_size, padding, stride, dilation: the patch geometry, as for ``Conv2d``.
+
+    Returns:
+        int64 (B, H', W'): the winner of each patch; first index wins ties.
+    """
+    import torch.nn.functional as F
+
+    n = weights.shape[0]
+    kernels = weights.reshape(n, x.shape[1], *kernel_size)
+    dots = F.conv2d(x, kernels, None, stride, padding, dilation)  # (B, N, H', W')
+    w_sq = (weights * weights).sum(dim=1)
+    scores = dots.mul_(-2.0).add_(w_sq[:, None, None])
+    # A copy to channels last first: argmin over a strided axis is ~3x slower than the copy.
+    return scores.permute(0, 2, 3, 1).contiguous().argmin(dim=-1)
+
+
+@torch.no_grad()
+def som_update_(weights: Tensor, x: Tensor, h: Tensor, lr: Tensor | float) -> Tensor:
+    r"""The classic SOM rule, averaged over a batch, applied in place to ``weights``.
+
+    .. math::
+
+        w_j \leftarrow w_j + \frac{\eta}{B} \sum_b h_{bj} (x_b - w_j)
+
+    For one sample (B = 1) this is Kohonen's rule ``w_j += eta h_j (x - w_j)``;
+    for a batch, every sample's update is computed from the same (pre-batch)
+    prototypes and the updates are averaged. Two matrix products, no loop.
+
+    Args:
+        weights: prototypes (N, D), updated in place.
+        x: samples (B, D).
+        h: neighbourhood of each sample's winner (B, N), e.g.
+            ``gaussian(lattice_sq_distances(locations, bmu), sigma**2)``.
+        lr: eta, a float or a 0-d tensor.
+
+    Returns:
+        ``weights``.
+    """
+    b = x.shape[0]
+    pull = h.T @ x.to(weights.dtype)  # (N, D): sum_b h_bj x_b
+    pull.sub_(h.sum(dim=0).unsqueeze(1) * weights)
+    return weights.add_(pull.mul_(lr / b))
