@@ -400,6 +400,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
             ),
         )
     results = tuner.fit()
+    tracking.wait_for_logging()
     counts = {"completed": 0, "pruned": 0, "failed": 0, "not_launched": max(0, cfg.trials - len(results))}
     for r in results:
         if r.error is not None:

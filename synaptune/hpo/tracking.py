@@ -35,6 +35,10 @@ from synaptune.exceptions import ConfigError, UnreachableError
 logger = logging.getLogger(__name__)
 # MLflow's client prints a "View run ... at: URL" line per finished run of a server; a sweep has hundreds.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# Results are logged through MLflow's background queue by one thread, so a run's batches are
+# stored in the order they were queued (its status after its metrics) and a SQLite file is
+# never written by several threads at once.
+os.environ.setdefault("MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE", "1")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: Metrics of a trial's results logged besides every ``val/...`` one.
@@ -152,6 +156,36 @@ def finish_sweep_run(uri: str, parent_id: str, best: dict[str, Any] | None, coun
     client.set_terminated(parent_id, "FINISHED")
 
 
+def _terminate(client: Any, run_id: str, status: str) -> None:
+    """``client.set_terminated`` without its flush of MLflow's whole logging queue (about a second).
+
+    ``set_terminated`` shuts the background queue down and restarts it, which
+    blocks the driver at every trial's end; the run's status and end time are
+    all that is needed here (its queued results still follow, in order).
+    """
+    from mlflow.entities import RunStatus
+    from mlflow.utils.time import get_current_time_millis
+
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if store is None:  # another MLflow layout: the public, slower call
+        client.set_terminated(run_id, status)
+        return
+    store.update_run_info(run_id, run_status=RunStatus.from_string(status),
+                          end_time=get_current_time_millis(), run_name=None)
+
+
+#: Results queued for MLflow, per run id, not yet known to be stored (module level: not pickled).
+_PENDING: dict[str, list[Any]] = {}
+
+
+def wait_for_logging(run_id: str | None = None) -> None:
+    """Block until the queued results of ``run_id`` (of every run if None) are stored."""
+    for rid in [run_id] if run_id is not None else list(_PENDING):
+        for pending in _PENDING.pop(rid, []):
+            if pending is not None:
+                pending.wait()
+
+
 @dataclass
 class TrialLogger:
     """Logs each Tune trial as a child run (wrapped by ``raytune.MLflowTrialCallback``).
@@ -192,7 +226,8 @@ class TrialLogger:
                       "seeds": self.seeds, **self.extra_params, **benchmark_params_flat(self.benchmark_params)}
             from mlflow.entities import Param
 
-            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+            _PENDING.setdefault(run_id, []).append(client.log_batch(
+                run_id, params=[Param(k, str(v)) for k, v in logged.items()], synchronous=False))
         self.run_ids[trial_id] = run_id
         return run_id
 
@@ -205,9 +240,12 @@ class TrialLogger:
         names = [k for k in result if k.startswith("val/") or k in LOGGED_METRICS]
         metrics = [Metric(k, float(result[k]), now, step) for k in names
                    if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)]
-        # The node the trial (last) ran on, in the same request: one call per result.
+        # The node the trial (last) ran on, in the same request: one call per result. Sent by
+        # MLflow's background queue, so the driver (and every trial) does not wait for a server
+        # round trip per result; a trial's end waits for its results to be stored first.
         tags = [RunTag("ray.node_id", str(result["node_id"]))] if "node_id" in result else []
-        _client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
+        pending = _client(self.uri).log_batch(run_id, metrics=metrics, tags=tags, synchronous=False)
+        _PENDING.setdefault(run_id, []).append(pending)
 
     def on_end(self, trial_id: str, config: dict[str, Any], result: dict[str, Any] | None, *,
                error: bool) -> None:
@@ -224,13 +262,15 @@ class TrialLogger:
         tags = [RunTag(STATUS, status)]
         if result:
             tags.append(RunTag("tasks_seen", str(result.get("tasks_seen"))))
-        client.log_batch(run_id, tags=tags)
+        # Queued behind the trial's results (one logging thread keeps the order); the sweep waits
+        # for the queue before it reads the statuses back (:func:`wait_for_logging`).
+        _PENDING.setdefault(run_id, []).append(client.log_batch(run_id, tags=tags, synchronous=False))
         if result:
             if "accuracy_matrix" in result:  # a JSON string: R so far, null where not measured
                 matrix = json.loads(result["accuracy_matrix"])
                 client.log_text(run_id, json.dumps({"split": "val", "R": matrix}, indent=1),
                                 "accuracy_matrix.json")
-        client.set_terminated(run_id, mlflow_status)
+        _terminate(client, run_id, mlflow_status)
 
     def on_experiment_end(self, trial_ids: set[str]) -> None:
         """Close child runs of trials that Tune no longer knows (status ``lost``).
@@ -239,6 +279,7 @@ class TrialLogger:
         it (Tune's experiment state predates it); its run would stay RUNNING
         forever. At most a second of work is lost with it.
         """
+        wait_for_logging()
         client = _client(self.uri)
         runs = client.search_runs([self.experiment_id], filter_string=(
             f"tags.`mlflow.parentRunId` = '{self.parent_id}' and tags.`{STATUS}` = 'running'"))

@@ -47,6 +47,7 @@ def test_robust_objective_changes_the_best_configuration(tmp_path: Path, aggrega
         result = finished_run(rows, aggregate).metrics()
         logger.on_result(name, {"hidden_units": 8}, result)
         logger.on_end(name, {"hidden_units": 8}, result, error=False)
+    tracking.wait_for_logging()
     best = tracking.best_runs(uri, "robust", top=2)
     assert best[0]["trial_id"] == winner
     lucky = next(b for b in best if b["trial_id"] == "lucky")["metrics"]
