@@ -357,7 +357,8 @@ def test_gpus_per_trial_without_gpus(synaptune, workdir: Path, mlflow_db: Path) 
     lines = err.splitlines()
     assert [line for line in lines if line.startswith("synaptune:")] == lines[-1:], err
     msg = error_line((code, out, lines[-1]))
-    assert msg == ("a trial asks for 1 GPU, the cluster has none. Lower --gpus-per-trial (0 runs on CPU).")
+    assert msg == ("a trial asks for 1 GPU, the cluster has none. Lower --gpus-per-trial (0 runs on CPU), "
+                   "or pass --cluster-autoscales if the cluster adds GPU nodes on demand.")
     assert not (workdir / "res").exists()  # no trial was started, no results written
 
 
