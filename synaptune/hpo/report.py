@@ -1,0 +1,718 @@
+# SPDX-License-Identifier: MIT
+"""A static HTML report of one sweep, read back from MLflow (``synaptune report``).
+
+:func:`write_report` reads the sweep's parent run and its trial runs (layout in
+:mod:`synaptune.hpo.tracking`), draws PNG figures with matplotlib (Agg canvas,
+no display needed) and writes ``index.html`` beside them. The page uses
+relative image paths, inline CSS and one inline script, so it opens from the
+file system with no server and no network. The same files are logged as
+artifacts of the sweep's parent run under ``report/``.
+
+Figures (each replaced by a sentence saying why when it cannot be drawn):
+
+- ``history.png``: ``val/acc`` of completed trials in start order, the best so
+  far, and pruned trials at the ``val/acc_seen`` they had when stopped;
+- ``importance.png``: fANOVA parameter importances over the completed trials
+  (Optuna's ``FanovaImportanceEvaluator`` on an in-memory study rebuilt from the
+  runs' params and the distributions of the sweep's ``search_space.yaml``);
+- ``parallel.png``: parallel coordinates of the top trials;
+- ``matrix.png`` and ``curves.png``: the best trial's validation accuracy
+  matrix R and the accuracy of each task j after training task i >= j;
+- ``prototypes.png``: the best trial's prototype picture, when its run has one
+  (SOM-based learners, :mod:`synaptune.hpo.artifacts`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import html
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synaptune.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from synaptune.searchspaces.space import Dim, SearchSpace
+
+logger = logging.getLogger(__name__)
+
+METRIC = "val/acc"
+#: Marks an index.html written by :func:`write_report`; such a folder may be overwritten.
+GENERATOR = "synaptune report"
+#: Artifact folder of the report on the sweep's parent run.
+ARTIFACT_DIR = "report"
+#: Every file name the report may write; a new report removes them first (nothing else).
+FILES = ("index.html", "history.png", "importance.png", "parallel.png", "matrix.png", "curves.png",
+         "prototypes.png")
+#: How many of the best completed trials the parallel-coordinates plot shows.
+TOP_TRIALS = 10
+STATUS_ORDER = ("completed", "pruned", "failed", "lost", "running")
+DPI = 100
+
+
+@dataclass
+class TrialRun:
+    """One trial's child run, as read from MLflow.
+
+    Attributes:
+        number: position in start order among the sweep's trial runs (0-based).
+        params: MLflow params, strings as logged.
+        metrics: latest value of each metric (``val/acc`` in [0, 1] once completed).
+    """
+
+    number: int
+    run_id: str
+    trial_id: str
+    status: str
+    start_time_ms: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+    @property
+    def value(self) -> float | None:
+        """``val/acc`` of a completed trial, else ``None`` (other trials are not comparable)."""
+        return self.metrics.get(METRIC) if self.status == "completed" else None
+
+
+@dataclass
+class SweepData:
+    """What the report shows: the sweep's parent run and its trial runs, in start order."""
+
+    experiment: str
+    tracking_uri: str
+    parent_id: str
+    settings: dict[str, str]
+    space_yaml: str | None
+    space: SearchSpace | None
+    space_problem: str | None
+    trials: list[TrialRun]
+    other_sweeps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def completed(self) -> list[TrialRun]:
+        """Completed trials with ``val/acc``, best first (ties: earlier first)."""
+        done = [t for t in self.trials if t.value is not None]
+        return sorted(done, key=lambda t: (-float(t.value), t.number))  # type: ignore[arg-type]
+
+    def counts(self) -> dict[str, int]:
+        """Number of trial runs per ``synaptune.status`` (known statuses first, zeros kept)."""
+        out = {s: 0 for s in STATUS_ORDER}
+        for t in self.trials:
+            out[t.status] = out.get(t.status, 0) + 1
+        return out
+
+
+def write_report(tracking_uri: str, experiment: str, out_dir: str | Path) -> Path:
+    """Write the HTML report of sweep ``experiment`` into ``out_dir`` and log it to MLflow.
+
+    Args:
+        tracking_uri: the MLflow tracking URI the sweep logged to.
+        experiment: the sweep's name (= its MLflow experiment).
+        out_dir: folder for ``index.html`` and the PNG figures; created if missing.
+            It must be empty, missing, or hold an earlier report (whose files
+            are replaced; other files are left alone).
+
+    Returns:
+        The path of ``index.html``.
+
+    Raises:
+        ConfigError: ``out_dir`` is a file or a non-empty folder without an
+            earlier report; no such experiment; no sweep run in it; no completed
+            trial yet. Nothing is written then.
+        UnreachableError: the tracking store does not answer.
+    """
+    out = Path(out_dir)
+    _check_out_dir(out)  # before any MLflow access, like `export`
+    with _no_progress_bars():
+        data = load_sweep(tracking_uri, experiment)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in FILES:  # an earlier report's figures must not outlive it
+            (out / name).unlink(missing_ok=True)
+        sections = _draw_figures(data, out)
+    index = out / "index.html"
+    index.write_text(_page(data, sections), encoding="utf-8")
+    from synaptune.hpo.tracking import _client
+
+    _client(tracking_uri).log_artifacts(data.parent_id, str(out), artifact_path=ARTIFACT_DIR)
+    logger.info("report of %s written to %s and logged to run %s under %s/", experiment, index,
+                data.parent_id, ARTIFACT_DIR)
+    return index
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """No "Downloading artifacts" bar per artifact on stderr (unless the user set the variable)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"report folder {out} is a file; give a folder path to -o (it is created if missing).")
+    if out.is_dir() and any(out.iterdir()):
+        index = out / "index.html"
+        head = index.read_text(encoding="utf-8", errors="replace")[:2000] if index.is_file() else ""
+        if f'content="{GENERATOR}"' not in head:
+            raise ConfigError(f"report folder {out} is not empty and holds no earlier synaptune report; "
+                              "refusing to write into it. Give a new or empty folder to -o (it is created "
+                              "if missing), or move its files away first.")
+
+
+# --------------------------------------------------------------------------- reading MLflow
+
+
+def load_sweep(tracking_uri: str, experiment: str) -> SweepData:
+    """Read a sweep's parent run, search space and trial runs from MLflow.
+
+    With several sweeps under one experiment name (same name, other results
+    paths), the most recently started one is read.
+
+    Raises:
+        ConfigError: no store / experiment / sweep run, or no completed trial.
+    """
+    from synaptune.hpo import tracking
+
+    tracking.check_tracking_uri(tracking_uri)
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri[len("sqlite:///"):])
+        if not db.exists():  # MLflow would create an empty store; say what is wrong instead
+            raise ConfigError(f"no MLflow store at {tracking_uri} (file {db} does not exist). Pass the "
+                              "--tracking-uri the sweep logged to.")
+    client = tracking._client(tracking_uri)
+    exp_id = tracking.experiment_id(tracking_uri, experiment, create=False)
+    parents = _search_all(client, exp_id, f"tags.`{tracking.ROLE}` = 'sweep'")
+    if not parents:
+        raise ConfigError(f"MLflow experiment `{experiment}` holds no sweep run (tag {tracking.ROLE}=sweep); "
+                          "a report needs an experiment made by `synaptune sweep --name NAME`.")
+    parents.sort(key=lambda r: r.info.start_time or 0, reverse=True)
+    parent = parents[0]
+    runs = _search_all(client, exp_id, f"tags.`{tracking.ROLE}` = 'trial' and "
+                       f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    runs.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
+    trials = [TrialRun(number=i, run_id=r.info.run_id, trial_id=r.data.tags.get(tracking.TRIAL_ID, "?"),
+                       status=r.data.tags.get(tracking.STATUS, "unknown"),
+                       start_time_ms=int(r.info.start_time or 0), params=dict(r.data.params),
+                       metrics=dict(r.data.metrics), tags=dict(r.data.tags))
+              for i, r in enumerate(runs)]
+    settings = {k: v for k, v in parent.data.params.items() if not k.startswith("best/")}
+    data = SweepData(experiment=experiment, tracking_uri=tracking_uri, parent_id=parent.info.run_id,
+                     settings=settings, space_yaml=None, space=None, space_problem=None, trials=trials,
+                     other_sweeps=len(parents) - 1)
+    if not data.completed:
+        counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n) or "no trial runs"
+        raise ConfigError(f"sweep `{experiment}` has no completed trial with {METRIC} yet ({counts}); only "
+                          "trials that saw every task are comparable. Let the sweep finish a trial "
+                          "(or resume it with `synaptune sweep ... --resume`), then run the report again.")
+    data.space_yaml, data.space, data.space_problem = _read_space(client, parent.info.run_id,
+                                                                  settings.get("learner"))
+    return data
+
+
+def _search_all(client: Any, exp_id: str, filter_string: str) -> list[Any]:
+    """Every run matching ``filter_string`` (MLflow pages results 1000 at a time)."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs([exp_id], filter_string=filter_string, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _read_space(client: Any, run_id: str, learner: str | None) -> tuple[str | None, SearchSpace | None,
+                                                                           str | None]:
+    """(YAML text, parsed space, why it could not be used) of the parent run's ``search_space.yaml``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            text = Path(client.download_artifacts(run_id, "search_space.yaml", tmp)).read_text()
+        except Exception as e:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+            return None, None, f"the sweep run has no readable search_space.yaml ({_first_line(e)})"
+    try:
+        import yaml
+
+        from synaptune.learners import LEARNERS
+        from synaptune.searchspaces.space import parse_space
+
+        params_cls = LEARNERS.get(str(learner)).params_cls
+        space = parse_space(yaml.safe_load(text), params_cls, learner=str(learner),
+                            source=f"search_space.yaml of run {run_id}")
+    except Exception as e:  # noqa: BLE001 - a report still shows what it can
+        return text, None, f"its search_space.yaml could not be read back: {_first_line(e)}"
+    return text, space, None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def _download_json(client: Any, run_id: str, path: str) -> Any | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return json.loads(Path(client.download_artifacts(run_id, path, tmp)).read_text())
+        except Exception:  # noqa: BLE001 - absent or unreadable: the caller says so on the page
+            return None
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Section:
+    """One block of the page: a title, a figure file (or why there is none) and a caption."""
+
+    title: str
+    image: str | None
+    caption: str
+    missing: str | None = None
+
+
+def _draw_figures(data: SweepData, out: Path) -> list[Section]:
+    from synaptune.hpo.tracking import _client
+
+    client = _client(data.tracking_uri)
+    best = data.completed[0]
+    sections = [_history(data, out), _importance(data, out), _parallel(data, out)]
+    doc = _download_json(client, best.run_id, "accuracy_matrix.json")
+    matrix = _matrix(doc)
+    if matrix is None:
+        why = f"the best trial's run {best.run_id} has no readable accuracy_matrix.json."
+        sections.append(Section("Accuracy matrix of the best trial", None, "", missing=why))
+        sections.append(Section("Per-task accuracy of the best trial", None, "", missing=why))
+    else:
+        sections += [_heatmap(matrix, best, out), _curves(matrix, best, out)]
+    proto = _prototypes(client, best, out)
+    if proto is not None:
+        sections.append(proto)
+    return sections
+
+
+def _new_figure(width: float = 7.0, height: float = 4.0) -> Figure:
+    """A matplotlib Figure on an Agg canvas (no pyplot, no global backend change)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=DPI)
+    return path.name
+
+
+def _history(data: SweepData, out: Path) -> Section:
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    done = sorted(data.completed, key=lambda t: t.number)
+    xs, ys = [t.number for t in done], [float(t.value) for t in done]  # type: ignore[arg-type]
+    ax.scatter(xs, ys, color="tab:blue", zorder=3, label=f"completed: {METRIC}")
+    best_so_far = [max(ys[: i + 1]) for i in range(len(ys))]
+    ax.step(xs, best_so_far, where="post", color="tab:red", label="best so far")
+    pruned = [t for t in data.trials if t.status == "pruned" and "val/acc_seen" in t.metrics]
+    if pruned:
+        ax.scatter([t.number for t in pruned], [t.metrics["val/acc_seen"] for t in pruned], marker="x",
+                   color="tab:gray", zorder=3, label="pruned: val/acc_seen when stopped")
+    ax.set_xlabel("trial (in start order)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Optimization history of {data.experiment}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    name = _save(fig, out / "history.png")
+    return Section("Optimization history", name,
+                   f"{METRIC} (mean validation accuracy over all tasks after the last one) of each completed "
+                   "trial in the order trials started, and the best so far. Pruned trials (stopped by ASHA "
+                   "after fewer tasks) are shown at their val/acc_seen when stopped; they saw fewer tasks, "
+                   "so they are not comparable with completed ones.")
+
+
+def _distribution(dim: Dim) -> Any:
+    """The Optuna distribution of a search-space dimension, as ``raytune.DefineByRun`` samples it."""
+    import optuna
+
+    if dim.kind == "categorical":
+        return optuna.distributions.CategoricalDistribution(list(dim.choices))
+    if dim.kind == "int":
+        return optuna.distributions.IntDistribution(int(dim.low), int(dim.high), step=int(dim.step or 1),
+                                                    log=dim.log)
+    return optuna.distributions.FloatDistribution(float(dim.low), float(dim.high), step=dim.step, log=dim.log)
+
+
+def _param_value(dim: Dim, raw: str | None) -> Any:
+    """A logged param string back to the dimension's value type; ValueError if it is not one."""
+    if raw is None:
+        raise ValueError(f"`{dim.name}` was not logged")
+    if dim.kind == "categorical":
+        for choice in dim.choices:
+            if str(choice) == raw:
+                return choice
+        raise ValueError(f"`{dim.name}` = {raw!r} is not one of {list(dim.choices)}")
+    if dim.kind == "int":
+        return int(float(raw))
+    return float(raw)
+
+
+def _trial_params(space: SearchSpace, trial: TrialRun) -> dict[str, Any]:
+    """The sampled (active) params of a trial, typed; ValueError when they do not fit the space."""
+    values: dict[str, Any] = dict(space.fixed)
+    params: dict[str, Any] = {}
+    for dim in space.dims:
+        if not dim.active(values):
+            continue
+        value = _param_value(dim, trial.params.get(dim.name))
+        values[dim.name] = params[dim.name] = value
+    return params
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's INFO lines ("A new study created in memory") for a moment, then restore."""
+    optuna_logger = logging.getLogger("optuna")
+    level = optuna_logger.level
+    optuna_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna_logger.setLevel(level)
+
+
+def param_importances(data: SweepData) -> tuple[dict[str, float] | None, str]:
+    """fANOVA importances of the sampled params over the completed trials.
+
+    Returns:
+        ({param: importance in [0, 1], summing to 1}, note) or (None, why not).
+    """
+    if data.space is None:
+        return None, f"Parameter importances need the search space, but {data.space_problem}."
+    if len(data.space.dims) < 2:
+        names = ", ".join(d.name for d in data.space.dims) or "none"
+        return None, (f"The search space samples a single parameter ({names}); importances compare "
+                      "two or more.")
+    import optuna
+
+    dists = {d.name: _distribution(d) for d in data.space.dims}
+    trials, skipped = [], 0
+    for t in data.completed:
+        try:
+            params = _trial_params(data.space, t)
+            trials.append(optuna.trial.create_trial(params=params, value=float(t.value),  # type: ignore[arg-type]
+                                                    distributions={k: dists[k] for k in params}))
+        except ValueError as e:  # params outside the space (e.g. a resumed sweep with another space)
+            logger.warning("report: trial %s left out of importances: %s", t.trial_id, e)
+            skipped += 1
+    note = f" {skipped} completed trial(s) did not fit the search space and were left out." if skipped else ""
+    if len(trials) < 2:
+        return None, (f"Parameter importances need at least 2 completed trials; this sweep has "
+                      f"{len(trials)}.{note}")
+    with _quiet_optuna():
+        study = optuna.create_study(direction="maximize")
+        study.add_trials(trials)
+        try:
+            importances = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        except Exception as e:  # noqa: BLE001 - e.g. all trials identical; say so on the page
+            return None, f"Parameter importances could not be computed: {_first_line(e)}.{note}"
+    if len(importances) < 2:
+        return None, (f"Only {len(importances)} parameter was sampled in every completed trial; "
+                      f"importances compare two or more.{note}")
+    return dict(importances), f"fANOVA over {len(trials)} completed trials (Optuna, seed 0).{note}"
+
+
+def _importance(data: SweepData, out: Path) -> Section:
+    title = "Parameter importances"
+    importances, note = param_importances(data)
+    if importances is None:
+        return Section(title, None, "", missing=note)
+    names = list(importances)[::-1]  # most important on top
+    fig = _new_figure(7.0, 0.5 + 0.45 * len(names) + 0.8)
+    ax = fig.add_subplot()
+    ax.barh(names, [importances[n] for n in names], color="tab:blue")
+    for i, n in enumerate(names):
+        ax.text(importances[n], i, f" {importances[n]:.2f}", va="center", fontsize="small")
+    ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
+    ax.set_xlabel(f"importance for {METRIC} (fraction of variance, sums to 1)")
+    ax.set_title("fANOVA parameter importances")
+    name = _save(fig, out / "importance.png")
+    return Section(title, name, note + " Importance is the share of the objective's variance a parameter "
+                   "explains, estimated from a random forest fitted to the trials.")
+
+
+def _axis_position(dim: Dim, value: Any) -> float:
+    """Where ``value`` sits on ``dim``'s parallel axis, in [0, 1] (log-scaled if the dim is)."""
+    if dim.kind == "categorical":
+        n = len(dim.choices)
+        return dim.choices.index(value) / (n - 1) if n > 1 else 0.5
+    low, high, v = float(dim.low), float(dim.high), float(value)  # type: ignore[arg-type]
+    if dim.log:
+        low, high, v = math.log(low), math.log(high), math.log(v)
+    return (v - low) / (high - low)
+
+
+def _parallel(data: SweepData, out: Path) -> Section:
+    title = "Best trials: parallel coordinates"
+    if data.space is None:
+        return Section(title, None, "", missing=f"This plot needs the search space, but {data.space_problem}.")
+    dims = list(data.space.dims)
+    rows = []
+    for t in data.completed:
+        try:
+            rows.append((t, _trial_params(data.space, t)))
+        except ValueError:
+            continue
+        if len(rows) == TOP_TRIALS:
+            break
+    if not rows or not dims:
+        return Section(title, None, "", missing="No completed trial fits the sweep's search space.")
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    values = [float(t.value) for t, _ in rows]  # type: ignore[arg-type]
+    vlow, vhigh = min(values), max(values)
+    if vhigh - vlow < 1e-9:
+        vlow, vhigh = vlow - 0.01, vhigh + 0.01
+    norm, cmap = Normalize(vlow, vhigh), colormaps["viridis"]
+    fig = _new_figure(max(6.0, 1.6 * (len(dims) + 1)), 4.5)
+    ax = fig.add_subplot()
+    xs = list(range(len(dims) + 1))
+    for t, params in reversed(rows):  # best drawn last, on top
+        ys = [_axis_position(d, params[d.name]) if d.name in params else math.nan for d in dims]
+        ys.append(norm(float(t.value)))  # type: ignore[arg-type]
+        best = t is rows[0][0]
+        ax.plot(xs, ys, color=cmap(norm(float(t.value))), linewidth=3.0 if best else 1.4,  # type: ignore[arg-type]
+                marker="o", markersize=4, zorder=3 if best else 2)
+    for x, d in enumerate(dims):
+        ax.axvline(x, color="black", linewidth=0.8, zorder=1)
+        if d.kind == "categorical":
+            for c in d.choices:
+                ax.text(x + 0.05, _axis_position(d, c), str(c), fontsize="small", va="center",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1}, zorder=1.5)
+        else:
+            fmt = "{:d}" if d.kind == "int" else "{:.3g}"
+            low, high = (int(d.low), int(d.high)) if d.kind == "int" else (d.low, d.high)  # type: ignore[arg-type]
+            ax.text(x, -0.06, fmt.format(low), fontsize="small", ha="center", va="top")
+            ax.text(x, 1.06, fmt.format(high), fontsize="small", ha="center", va="bottom")
+    ax.axvline(len(dims), color="black", linewidth=0.8, zorder=1)
+    ax.text(len(dims), -0.06, f"{vlow:.3f}", fontsize="small", ha="center", va="top")
+    ax.text(len(dims), 1.06, f"{vhigh:.3f}", fontsize="small", ha="center", va="bottom")
+    ax.set_xticks(xs, [d.name + (" (log)" if d.log else "") for d in dims] + [METRIC])
+    ax.set_yticks([])
+    ax.set_ylim(-0.15, 1.15)
+    ax.set_xlim(-0.3, len(dims) + 0.3)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    fig.colorbar(_scalar_mappable(norm, cmap), ax=ax, label=METRIC)
+    ax.set_title(f"The {len(rows)} best completed trials (thick line: the best)")
+    name = _save(fig, out / "parallel.png")
+    return Section(title, name, "Each line is one completed trial, through its sampled parameters (each axis "
+                   "spans the search range, log-scaled where the space samples on a log scale) to its "
+                   f"{METRIC}. A gap means the parameter was not active for that trial (a `when` condition).")
+
+
+def _scalar_mappable(norm: Any, cmap: Any) -> Any:
+    from matplotlib.cm import ScalarMappable
+
+    return ScalarMappable(norm=norm, cmap=cmap)
+
+
+def _matrix(doc: Any) -> list[list[float]] | None:
+    """R (T x T, NaN where not measured) from an ``accuracy_matrix.json`` document, or None."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("R"), list) or not doc["R"]:
+        return None
+    rows = doc["R"]
+    try:
+        return [[math.nan if v is None else float(v) for v in row] for row in rows]
+    except (TypeError, ValueError):
+        return None
+
+
+def _heatmap(R: list[list[float]], best: TrialRun, out: Path) -> Section:
+    import numpy as np
+    from matplotlib import colormaps
+
+    M = np.ma.masked_invalid(np.array(R, dtype=float))
+    n_rows, n_cols = M.shape
+    cmap = colormaps["viridis"].with_extremes(bad="#eeeeee")
+    side = min(9.0, 2.5 + 0.7 * max(n_rows, n_cols))
+    fig = _new_figure(side + 1.2, side)
+    ax = fig.add_subplot()
+    im = ax.imshow(M, cmap=cmap, vmin=0.0, vmax=1.0)
+    if n_rows * n_cols <= 400:  # numbers stay legible up to 20 x 20
+        for i in range(n_rows):
+            for j in range(n_cols):
+                if not np.ma.is_masked(M[i, j]):
+                    ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize="small",
+                            color="white" if M[i, j] < 0.5 else "black")
+    ax.set_xticks(range(n_cols))
+    ax.set_yticks(range(n_rows))
+    ax.set_xlabel("task j (evaluated)")
+    ax.set_ylabel("after training task i")
+    ax.set_title(f"Validation accuracy matrix R of trial {best.trial_id}")
+    fig.colorbar(im, ax=ax, label="validation accuracy")
+    name = _save(fig, out / "matrix.png")
+    return Section("Accuracy matrix of the best trial", name,
+                   "R[i][j] = validation accuracy on task j after training on tasks 0..i (tasks numbered "
+                   "from 0). The diagonal is accuracy just after learning a task; the last row gives "
+                   f"{METRIC}; grey cells were not measured.")
+
+
+def _curves(R: list[list[float]], best: TrialRun, out: Path) -> Section:
+    T = len(R)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    for j in range(min(T, len(R[0]) if R else 0)):
+        points = [(i, R[i][j]) for i in range(j, T) if j < len(R[i]) and not math.isnan(R[i][j])]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"task {j}")
+    ax.set_xticks(range(T))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("after training task i")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Accuracy of each task as later tasks are learned (trial {best.trial_id})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small", ncol=2 if T > 6 else 1)
+    name = _save(fig, out / "curves.png")
+    return Section("Per-task accuracy of the best trial", name,
+                   "One line per task j: its validation accuracy after training each task i >= j (a column "
+                   "of R from the diagonal down). A falling line is forgetting.")
+
+
+def _prototypes(client: Any, best: TrialRun, out: Path) -> Section | None:
+    """The best trial's prototype picture copied into ``out``, or None when its run has none."""
+    from synaptune.hpo.artifacts import PROTOTYPES_PNG
+
+    try:
+        names = {a.path for a in client.list_artifacts(best.run_id)}
+    except Exception as e:  # noqa: BLE001 - the report does without the picture
+        logger.warning("report: could not list the artifacts of run %s: %s", best.run_id, e)
+        return None
+    if PROTOTYPES_PNG not in names:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(client.download_artifacts(best.run_id, PROTOTYPES_PNG, tmp), out / "prototypes.png")
+    return Section("Prototypes of the best trial", "prototypes.png",
+                   f"What the best trial's learner stores (its {PROTOTYPES_PNG} artifact), laid out as its map "
+                   "after the last task.")
+
+
+# --------------------------------------------------------------------------- the page
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 980px;
+       padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.meta { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+td, th { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.tables { display: flex; flex-wrap: wrap; gap: 2em; }
+figure { margin: 0.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption, .missing { color: #555; font-size: 0.9em; max-width: 800px; }
+.missing { font-style: italic; }
+pre { background: #f8f8f8; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+# Counts the images that loaded (naturalWidth > 0) into body attributes once the page has loaded,
+# so a headless browser (and the tests) can check the page without a server.
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var loaded = images.filter(function (im) { return im.complete && im.naturalWidth > 0; });
+  document.body.setAttribute("data-images-total", String(images.length));
+  document.body.setAttribute("data-images-loaded", String(loaded.length));
+});
+"""
+
+
+def _table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -> str:
+    e = html.escape
+    head = f"<tr><th>{e(header[0])}</th><th>{e(header[1])}</th></tr>" if header else ""
+    body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _page(data: SweepData, sections: list[Section]) -> str:
+    """index.html: tables of settings, counts and the best trial, then one block per figure."""
+    from synaptune import __version__
+
+    e = html.escape
+    best = data.completed[0]
+    learner, benchmark = data.settings.get("learner", "?"), data.settings.get("benchmark", "?")
+    sampled = {d.name for d in data.space.dims} if data.space is not None else set()
+    counts = data.counts()
+    count_rows = [(e(s), str(n)) for s, n in counts.items()] + [("<b>all</b>", f"<b>{len(data.trials)}</b>")]
+    best_rows = [("run", e(best.run_id)), ("trial", e(best.trial_id))]
+    best_rows += [(e(k), f"{best.metrics[k]:.4f}") for k in (METRIC, "val/bwt", "val/forgetting")
+                  if k in best.metrics]
+    skip = {"learner", "benchmark", "seeds"}
+    params = sorted((k for k in best.params if k not in skip and not k.startswith("benchmark/")),
+                    key=lambda k: (k not in sampled, k))
+    param_rows = [(f"<b>{e(k)}</b>" if k in sampled else e(k), e(best.params[k])) for k in params]
+    setting_rows = [(e(k), e(v)) for k, v in sorted(data.settings.items())]
+    notes = list(data.notes)
+    if data.other_sweeps:
+        notes.append(f"This experiment holds {data.other_sweeps + 1} sweeps (the same name with other results "
+                     "paths); this page shows the most recently started one.")
+    blocks = []
+    for s in sections:
+        if s.image is None:
+            blocks.append(f"<h2>{e(s.title)}</h2>\n<p class=\"missing\">{e(s.missing or '')}</p>")
+        else:
+            blocks.append(f"<h2>{e(s.title)}</h2>\n<figure><img src=\"{e(s.image)}\" alt=\"{e(s.title)}\">"
+                          f"<figcaption>{e(s.caption)}</figcaption></figure>")
+    space = (f"<h2>Search space</h2>\n<pre>{e(data.space_yaml)}</pre>" if data.space_yaml else "")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="generator" content="{GENERATOR}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>synaptune report: {e(data.experiment)}</title>
+<style>{_CSS}</style>
+<script>{_SCRIPT}</script>
+</head>
+<body>
+<h1>Sweep <code>{e(data.experiment)}</code>: {e(learner)} on {e(benchmark)}</h1>
+<p class="meta">MLflow {e(data.tracking_uri)}, sweep run {e(data.parent_id)}; generated {when} by
+synaptune {e(__version__)}. Best of {len(data.completed)} completed trial(s): {METRIC} =
+{float(best.value):.4f} (trial {e(best.trial_id)}).</p>
+{"".join(f'<p class="meta">{e(n)}</p>' for n in notes)}
+<div class="tables">
+<div><h2>Trials by status</h2>{_table(count_rows, ("status", "trials"))}</div>
+<div><h2>Best trial</h2>{_table(best_rows)}</div>
+</div>
+<h2>Best parameters</h2>
+<p class="meta">Sampled parameters in bold; the others were fixed or kept their defaults.</p>
+{_table(param_rows, ("parameter", "value"))}
+{chr(10).join(blocks)}
+<h2>Sweep settings</h2>
+{_table(setting_rows, ("setting", "value"))}
+{space}
+</body>
+</html>
+"""
