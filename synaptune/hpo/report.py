@@ -103,9 +103,14 @@ class SweepData:
 
     @property
     def completed(self) -> list[TrialRun]:
-        """Completed trials with ``val/acc``, best first (ties: earlier first)."""
+        """Completed trials with ``val/acc``, best first (ties: earlier first).
+
+        Ranked by the sweep's ``objective`` where logged (``val/acc`` aggregated per
+        ``--aggregate``), as ``synaptune best`` ranks them; else by ``val/acc``.
+        """
         done = [t for t in self.trials if t.value is not None]
-        return sorted(done, key=lambda t: (-float(t.value), t.number))  # type: ignore[arg-type]
+        return sorted(done, key=lambda t: (-float(t.metrics.get("objective", t.value)),  # type: ignore[arg-type]
+                                           t.number))
 
     def counts(self) -> dict[str, int]:
         """Number of trial runs per ``synaptune.status`` (known statuses first, zeros kept)."""

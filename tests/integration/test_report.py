@@ -263,3 +263,19 @@ def test_report_of_real_asha_sweep(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "not empty and holds no earlier synaptune report" in r.stderr
     assert [p.name for p in busy.iterdir()] == ["data.csv"]
+
+
+def test_report_ranks_like_synaptune_best_by_the_objective() -> None:
+    from synaptune.hpo.report import SweepData, TrialRun
+
+    def trial(number: int, acc: float, objective: float | None) -> TrialRun:
+        metrics = {"val/acc": acc, **({"objective": objective} if objective is not None else {})}
+        return TrialRun(number, f"r{number}", f"t{number}", "completed", number, {}, metrics, {})
+
+    # Under --aggregate mean-minus-std the lucky trial (higher mean) ranks below the steady one.
+    data = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None,
+                     [trial(0, 0.65, 0.35), trial(1, 0.61, 0.60)])
+    assert [t.number for t in data.completed] == [1, 0]
+    old = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None,  # runs logged without `objective`
+                    [trial(0, 0.65, None), trial(1, 0.61, None)])
+    assert [t.number for t in old.completed] == [0, 1]
