@@ -47,13 +47,13 @@ def time_logging(uri: str, *, trials: int, tasks: int, tag: str) -> tuple[float,
     ``total``: wall time of the whole loop including each trial's end, which
     waits until the trial's results are stored: the throughput bound.
     """
-    from synaptune.hpo import tracking
+    from synaptune.hpo import store
 
-    parent = tracking.start_sweep_run(uri, f"bench-{tag}", sweep_path=f"/bench/{tag}", settings={"trials": trials},
-                                      space_yaml="learner: naive\n")
-    logger = tracking.TrialLogger(uri=uri, experiment_id=tracking.experiment_id(uri, f"bench-{tag}", create=True),
-                                  parent_id=parent, learner="naive", benchmark="split-digits",
-                                  benchmark_params={"n_tasks": tasks}, fixed={"epochs": 1}, seeds=1)
+    results = store.SweepStore(uri)
+    parent = results.start_sweep(f"bench-{tag}", sweep_path=f"/bench/{tag}", settings={"trials": trials}, tags={},
+                                 space_yaml="learner: naive\n")
+    logger = results.trial_logger(f"bench-{tag}", parent, learner="naive", fixed={"epochs": 1},
+                                  settings={"benchmark": "split-digits", "benchmark/n_tasks": tasks, "seeds": 1})
     ids = [f"{tag}_{i:05d}" for i in range(trials)]
     config = {"lr": 0.01, "hidden_units": 32}
     blocking = 0.0
@@ -68,7 +68,7 @@ def time_logging(uri: str, *, trials: int, tasks: int, tag: str) -> tuple[float,
             blocking += time.perf_counter() - t0
             if task == tasks:
                 logger.on_end(trial_id, config, result, error=False)
-    tracking.wait_for_logging()  # everything stored: what the sweep waits for before reading MLflow
+    store.wait_for_logging()  # everything stored: what the sweep waits for before reading MLflow
     n = trials * tasks
     return blocking * 1000 / n, (time.perf_counter() - start) * 1000 / n
 

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learner", default="naive")
     _add_benchmark_flags(p)
     p.add_argument("--space", help="search-space YAML replacing the learner's own")
-    p.add_argument("--trials", type=int, default=8)
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials to run (default 8); with --resume, more than before extends the sweep")
     p.add_argument("--concurrency", type=int, default=2, help="trials running at once")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional GPUs per trial")
@@ -92,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="twice or more for a multi-objective sweep, e.g. --objective val/acc "
                         "--objective state_bytes:min (needs --scheduler none)")
     p.add_argument("--scheduler", choices=["asha", "none"], default="asha")
-    p.add_argument("--grace-period", type=int, default=1, help="ASHA: tasks before a trial may stop")
+    p.add_argument("--grace-period", type=int, default=None,
+                   help="ASHA: tasks before a trial may stop (default: 2 on split streams, where one 2-class "
+                        "task tells configurations apart poorly; 1 on permuted / domain-il streams)")
     p.add_argument("--reduction-factor", type=int, default=3, help="ASHA reduction factor")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
     p.add_argument("--address", help="existing Ray cluster (host:port, ray://..., auto)")
@@ -116,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("best", help="best completed trials of a sweep, from MLflow")
     p.add_argument("--experiment", required=True)
     p.add_argument("--top", type=int, default=1)
-    p.add_argument("--metric", default=None,
-                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate)")
+    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
+                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
+                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
 
@@ -125,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--run-id", help="export this trial run instead of the best")
-    p.add_argument("--metric", default=None,
-                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate)")
+    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
+                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
+                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.add_argument("--pareto", action="store_true",
                    help="multi-objective sweeps: one preset per Pareto front point, into the folder -o")
@@ -151,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a static HTML page with figures of a sweep (also logged to MLflow)")
     p.add_argument("--experiment", required=True)
     p.add_argument("-o", "--output", required=True, help="folder for index.html and the PNG figures")
+    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
+                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
+                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
     _tracking_flag(p)
 
     p = sub.add_parser("doctor", help="check the tracking URI, Ray cluster, storage and GPUs for real")
@@ -193,7 +201,7 @@ def cmd_space(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from synaptune.hpo import tracking
+    from synaptune.hpo import store
     from synaptune.hpo.pareto import parse_objectives
     from synaptune.hpo.sweep import SweepConfig, run_sweep
 
@@ -209,25 +217,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         storage=args.storage, storage_is_shared=args.storage_is_shared,
         cluster_autoscales=args.cluster_autoscales, name=args.name, resume=args.resume,
         resume_if_possible=args.resume_if_possible, study_storage=args.study_storage,
-        tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
+        tracking_uri=store.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
     summary = run_sweep(cfg)
     counts = summary["counts"]
+    more = [f"{counts[s]} {s}" for s in ("lost", "interrupted", "running") if counts.get(s)]
     print(f"sweep `{summary['experiment']}`: {counts['completed']} completed, {counts['pruned']} stopped "
-          f"early by ASHA, {counts['failed']} failed"
-          + (f", {counts['not_launched']} not launched (budget spent)" if counts["not_launched"] else ""))
+          f"early by ASHA, {counts['failed']} failed" + "".join(f", {m}" for m in more)
+          + (f", {counts['not_launched']} not launched" + (" (budget spent)" if summary["budget"] else "")
+             if counts["not_launched"] else ""))
     if summary["pareto"] is not None:
         _print_front(summary["pareto"], cfg.objectives)
         print(f"export them:  synaptune export --experiment {summary['experiment']} --pareto -o presets/")
         return EXIT_OK if summary["pareto"] else EXIT_FAILURE
     best = summary["best"]
     if best is None:
-        print("no trial saw every task, so there is no comparable best configuration; "
+        print("no trial saw every task with a finite objective, so there is no comparable best configuration; "
               "try more --trials or --scheduler none")
         return EXIT_FAILURE
-    objective = "" if cfg.aggregate == "mean" else f", {cfg.aggregate} = {best['metrics']['objective']:.4f}"
-    print(f"best configuration (val/acc = {best['metrics']['val/acc']:.4f}{objective}, "
-          f"run {best['run_id']}, trial {best['trial_id']}):")
-    _print_params(best["params"])
+    print(f"best configuration ({_value_text(best, 'objective')}, {best.name}, run {best.run_id}, "
+          f"trial {best.trial_id}):")
+    _print_record(best)
+    warning = _noise_warning(summary["ranked"], "objective")
+    if warning:
+        print(f"warning: {warning}")
     uri = summary["tracking_uri"]
     print(f"look at it: mlflow ui --backend-store-uri {uri}" if not uri.startswith("http")
           else f"look at it: {uri}")
@@ -235,90 +247,146 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_params(params: dict[str, Any]) -> None:
-    skip = ("learner", "benchmark", "seeds")
-    for key in ("learner", "benchmark"):
-        if key in params:
-            print(f"  {key}: {params[key]}")
-    for key in sorted(params):
-        if key not in skip and not key.startswith("benchmark/"):
-            print(f"  {key}: {params[key]}")
+#: Final metrics shown under each trial by ``best`` and ``sweep``.
+SHOWN_METRICS = ("val/acc", "val/bwt", "val/forgetting", "state_bytes")
 
 
-def _print_front(front: list[dict[str, Any]], objectives: tuple[tuple[str, str], ...]) -> None:
+def _value_text(record: Any, metric: str) -> str:
+    """``objective = 0.9286 ± 0.0211`` (4 significant digits; ± the standard error where known)."""
+    value, se = record.value(metric), record.standard_error(metric)
+    return f"{metric} = {value:.4g}" + (f" ± {se:.2g}" if se is not None else "")
+
+
+def _print_record(record: Any) -> None:
+    """A trial's final metrics and its learner's params, sorted (the sweep's settings apart)."""
+    shown = [f"{m} {record.value(m):.4g}" for m in SHOWN_METRICS if record.value(m) is not None]
+    print("  " + "   ".join(shown))
+    print(f"  learner {record.learner}:")
+    for key in sorted(record.params):
+        print(f"    {key}: {record.params[key]}")
+
+
+def _print_settings(record: Any) -> None:
+    """The sweep's stream and settings, once (every trial of a sweep shares them)."""
+    st = record.settings
+    samples = [int(n) for n in st.get("stream/val_samples", "").split(",") if n]
+    print(f"stream: {st.get('benchmark')}, {st.get('benchmark/n_tasks')} tasks x "
+          f"{st.get('benchmark/classes_per_task')} classes ({st.get('benchmark/scenario')}, benchmark seed "
+          f"{st.get('benchmark/seed')}), val_fraction {st.get('benchmark/val_fraction')}"
+          + (f" ({min(samples)}-{max(samples)} validation samples per task)" if samples else ""))
+    print(f"settings: protocol {st.get('protocol')}, seeds {st.get('seeds')}, task_orders "
+          f"{st.get('task_orders', 1)}, aggregate {st.get('aggregate', 'mean')}")
+
+
+def _noise_warning(ranked: list[Any], metric: str) -> str | None:
+    from synaptune.hpo.store import within_noise
+
+    return within_noise(ranked, metric)
+
+
+def _print_front(front: list[Any], objectives: tuple[tuple[str, str], ...]) -> None:
     names = [m for m, _ in objectives]
     print(f"Pareto front ({len(front)} configurations no other beats on every objective: "
           + ", ".join(f"{m} {mode}" for m, mode in objectives) + "):")
     print("  " + "  ".join(f"{n:>14}" for n in names) + "  run")
-    for run in front:
-        print("  " + "  ".join(f"{run['metrics'][n]:>14.6g}" for n in names) + f"  {run['run_id']}")
+    for record in front:
+        print("  " + "  ".join(f"{record.value(n):>14.4g}" for n in names) + f"  {record.run_id} ({record.name})")
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    """The results store behind ``--tracking-uri``, checked (one real call)."""
+    from synaptune.hpo import store
+
+    uri = store.resolve_tracking_uri(args.tracking_uri)
+    store.check_tracking_uri(uri)
+    store.require_existing_store(uri)
+    return store.SweepStore(uri)
+
+
+def _ranked(results: Any, experiment: str, metric_flag: str | None) -> tuple[list[Any], list[Any], str, str]:
+    """(all records, completed ones ranked, metric, mode) for ``--metric NAME[:min|max]`` (default objective)."""
+    from synaptune.hpo import store
+
+    metric, mode = store.parse_metric(metric_flag or "objective")
+    records = results.records(experiment)
+    results.check_metric(records, metric, experiment)
+    return records, store.rank(records, metric, mode), metric, mode
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from synaptune.hpo import tracking
+    from synaptune.hpo.store import TrialStatus
 
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1, got {args.top}.")
-    uri = tracking.resolve_tracking_uri(args.tracking_uri)
-    tracking.check_tracking_uri(uri)
-    objectives = tracking.sweep_objectives(uri, args.experiment) if args.metric is None else ()
+    results = _open_store(args)
+    objectives = results.objectives(args.experiment) if args.metric is None else ()
     if objectives:  # a multi-objective sweep: its Pareto front, not a ranking by one metric
-        front = tracking.pareto_runs(uri, args.experiment, objectives)
+        front = results.pareto(args.experiment, objectives)
         if args.format == "json":
-            print(json.dumps({"objectives": [list(o) for o in objectives], "front": front}, indent=2))
+            print(json.dumps({"objectives": [list(o) for o in objectives],
+                              "front": [r.as_dict() for r in front]}, indent=2))
         else:
             _print_front(front, objectives)
         return EXIT_OK if front else EXIT_FAILURE
-    args.metric = args.metric or "objective"
-    runs = tracking.best_runs(uri, args.experiment, top=args.top, metric=args.metric)
+    records, ranked, metric, mode = _ranked(results, args.experiment, args.metric)
+    top = ranked[:args.top]
     if args.format == "json":
-        print(json.dumps(runs, indent=2))
-        return EXIT_OK
-    if not runs:
-        print(f"no completed trial in `{args.experiment}` has {args.metric}")
-        return EXIT_FAILURE
-    for rank, run in enumerate(runs, 1):
-        print(f"#{rank}  {args.metric} = {run['metrics'][args.metric]:.4f}  run {run['run_id']}  "
-              f"trial {run['trial_id']}")
-        _print_params(run["params"])
-    return EXIT_OK
+        print(json.dumps([r.as_dict() for r in top], indent=2))
+        return EXIT_OK if top else EXIT_FAILURE
+    if not top:
+        print(f"no completed trial in `{args.experiment}` has a finite {metric}")
+    else:
+        _print_settings(top[0])
+        print(f"ranked by {metric} ({mode}), {len(ranked)} completed trials:")
+    for rank, record in enumerate(top, 1):
+        print(f"#{rank}  {record.name}  {_value_text(record, metric)}  (run {record.run_id}, trial {record.trial_id})")
+        _print_record(record)
+    hidden = {s: sum(1 for r in records if r.status is s) for s in TrialStatus if s is not TrialStatus.COMPLETED}
+    unranked = sum(1 for r in records if r.status is TrialStatus.COMPLETED) - len(ranked)
+    diverged = sum(1 for r in records if r.reason == "diverged")
+    parts = [f"{n} {s.value}" + (f" ({diverged} diverged)" if s is TrialStatus.FAILED and diverged else "")
+             for s, n in hidden.items() if n]
+    parts += [f"{unranked} completed without a finite {metric}"] if unranked else []
+    if parts:
+        print(f"not shown: {', '.join(parts)}")
+    warning = _noise_warning(ranked, metric)
+    if warning:
+        print(f"warning: {warning}")
+    return EXIT_OK if top else EXIT_FAILURE
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-
-    from synaptune.hpo import tracking
-    from synaptune.hpo.presets import check_output, preset_from_run, write_preset
+    from synaptune.hpo.presets import check_output, preset_from_record, write_preset
+    from synaptune.hpo.store import parse_metric
 
     if args.pareto:
         return _export_pareto(args)
     check_output(args.output, force=args.force)  # before any MLflow access
-    uri = tracking.resolve_tracking_uri(args.tracking_uri)
-    tracking.check_tracking_uri(uri)
-    args.metric = args.metric or "objective"
+    results = _open_store(args)
     if args.run_id:
-        tracking.experiment_id(uri, args.experiment, create=False)
-        run = tracking.get_run(uri, args.run_id)
-        run["experiment"] = args.experiment
-        if run["tags"].get(tracking.STATUS) != "completed":
-            raise ConfigError(f"run {args.run_id} did not see every task "
-                              f"(status {run['tags'].get(tracking.STATUS)!r}); only completed trials "
+        metric, mode = parse_metric(args.metric or "objective")
+        record = results.record(args.run_id, args.experiment)
+        if not record.complete:
+            raise ConfigError(f"run {args.run_id} did not see every task (status {record.status.value!r}"
+                              + (f", {record.reason}" if record.reason else "") + "); only completed trials "
                               "are comparable. Pick one from `synaptune best --top N`.")
+        if record.value(metric) is None:
+            raise ConfigError(f"run {args.run_id} has no finite {metric}; nothing comparable to export.")
     else:
-        runs = tracking.best_runs(uri, args.experiment, top=1, metric=args.metric)
-        if not runs:
-            raise ConfigError(f"no completed trial in `{args.experiment}` has {args.metric}; nothing to export.")
-        run = runs[0]
-    preset = preset_from_run(run, tracking_uri=uri, metric=args.metric)
+        _, ranked, metric, mode = _ranked(results, args.experiment, args.metric)
+        if not ranked:
+            raise ConfigError(f"no completed trial in `{args.experiment}` has a finite {metric}; nothing to export.")
+        record = ranked[0]
+    preset = preset_from_record(record, tracking_uri=results.uri, metric=metric, mode=mode)
     path = write_preset(preset, args.output, force=args.force)
-    print(f"wrote {path} ({preset.learner} on {preset.benchmark}, {args.metric} = "
-          f"{preset.objective['value']:.4f}, run {run['run_id']})")
+    print(f"wrote {path} ({preset.learner} on {preset.benchmark}, {_value_text(record, metric)}, "
+          f"{record.name}, run {record.run_id})")
     return EXIT_OK
 
 
 def _export_pareto(args: argparse.Namespace) -> int:
     """``export --pareto -o DIR``: one preset per point of a multi-objective sweep's front."""
-    from synaptune.hpo import tracking
-    from synaptune.hpo.presets import check_output, preset_from_run, write_preset
+    from synaptune.hpo.presets import check_output, preset_from_record, write_preset
 
     if args.run_id or args.metric:
         raise ConfigError("--pareto exports the whole front; drop --run-id / --metric.")
@@ -326,23 +394,23 @@ def _export_pareto(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
         raise ConfigError(f"{out} exists and is not an empty folder; --pareto writes one preset per front "
                           "point into a folder. Choose another -o, or pass --force.")
-    uri = tracking.resolve_tracking_uri(args.tracking_uri)
-    tracking.check_tracking_uri(uri)
-    objectives = tracking.sweep_objectives(uri, args.experiment)
+    results = _open_store(args)
+    objectives = results.objectives(args.experiment)
     if not objectives:
         raise ConfigError(f"`{args.experiment}` is not a multi-objective sweep (one objective); export its best "
                           "with `synaptune export` without --pareto.")
-    front = tracking.pareto_runs(uri, args.experiment, objectives)
+    front = results.pareto(args.experiment, objectives)
     if not front:
         raise ConfigError(f"no completed trial in `{args.experiment}`; nothing to export.")
-    for k, run in enumerate(front):
-        preset = preset_from_run(run, tracking_uri=uri, metric=objectives[0][0])
+    for k, record in enumerate(front):
+        metric, mode = objectives[0]
+        preset = preset_from_record(record, tracking_uri=results.uri, metric=metric, mode=mode)
         preset = dataclasses.replace(preset, objective={
-            **preset.objective, "pareto": {m: run["metrics"][m] for m, _ in objectives}})
+            **preset.objective, "pareto": {m: record.value(m) for m, _ in objectives}})
         path = out / f"{args.experiment}-pareto-{k}.yaml"
         check_output(path, force=args.force)
         write_preset(preset, path, force=args.force)
-        print(f"wrote {path} (" + ", ".join(f"{m} = {run['metrics'][m]:.6g}" for m, _ in objectives) + ")")
+        print(f"wrote {path} (" + ", ".join(f"{m} = {record.value(m):.4g}" for m, _ in objectives) + ")")
     return EXIT_OK
 
 
@@ -353,9 +421,9 @@ def _same_stream(name_a: str, a: Any, name_b: str, b: Any) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
+    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
+    from synaptune.hpo import store
     from synaptune.protocols import Protocol
-    from synaptune.hpo import tracking
     from synaptune.hpo.evaluate import run_preset
     from synaptune.hpo.presets import Preset, load_preset
     from synaptune.learners import LEARNERS
@@ -397,8 +465,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     params_cls = LEARNERS.get(learner).params_cls
     BENCHMARKS.get(bench_name)
     params_obj = from_dict(params_cls, {**params, **overrides}, where="--set" if overrides else "")
-    uri = tracking.resolve_tracking_uri(args.tracking_uri)
-    tracking.check_tracking_uri(uri)
+    uri = store.resolve_tracking_uri(args.tracking_uri)
+    store.check_tracking_uri(uri)
     to_run = Preset(learner=learner, params=params_obj, benchmark=bench_name, benchmark_params=bench_params,
                     seeds=args.seeds, protocol=protocol)
     with _Progress() as progress:
@@ -408,9 +476,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if preset is not None:
         tags["preset"] = str(args.preset)
         tags.update({f"source.{k}": str(v) for k, v in preset.provenance.items() if k in ("run_id", "experiment")})
-    run_id = tracking.log_test_run(uri, args.experiment, params={
-        **dataclasses.asdict(params_obj), "learner": learner, "benchmark": bench_name, "seeds": args.seeds,
-        **protocol.as_params(), **tracking.benchmark_params_flat(dataclasses.asdict(bench_params))},
+    resolved = resolve_params(bench_params, build_stream(bench_name, bench_params))  # what ran, not placeholders
+    run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
+        **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": learner,
+        "benchmark": bench_name, "seeds": args.seeds, **protocol.as_params(),
+        **store.flat("benchmark/", dataclasses.asdict(resolved))},
         metrics=m, tags=tags, matrix=result["matrix"])
     if args.format == "json":
         print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"]}, indent=2))
@@ -466,18 +536,19 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from synaptune.hpo import tracking
+    from synaptune.hpo import store
     from synaptune.hpo.report import write_report
 
-    index = write_report(tracking.resolve_tracking_uri(args.tracking_uri), args.experiment, args.output)
+    index = write_report(store.resolve_tracking_uri(args.tracking_uri), args.experiment, args.output,
+                         metric=args.metric)
     print(f"report of `{args.experiment}`: {index} (open it in a browser; no server needed)")
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from synaptune.hpo import doctor, tracking
+    from synaptune.hpo import doctor, store
 
-    checks = doctor.run_checks(tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri),
+    checks = doctor.run_checks(tracking_uri=store.resolve_tracking_uri(args.tracking_uri),
                                address=args.address, storage=args.storage, study_storage=args.study_storage)
     for check in checks:
         print(f"{'ok' if check.ok else 'FAIL':<5} {check.name:<10} {check.detail}")

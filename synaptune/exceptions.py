@@ -28,3 +28,11 @@ class DatasetNotFoundError(SynaptuneError, FileNotFoundError):
 
 class UnreachableError(SynaptuneError, ConnectionError):
     """A service (MLflow tracking server, Ray cluster) cannot be reached."""
+
+
+class DivergedError(SynaptuneError, FloatingPointError):
+    """Training blew up: a learner's state, an accuracy or the objective is NaN or infinite.
+
+    Raised by ``synaptune run`` rather than reporting numbers of a broken model
+    (NaN weights can still give a finite, plausible-looking accuracy).
+    """

@@ -14,13 +14,14 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from synaptune._registry import Registry
 from synaptune.benchmarks.base import Pool, Stream, Task
 from synaptune.benchmarks.params import BenchmarkParams
 
-__all__ = ["BENCHMARKS", "BenchmarkParams", "Pool", "Stream", "Task", "build_stream"]
+__all__ = ["BENCHMARKS", "BenchmarkParams", "Pool", "Stream", "Task", "build_stream", "resolve_params"]
 
 BENCHMARKS: Registry[Callable[[BenchmarkParams], Stream]] = Registry("benchmark")
 for _name in (
@@ -47,3 +48,11 @@ def build_stream(name: str, params: BenchmarkParams | None = None) -> Stream:
     """
     factory = BENCHMARKS.get(name)
     return factory(params if params is not None else BenchmarkParams())
+
+
+def resolve_params(params: BenchmarkParams, stream: Stream) -> BenchmarkParams:
+    """``params`` with the defaults' placeholders (0 tasks, 0 classes per task, no scenario) replaced by
+    what ``stream`` (built from them) has: building from the result gives the same stream."""
+    permuted = stream.tasks[0].permutation is not None
+    return dataclasses.replace(params, n_tasks=stream.n_tasks, scenario=stream.scenario,
+                               classes_per_task=stream.n_classes if permuted else len(stream.tasks[0].classes))

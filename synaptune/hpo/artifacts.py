@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from synaptune.hpo.tracking import TrialLogger
+    from synaptune.hpo.store import TrialLogger
     from synaptune.learners.base import Learner
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,7 @@ def log_prototypes_png(trial_logger: TrialLogger, trial: Any) -> bool:
             local = Path(d) / PROTOTYPES_PNG
             with checkpoint.filesystem.open_input_stream(src) as f:
                 local.write_bytes(f.read())
-            from synaptune.hpo.tracking import _client
-
-            _client(trial_logger.uri).log_artifact(run_id, str(local))
+            trial_logger.store.log_artifact(run_id, local)
     except Exception as e:  # noqa: BLE001 - a missing figure must not fail the sweep
         logger.warning("trial %s: could not log %s to MLflow: %s", trial.trial_id, PROTOTYPES_PNG, e)
         return False

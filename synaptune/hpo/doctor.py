@@ -37,13 +37,13 @@ def run_checks(*, tracking_uri: str, address: str | None, storage: str,
 
 
 def check_tracking(uri: str, address: str | None) -> Check:
-    from synaptune.hpo import tracking
+    from synaptune.hpo import store
 
     if (address or "").startswith("ray://") and (uri.startswith("sqlite:") or "://" not in uri):
         return Check("tracking", False, f"{uri} is a local file, but through Ray Client ({address}) the sweep "
                                         "driver runs on the cluster's head node: use a shared MLflow server")
     try:
-        tracking.check_tracking_uri(uri)
+        store.check_tracking_uri(uri)
     except SynaptuneError as e:
         return Check("tracking", False, str(e))
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from synaptune.benchmarks import build_stream
+from synaptune.exceptions import DivergedError
 from synaptune.hpo.presets import Preset
 from synaptune.hpo.trial import TrialRun
 
@@ -29,17 +30,27 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
         on_task: called as ``on_task(seed_index, tasks_done)`` after each task
             (the CLI's progress bar).
 
+    Raises:
+        DivergedError: a seed's run went non-finite (see :meth:`TrialRun.diverged`).
+
     Returns:
         ``{"metrics": {"test/acc": mean, "test/acc_std": std, ...}, "matrix": mean R,
         "per_seed": [{"test/acc": ..}, ...]}``.
     """
     stream = preset.protocol.reporting_stream(build_stream(preset.benchmark, preset.benchmark_params)).to(device)
+    full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
+    first = full_tasks - stream.n_tasks
     per_seed, matrices = [], []
     for i in range(seeds):
         run = TrialRun(preset.learner, preset.params, stream, seeds=(i,), device=device,
                        train_split="trainval", eval_split="test")
         while not run.finished:
             result = run.step()
+            if "diverged" in result:
+                # Later tasks cannot repair a broken model, and its numbers are no answer.
+                raise DivergedError(
+                    f"seed {i} diverged at task {first + run.tasks_done - 1} of {preset.benchmark}: "
+                    f"{result['diverged_reason']}; lower the learning rate (lr, or momentum) and run again.")
             if on_task is not None:
                 on_task(i, run.tasks_done)
         per_seed.append({k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")})
@@ -51,8 +62,6 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
         metrics[f"{key}_std"] = float(np.std(values))
     mean = np.mean(matrices, axis=0)
     matrix = [[None if np.isnan(v) else float(v) for v in row] for row in mean]
-    full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
-    first = full_tasks - stream.n_tasks
     return {"metrics": metrics, "matrix": matrix, "per_seed": per_seed,
             "reported_tasks": f"{first}-{full_tasks - 1}",
             "params": dataclasses.asdict(preset.params)}

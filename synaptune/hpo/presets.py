@@ -10,7 +10,8 @@ Format (``format_version: 1``)::
     seeds: 1                            # seeds the sweep averaged over
     protocol: {name: end-of-stream}     # or first-tasks:N, validation-tasks:N, held-out-stream
                                         # (+ eval_benchmark: {name, seed}); see synaptune.protocols
-    objective: {metric: objective, value: 0.93, mode: max, aggregate: mean, task_orders: 1}
+    objective: {metric: objective, value: 0.93, mode: max, standard_error: 0.02, aggregate: mean, task_orders: 1}
+    stream: {tuned_tasks: 5, classes: "0 1|2 3|4 5|6 7|8 9", val_samples: "36,36,35,36,35"}
     provenance: {tracking_uri, experiment, run_id, trial_id, synaptune_version, date}
 """
 
@@ -20,7 +21,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,6 +31,9 @@ from synaptune.exceptions import ConfigError
 from synaptune.learners import LEARNERS
 from synaptune.params import from_dict, read_yaml
 from synaptune.protocols import Protocol
+
+if TYPE_CHECKING:
+    from synaptune.hpo.store import TrialRecord
 
 FORMAT_VERSION = 1
 
@@ -43,6 +47,8 @@ class Preset:
     seeds: int = 1
     protocol: Protocol = dataclasses.field(default_factory=Protocol)
     objective: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The tuning stream as it ran: tuned tasks, class order (``"0 1|2 3|..."``), validation samples per task.
+    stream: dict[str, Any] = dataclasses.field(default_factory=dict)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_yaml(self) -> str:
@@ -54,34 +60,39 @@ class Preset:
             "seeds": self.seeds,
             "protocol": self.protocol.to_dict(),
             "objective": self.objective,
+            "stream": self.stream,
             "provenance": self.provenance,
         }
         return yaml.safe_dump(doc, sort_keys=False)
 
 
-def preset_from_run(run: dict[str, Any], *, tracking_uri: str, metric: str) -> Preset:
-    """Rebuild a preset from an MLflow trial run (params are logged as strings)."""
-    logged = run["params"]
-    learner = logged.get("learner")
-    if learner is None:
-        raise ConfigError(f"MLflow run {run['run_id']} is not a synaptune trial (no `learner` param).")
-    params_cls = LEARNERS.get(learner).params_cls
-    names = {f.name for f in dataclasses.fields(params_cls)}
-    params = from_dict(params_cls, {k: v for k, v in logged.items() if k in names},
-                       where=f"run {run['run_id']}")
-    bench = from_dict(BenchmarkParams, {k.split("/", 1)[1]: v for k, v in logged.items()
-                                        if k.startswith("benchmark/")}, where=f"run {run['run_id']}")
-    eval_seed = logged.get("protocol/eval_benchmark_seed")
-    protocol = Protocol.parse(logged.get("protocol", "end-of-stream"),
-                              eval_benchmark=logged.get("protocol/eval_benchmark"),
-                              eval_benchmark_seed=int(eval_seed) if eval_seed is not None else None)
+def preset_from_record(record: TrialRecord, *, tracking_uri: str, metric: str, mode: str) -> Preset:
+    """Rebuild a preset from a trial's record (the learner's params by their prefix, strings as logged)."""
+    where = f"run {record.run_id}"
+    if not record.learner:
+        raise ConfigError(f"MLflow {where} is not a synaptune trial (no `learner` param).")
+    if not record.params:
+        raise ConfigError(f"MLflow {where} has no `learner/` params (logged by an older synaptune, which mixed the "
+                          "learner's params with the sweep's settings); re-run the sweep to export it.")
+    params = from_dict(LEARNERS.get(record.learner).params_cls, record.params, where=where)
+    settings = record.settings
+    bench = from_dict(BenchmarkParams, {k.split("/", 1)[1]: v for k, v in settings.items()
+                                        if k.startswith("benchmark/")}, where=where)
+    eval_seed = settings.get("protocol/eval_benchmark_seed")
+    protocol = Protocol.parse(settings.get("protocol", "end-of-stream"),
+                              eval_benchmark=settings.get("protocol/eval_benchmark"),
+                              eval_benchmark_seed=int(eval_seed) if eval_seed not in (None, "None") else None)
+    se = record.standard_error(metric)
     return Preset(
-        learner=learner, params=params, benchmark=logged["benchmark"], benchmark_params=bench,
-        seeds=int(logged.get("seeds", 1)), protocol=protocol,
-        objective={"metric": metric, "value": run["metrics"].get(metric), "mode": "max",
-                   "aggregate": logged.get("aggregate", "mean"), "task_orders": int(logged.get("task_orders", 1))},
-        provenance={"tracking_uri": tracking_uri, "experiment": run.get("experiment"),
-                    "run_id": run["run_id"], "trial_id": run.get("trial_id"),
+        learner=record.learner, params=params, benchmark=settings["benchmark"], benchmark_params=bench,
+        seeds=int(settings.get("seeds", 1)), protocol=protocol,
+        objective={"metric": metric, "value": record.value(metric), "mode": mode,
+                   **({"standard_error": se} if se is not None else {}),
+                   "aggregate": settings.get("aggregate", "mean"), "task_orders": int(settings.get("task_orders", 1))},
+        stream={k.split("/", 1)[1]: settings[k] for k in ("stream/tuned_tasks", "stream/classes",
+                                                          "stream/val_samples") if k in settings},
+        provenance={"tracking_uri": tracking_uri, "experiment": record.experiment,
+                    "run_id": record.run_id, "trial_id": record.trial_id, "trial": record.name,
                     "synaptune_version": synaptune.__version__,
                     "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     )
@@ -134,5 +145,6 @@ def load_preset(path: str | Path) -> Preset:
         seeds=int(doc.get("seeds", 1)),
         protocol=protocol,
         objective=doc.get("objective") or {},
+        stream=doc.get("stream") or {},
         provenance=doc.get("provenance") or {},
     )

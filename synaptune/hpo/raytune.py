@@ -25,7 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from synaptune.benchmarks.base import Stream
 from synaptune.hpo.artifacts import log_prototypes_png, write_prototypes_png
-from synaptune.hpo.tracking import TrialLogger
+from synaptune.hpo.store import TrialLogger, is_complete
 from synaptune.hpo.trial import CHECKPOINT_FILE, TrialRun
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import SearchSpace
@@ -124,6 +124,11 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec,
     After each task it saves a checkpoint and reports ``tasks_seen``,
     ``val/acc_seen``, the per-task accuracies and the accuracy matrix so far; a
     restarted trial continues from the last finished task.
+
+    A run that diverges (NaN or infinite state, accuracy or objective; see
+    :meth:`TrialRun.diverged`) reports that result and stops: later tasks cannot
+    repair it, and its numbers are no answer. The searcher tells Optuna FAIL and
+    the driver marks the trial failed (reason ``diverged``).
     """
     params = LEARNERS.get(spec.learner).params_cls(**{**spec.fixed, **config})
     # One torch thread per CPU of the trial, whatever OMP_NUM_THREADS the worker inherited:
@@ -139,32 +144,72 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec,
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             run.load(d)
+    reported = False
     on_disk = _newest_checkpoint_on_disk(spec, trial_id)
     if on_disk is not None and on_disk[0] > run.tasks_done:
         run.load(on_disk[1])
         # Tune has not seen these tasks' results (or the trial's end): report them again.
         _report(run)
+        reported = True
+    if run.tasks_done and run.diverged() is not None:
+        # Restored from a checkpoint that had already diverged: training on is meaningless. Its result
+        # goes (again, unless just sent) to Tune, so that the trial's last result says why it ends, even
+        # when Tune's restored state lags the checkpoint or predates the divergence check.
+        if not reported:
+            _report(run)
+        return
     _log_event(spec, trial_id, "start", run.tasks_done)
     while not run.finished:
         _maybe_fail(spec, trial_id, run.tasks_done)
-        run.step()
-        _report(run)
+        result = _report(run, run.step())
         _log_event(spec, trial_id, "reported", run.tasks_done)
+        if result.get("diverged"):
+            return  # further tasks are meaningless; the trial ends with this result
 
 
-def _report(run: TrialRun) -> None:
-    """``tune.report`` the metrics after the last finished task, with a checkpoint of ``run``."""
+#: Metrics that choose (the searcher's and ASHA's per-task metric, the ranking objective): NaN in a
+#: diverged trial's Tune result, whatever was measured.
+_CHOOSING_METRICS = ("objective_seen", "objective")
+
+
+def _report(run: TrialRun, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``tune.report`` the metrics after the last finished task, with a checkpoint of ``run``.
+
+    ``result`` is ``run.metrics()`` when the caller has it already. Returns what was reported.
+
+    A diverged run's result keeps ``diverged``/``diverged_reason``, every key Tune
+    needs (``tasks_seen``, ``n_tasks``, ``objective_seen``, ``<split>/acc_seen``,
+    the multi-objective per-task names) and the measured per-task accuracies,
+    but its choosing metrics (``objective_seen``, ``<split>/acc_seen`` and the
+    final ``objective``, ``<split>/acc``) are NaN: NaN weights can still score a
+    finite, plausible accuracy (argmax of NaN logits picks some class), and that
+    score must count nowhere. NaN is safe where these metrics go (Ray 2.x):
+    ASHA compares ``nan < cutoff`` (False: CONTINUE, and the trial returns
+    anyway) and computes its rung cutoffs with ``np.nanpercentile``, so the
+    diverged trial does not lower the bar for others, where a finite junk score
+    would; ``StreamAwareOptunaSearch`` never hands a diverged result's values to
+    Optuna (it skips the intermediate value and tells FAIL without values); Tune's
+    best-result helpers filter NaN by default. ``state_bytes`` and
+    ``train_seconds`` (finite, measured) are left as they are.
+    """
     import ray
 
-    result = run.metrics()
+    result = dict(run.metrics() if result is None else result)
+    diverged = bool(result.get("diverged"))
+    if diverged:
+        sp = run.eval_split
+        for name in (*_CHOOSING_METRICS, f"{sp}/acc_seen", f"{sp}/acc"):
+            if name in result:
+                result[name] = float("nan")
     # A JSON string, not a nested list: Tune's loggers only take scalars and strings.
     result["accuracy_matrix"] = json.dumps(run.accuracy_matrix())
     result["node_id"] = ray.get_runtime_context().get_node_id()
     with tempfile.TemporaryDirectory() as d:
         run.save(d)
-        if run.finished:  # the prototype picture (first seed) travels with the last checkpoint
+        if run.finished and not diverged:  # the prototype picture (first seed) travels with the last checkpoint
             write_prototypes_png(run.learners[0], d)
         tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+    return result
 
 
 class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
@@ -173,7 +218,9 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
     Ray Tune hands a trial stopped by ASHA to the searcher as *complete*, with
     its last (few-task) score, which is not comparable with full-stream scores.
     Here such a trial is told to Optuna as PRUNED; intermediate values are
-    reported at step = tasks seen.
+    reported at step = tasks seen. A diverged trial (result with ``diverged``,
+    see :meth:`TrialRun.diverged`) is told as FAIL, whatever Tune says: its
+    numbers must not steer the sampler, and a failed configuration is what it is.
     """
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -181,13 +228,19 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
             return  # multi-objective studies take no intermediate values
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
+        if result.get("diverged"):
+            return  # no intermediate value from a diverged trial (its metrics are NaN or junk)
         try:
             self._ot_trials[trial_id].report(result[self.metric], int(result["tasks_seen"]))
         except (NotImplementedError, ValueError, KeyError):
             pass  # e.g. a resumed trial re-reporting a step Optuna already has
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if result and result.get("tasks_seen") != result.get("n_tasks"):
+        if result and result.get("diverged"):
+            # OptunaSearch tells FAIL only for no value and error=True (a value means COMPLETE,
+            # no value without error PRUNED); a diverged trial ends normally in Tune's eyes.
+            result, error = None, True
+        elif result and not is_complete(result.get("tasks_seen"), result.get("n_tasks")):
             result = None  # Optuna state PRUNED, not COMPLETE
         super().on_trial_complete(trial_id, result, error)
 

@@ -2,7 +2,7 @@
 """A static HTML report of one sweep, read back from MLflow (``synaptune report``).
 
 :func:`write_report` reads the sweep's parent run and its trial runs (layout in
-:mod:`synaptune.hpo.tracking`), draws PNG figures with matplotlib (Agg canvas,
+and ranking in :mod:`synaptune.hpo.store`), draws PNG figures with matplotlib (Agg canvas,
 no display needed) and writes ``index.html`` beside them. The page uses
 relative image paths, inline CSS and one inline script, so it opens from the
 file system with no server and no network. The same files are logged as
@@ -31,14 +31,14 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synaptune.exceptions import ConfigError
+from synaptune.hpo.store import (ROLE, SweepStore, TrialRecord, TrialStatus, check_tracking_uri, parse_metric, rank,
+                                 require_existing_store)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-METRIC = "val/acc"
 #: Marks an index.html written by :func:`write_report`; such a folder may be overwritten.
 GENERATOR = "synaptune report"
 #: Artifact folder of the report on the sweep's parent run.
@@ -57,38 +56,12 @@ FILES = ("index.html", "history.png", "importance.png", "parallel.png", "matrix.
          "prototypes.png")
 #: How many of the best completed trials the parallel-coordinates plot shows.
 TOP_TRIALS = 10
-STATUS_ORDER = ("completed", "pruned", "failed", "lost", "running")
 DPI = 100
 
 
 @dataclass
-class TrialRun:
-    """One trial's child run, as read from MLflow.
-
-    Attributes:
-        number: position in start order among the sweep's trial runs (0-based).
-        params: MLflow params, strings as logged.
-        metrics: latest value of each metric (``val/acc`` in [0, 1] once completed).
-    """
-
-    number: int
-    run_id: str
-    trial_id: str
-    status: str
-    start_time_ms: int
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-
-    @property
-    def value(self) -> float | None:
-        """``val/acc`` of a completed trial, else ``None`` (other trials are not comparable)."""
-        return self.metrics.get(METRIC) if self.status == "completed" else None
-
-
-@dataclass
 class SweepData:
-    """What the report shows: the sweep's parent run and its trial runs, in start order."""
+    """What the report shows: the sweep's parent run and its trial records, in start order."""
 
     experiment: str
     tracking_uri: str
@@ -97,35 +70,44 @@ class SweepData:
     space_yaml: str | None
     space: SearchSpace | None
     space_problem: str | None
-    trials: list[TrialRun]
+    trials: list[TrialRecord]
+    #: What the trials are ranked by, and its direction (``--metric``; default ``objective``, max).
+    metric: str = "objective"
+    mode: str = "max"
     other_sweeps: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
-    def completed(self) -> list[TrialRun]:
-        """Completed trials with ``val/acc``, best first (ties: earlier first).
+    def completed(self) -> list[TrialRecord]:
+        """Completed trials with a finite metric, best first: :func:`store.rank`, as ``synaptune best`` ranks."""
+        return rank(self.trials, self.metric, self.mode)
 
-        Ranked by the sweep's ``objective`` where logged (``val/acc`` aggregated per
-        ``--aggregate``), as ``synaptune best`` ranks them; else by ``val/acc``.
-        """
-        done = [t for t in self.trials if t.value is not None]
-        return sorted(done, key=lambda t: (-float(t.metrics.get("objective", t.value)),  # type: ignore[arg-type]
-                                           t.number))
+    def number(self, trial: TrialRecord) -> int:
+        """Position of ``trial`` in start order (0-based)."""
+        return self.trials.index(trial)
+
+    def value(self, trial: TrialRecord) -> float:
+        """The ranked metric of a completed trial."""
+        return float(trial.value(self.metric))  # type: ignore[arg-type]
 
     def counts(self) -> dict[str, int]:
-        """Number of trial runs per ``synaptune.status`` (known statuses first, zeros kept)."""
-        out = {s: 0 for s in STATUS_ORDER}
+        """Number of trial runs per status (every status, zeros kept)."""
+        out = {s.value: 0 for s in TrialStatus}
         for t in self.trials:
-            out[t.status] = out.get(t.status, 0) + 1
+            out[t.status.value] += 1
         return out
 
 
-def write_report(tracking_uri: str, experiment: str, out_dir: str | Path) -> Path:
+# --------------------------------------------------------------------------- reading MLflow
+
+
+def write_report(tracking_uri: str, experiment: str, out_dir: str | Path, *, metric: str | None = None) -> Path:
     """Write the HTML report of sweep ``experiment`` into ``out_dir`` and log it to MLflow.
 
     Args:
         tracking_uri: the MLflow tracking URI the sweep logged to.
         experiment: the sweep's name (= its MLflow experiment).
+        metric: ``NAME[:min|max]`` to rank by (default: the sweep's ``objective``).
         out_dir: folder for ``index.html`` and the PNG figures; created if missing.
             It must be empty, missing, or hold an earlier report (whose files
             are replaced; other files are left alone).
@@ -142,16 +124,14 @@ def write_report(tracking_uri: str, experiment: str, out_dir: str | Path) -> Pat
     out = Path(out_dir)
     _check_out_dir(out)  # before any MLflow access, like `export`
     with _no_progress_bars():
-        data = load_sweep(tracking_uri, experiment)
+        data = load_sweep(tracking_uri, experiment, metric=metric)
         out.mkdir(parents=True, exist_ok=True)
         for name in FILES:  # an earlier report's figures must not outlive it
             (out / name).unlink(missing_ok=True)
         sections = _draw_figures(data, out)
     index = out / "index.html"
     index.write_text(_page(data, sections), encoding="utf-8")
-    from synaptune.hpo.tracking import _client
-
-    _client(tracking_uri).log_artifacts(data.parent_id, str(out), artifact_path=ARTIFACT_DIR)
+    SweepStore(tracking_uri).log_artifacts(data.parent_id, out, artifact_path=ARTIFACT_DIR)
     logger.info("report of %s written to %s and logged to run %s under %s/", experiment, index,
                 data.parent_id, ARTIFACT_DIR)
     return index
@@ -186,73 +166,46 @@ def _check_out_dir(out: Path) -> None:
 # --------------------------------------------------------------------------- reading MLflow
 
 
-def load_sweep(tracking_uri: str, experiment: str) -> SweepData:
-    """Read a sweep's parent run, search space and trial runs from MLflow.
+def load_sweep(tracking_uri: str, experiment: str, *, metric: str | None = None) -> SweepData:
+    """Read a sweep's parent run, search space and trial records through the :class:`SweepStore`.
 
     With several sweeps under one experiment name (same name, other results
     paths), the most recently started one is read.
 
     Raises:
-        ConfigError: no store / experiment / sweep run, or no completed trial.
+        ConfigError: no store / experiment / sweep run, an unknown metric, or no completed trial.
     """
-    from synaptune.hpo import tracking
-
-    tracking.check_tracking_uri(tracking_uri)
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri[len("sqlite:///"):])
-        if not db.exists():  # MLflow would create an empty store; say what is wrong instead
-            raise ConfigError(f"no MLflow store at {tracking_uri} (file {db} does not exist). Pass the "
-                              "--tracking-uri the sweep logged to.")
-    client = tracking._client(tracking_uri)
-    exp_id = tracking.experiment_id(tracking_uri, experiment, create=False)
-    parents = _search_all(client, exp_id, f"tags.`{tracking.ROLE}` = 'sweep'")
-    if not parents:
-        raise ConfigError(f"MLflow experiment `{experiment}` holds no sweep run (tag {tracking.ROLE}=sweep); "
+    check_tracking_uri(tracking_uri)
+    require_existing_store(tracking_uri)
+    results = SweepStore(tracking_uri)
+    results.experiment_id(experiment)  # names the known experiments when it does not exist
+    parent = results.sweep_run(experiment)
+    if parent is None:
+        raise ConfigError(f"MLflow experiment `{experiment}` holds no sweep run (tag {ROLE}=sweep); "
                           "a report needs an experiment made by `synaptune sweep --name NAME`.")
-    parents.sort(key=lambda r: r.info.start_time or 0, reverse=True)
-    parent = parents[0]
-    runs = _search_all(client, exp_id, f"tags.`{tracking.ROLE}` = 'trial' and "
-                       f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    runs.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
-    trials = [TrialRun(number=i, run_id=r.info.run_id, trial_id=r.data.tags.get(tracking.TRIAL_ID, "?"),
-                       status=r.data.tags.get(tracking.STATUS, "unknown"),
-                       start_time_ms=int(r.info.start_time or 0), params=dict(r.data.params),
-                       metrics=dict(r.data.metrics), tags=dict(r.data.tags))
-              for i, r in enumerate(runs)]
-    settings = {k: v for k, v in parent.data.params.items() if not k.startswith("best/")}
+    name, mode = parse_metric(metric or "objective")
+    trials = results.records(experiment, parent_id=parent.info.run_id)
+    results.check_metric(trials, name, experiment)
+    settings = dict(parent.data.params)
     data = SweepData(experiment=experiment, tracking_uri=tracking_uri, parent_id=parent.info.run_id,
                      settings=settings, space_yaml=None, space=None, space_problem=None, trials=trials,
-                     other_sweeps=len(parents) - 1)
+                     metric=name, mode=mode, other_sweeps=results.sweep_count(experiment) - 1)
     if not data.completed:
         counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n) or "no trial runs"
-        raise ConfigError(f"sweep `{experiment}` has no completed trial with {METRIC} yet ({counts}); only "
+        raise ConfigError(f"sweep `{experiment}` has no completed trial with a finite {name} yet ({counts}); only "
                           "trials that saw every task are comparable. Let the sweep finish a trial "
                           "(or resume it with `synaptune sweep ... --resume`), then run the report again.")
-    data.space_yaml, data.space, data.space_problem = _read_space(client, parent.info.run_id,
+    data.space_yaml, data.space, data.space_problem = _read_space(results, parent.info.run_id,
                                                                   settings.get("learner"))
     return data
 
 
-def _search_all(client: Any, exp_id: str, filter_string: str) -> list[Any]:
-    """Every run matching ``filter_string`` (MLflow pages results 1000 at a time)."""
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs([exp_id], filter_string=filter_string, max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _read_space(client: Any, run_id: str, learner: str | None) -> tuple[str | None, SearchSpace | None,
-                                                                           str | None]:
+def _read_space(results: SweepStore, run_id: str, learner: str | None) -> tuple[str | None, SearchSpace | None,
+                                                                                str | None]:
     """(YAML text, parsed space, why it could not be used) of the parent run's ``search_space.yaml``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            text = Path(client.download_artifacts(run_id, "search_space.yaml", tmp)).read_text()
-        except Exception as e:  # noqa: BLE001 - MLflow raises several types for a missing artifact
-            return None, None, f"the sweep run has no readable search_space.yaml ({_first_line(e)})"
+    text = results.read_artifact(run_id, "search_space.yaml")
+    if text is None:
+        return None, None, "the sweep run has no readable search_space.yaml"
     try:
         import yaml
 
@@ -267,17 +220,24 @@ def _read_space(client: Any, run_id: str, learner: str | None) -> tuple[str | No
     return text, space, None
 
 
+def _describe(metric: str) -> str:
+    """A few words on what a metric is, for captions."""
+    return {"objective": "the sweep's objective: validation accuracy over all tasks after the last one, "
+                         "aggregated over seeds and task orders",
+            "val/acc": "mean validation accuracy over all tasks after the last one"}.get(metric, "its final value")
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:300] if text else type(e).__name__
 
 
-def _download_json(client: Any, run_id: str, path: str) -> Any | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            return json.loads(Path(client.download_artifacts(run_id, path, tmp)).read_text())
-        except Exception:  # noqa: BLE001 - absent or unreadable: the caller says so on the page
-            return None
+def _download_json(results: SweepStore, run_id: str, path: str) -> Any | None:
+    text = results.read_artifact(run_id, path)
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:  # unreadable: the caller says so on the page
+        return None
 
 
 # --------------------------------------------------------------------------- figures
@@ -294,9 +254,7 @@ class Section:
 
 
 def _draw_figures(data: SweepData, out: Path) -> list[Section]:
-    from synaptune.hpo.tracking import _client
-
-    client = _client(data.tracking_uri)
+    client = SweepStore(data.tracking_uri)
     best = data.completed[0]
     sections = [_history(data, out), _importance(data, out), _parallel(data, out)]
     doc = _download_json(client, best.run_id, "accuracy_matrix.json")
@@ -332,23 +290,24 @@ def _save(fig: Figure, path: Path) -> str:
 def _history(data: SweepData, out: Path) -> Section:
     fig = _new_figure()
     ax = fig.add_subplot()
-    done = sorted(data.completed, key=lambda t: t.number)
-    xs, ys = [t.number for t in done], [float(t.value) for t in done]  # type: ignore[arg-type]
-    ax.scatter(xs, ys, color="tab:blue", zorder=3, label=f"completed: {METRIC}")
-    best_so_far = [max(ys[: i + 1]) for i in range(len(ys))]
+    done = sorted(data.completed, key=data.number)
+    xs, ys = [data.number(t) for t in done], [data.value(t) for t in done]
+    ax.scatter(xs, ys, color="tab:blue", zorder=3, label=f"completed: {data.metric}")
+    pick = max if data.mode == "max" else min
+    best_so_far = [pick(ys[: i + 1]) for i in range(len(ys))]
     ax.step(xs, best_so_far, where="post", color="tab:red", label="best so far")
-    pruned = [t for t in data.trials if t.status == "pruned" and "val/acc_seen" in t.metrics]
+    pruned = [t for t in data.trials if t.status is TrialStatus.PRUNED and "val/acc_seen" in t.metrics]
     if pruned:
-        ax.scatter([t.number for t in pruned], [t.metrics["val/acc_seen"] for t in pruned], marker="x",
+        ax.scatter([data.number(t) for t in pruned], [t.metrics["val/acc_seen"] for t in pruned], marker="x",
                    color="tab:gray", zorder=3, label="pruned: val/acc_seen when stopped")
     ax.set_xlabel("trial (in start order)")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(data.metric)
     ax.set_title(f"Optimization history of {data.experiment}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     name = _save(fig, out / "history.png")
     return Section("Optimization history", name,
-                   f"{METRIC} (mean validation accuracy over all tasks after the last one) of each completed "
+                   f"{data.metric} ({_describe(data.metric)}) of each completed "
                    "trial in the order trials started, and the best so far. Pruned trials (stopped by ASHA "
                    "after fewer tasks) are shown at their val/acc_seen when stopped; they saw fewer tasks, "
                    "so they are not comparable with completed ones.")
@@ -380,7 +339,7 @@ def _param_value(dim: Dim, raw: str | None) -> Any:
     return float(raw)
 
 
-def _trial_params(space: SearchSpace, trial: TrialRun) -> dict[str, Any]:
+def _trial_params(space: SearchSpace, trial: TrialRecord) -> dict[str, Any]:
     """The sampled (active) params of a trial, typed; ValueError when they do not fit the space."""
     values: dict[str, Any] = dict(space.fixed)
     params: dict[str, Any] = {}
@@ -423,7 +382,7 @@ def param_importances(data: SweepData) -> tuple[dict[str, float] | None, str]:
     for t in data.completed:
         try:
             params = _trial_params(data.space, t)
-            trials.append(optuna.trial.create_trial(params=params, value=float(t.value),  # type: ignore[arg-type]
+            trials.append(optuna.trial.create_trial(params=params, value=data.value(t),
                                                     distributions={k: dists[k] for k in params}))
         except ValueError as e:  # params outside the space (e.g. a resumed sweep with another space)
             logger.warning("report: trial %s left out of importances: %s", t.trial_id, e)
@@ -458,7 +417,7 @@ def _importance(data: SweepData, out: Path) -> Section:
     for i, n in enumerate(names):
         ax.text(importances[n], i, f" {importances[n]:.2f}", va="center", fontsize="small")
     ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
-    ax.set_xlabel(f"importance for {METRIC} (fraction of variance, sums to 1)")
+    ax.set_xlabel(f"importance for {data.metric} (fraction of variance, sums to 1)")
     ax.set_title("fANOVA parameter importances")
     name = _save(fig, out / "importance.png")
     return Section(title, name, note + " Importance is the share of the objective's variance a parameter "
@@ -494,7 +453,7 @@ def _parallel(data: SweepData, out: Path) -> Section:
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
-    values = [float(t.value) for t, _ in rows]  # type: ignore[arg-type]
+    values = [data.value(t) for t, _ in rows]
     vlow, vhigh = min(values), max(values)
     if vhigh - vlow < 1e-9:
         vlow, vhigh = vlow - 0.01, vhigh + 0.01
@@ -504,9 +463,9 @@ def _parallel(data: SweepData, out: Path) -> Section:
     xs = list(range(len(dims) + 1))
     for t, params in reversed(rows):  # best drawn last, on top
         ys = [_axis_position(d, params[d.name]) if d.name in params else math.nan for d in dims]
-        ys.append(norm(float(t.value)))  # type: ignore[arg-type]
+        ys.append(norm(data.value(t)))
         best = t is rows[0][0]
-        ax.plot(xs, ys, color=cmap(norm(float(t.value))), linewidth=3.0 if best else 1.4,  # type: ignore[arg-type]
+        ax.plot(xs, ys, color=cmap(norm(data.value(t))), linewidth=3.0 if best else 1.4,
                 marker="o", markersize=4, zorder=3 if best else 2)
     for x, d in enumerate(dims):
         ax.axvline(x, color="black", linewidth=0.8, zorder=1)
@@ -522,18 +481,18 @@ def _parallel(data: SweepData, out: Path) -> Section:
     ax.axvline(len(dims), color="black", linewidth=0.8, zorder=1)
     ax.text(len(dims), -0.06, f"{vlow:.3f}", fontsize="small", ha="center", va="top")
     ax.text(len(dims), 1.06, f"{vhigh:.3f}", fontsize="small", ha="center", va="bottom")
-    ax.set_xticks(xs, [d.name + (" (log)" if d.log else "") for d in dims] + [METRIC])
+    ax.set_xticks(xs, [d.name + (" (log)" if d.log else "") for d in dims] + [data.metric])
     ax.set_yticks([])
     ax.set_ylim(-0.15, 1.15)
     ax.set_xlim(-0.3, len(dims) + 0.3)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    fig.colorbar(_scalar_mappable(norm, cmap), ax=ax, label=METRIC)
+    fig.colorbar(_scalar_mappable(norm, cmap), ax=ax, label=data.metric)
     ax.set_title(f"The {len(rows)} best completed trials (thick line: the best)")
     name = _save(fig, out / "parallel.png")
     return Section(title, name, "Each line is one completed trial, through its sampled parameters (each axis "
                    "spans the search range, log-scaled where the space samples on a log scale) to its "
-                   f"{METRIC}. A gap means the parameter was not active for that trial (a `when` condition).")
+                   f"{data.metric}. A gap means the parameter was not active for that trial (a `when` condition).")
 
 
 def _scalar_mappable(norm: Any, cmap: Any) -> Any:
@@ -553,7 +512,7 @@ def _matrix(doc: Any) -> list[list[float]] | None:
         return None
 
 
-def _heatmap(R: list[list[float]], best: TrialRun, out: Path) -> Section:
+def _heatmap(R: list[list[float]], best: TrialRecord, out: Path) -> Section:
     import numpy as np
     from matplotlib import colormaps
 
@@ -580,10 +539,10 @@ def _heatmap(R: list[list[float]], best: TrialRun, out: Path) -> Section:
     return Section("Accuracy matrix of the best trial", name,
                    "R[i][j] = validation accuracy on task j after training on tasks 0..i (tasks numbered "
                    "from 0). The diagonal is accuracy just after learning a task; the last row gives "
-                   f"{METRIC}; grey cells were not measured.")
+                   "val/acc; grey cells were not measured.")
 
 
-def _curves(R: list[list[float]], best: TrialRun, out: Path) -> Section:
+def _curves(R: list[list[float]], best: TrialRecord, out: Path) -> Section:
     T = len(R)
     fig = _new_figure()
     ax = fig.add_subplot()
@@ -594,7 +553,7 @@ def _curves(R: list[list[float]], best: TrialRun, out: Path) -> Section:
     ax.set_xticks(range(T))
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("after training task i")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(data.metric)
     ax.set_title(f"Accuracy of each task as later tasks are learned (trial {best.trial_id})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small", ncol=2 if T > 6 else 1)
@@ -604,19 +563,19 @@ def _curves(R: list[list[float]], best: TrialRun, out: Path) -> Section:
                    "of R from the diagonal down). A falling line is forgetting.")
 
 
-def _prototypes(client: Any, best: TrialRun, out: Path) -> Section | None:
+def _prototypes(client: SweepStore, best: TrialRecord, out: Path) -> Section | None:
     """The best trial's prototype picture copied into ``out``, or None when its run has none."""
     from synaptune.hpo.artifacts import PROTOTYPES_PNG
 
     try:
-        names = {a.path for a in client.list_artifacts(best.run_id)}
+        names = client.artifact_names(best.run_id)
     except Exception as e:  # noqa: BLE001 - the report does without the picture
         logger.warning("report: could not list the artifacts of run %s: %s", best.run_id, e)
         return None
     if PROTOTYPES_PNG not in names:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copyfile(client.download_artifacts(best.run_id, PROTOTYPES_PNG, tmp), out / "prototypes.png")
+    if not client.download_artifact(best.run_id, PROTOTYPES_PNG, out / "prototypes.png"):
+        return None
     return Section("Prototypes of the best trial", "prototypes.png",
                    f"What the best trial's learner stores (its {PROTOTYPES_PNG} artifact), laid out as its map "
                    "after the last task.")
@@ -671,11 +630,11 @@ def _page(data: SweepData, sections: list[Section]) -> str:
     counts = data.counts()
     count_rows = [(e(s), str(n)) for s, n in counts.items()] + [("<b>all</b>", f"<b>{len(data.trials)}</b>")]
     best_rows = [("run", e(best.run_id)), ("trial", e(best.trial_id))]
-    best_rows += [(e(k), f"{best.metrics[k]:.4f}") for k in (METRIC, "val/bwt", "val/forgetting")
-                  if k in best.metrics]
-    skip = {"learner", "benchmark", "seeds"}
-    params = sorted((k for k in best.params if k not in skip and not k.startswith("benchmark/")),
-                    key=lambda k: (k not in sampled, k))
+    best_rows += [(e(k), f"{best.value(k):.4g}") for k in ("objective", "val/acc", "val/bwt", "val/forgetting",
+                                                          "state_bytes") if best.value(k) is not None]
+    se = best.standard_error(data.metric)
+    best_rows += [(f"standard error of {e(data.metric)}", f"{se:.2g}")] if se is not None else []
+    params = sorted(best.params, key=lambda k: (k not in sampled, k))
     param_rows = [(f"<b>{e(k)}</b>" if k in sampled else e(k), e(best.params[k])) for k in params]
     setting_rows = [(e(k), e(v)) for k, v in sorted(data.settings.items())]
     notes = list(data.notes)
@@ -704,8 +663,8 @@ def _page(data: SweepData, sections: list[Section]) -> str:
 <body>
 <h1>Sweep <code>{e(data.experiment)}</code>: {e(learner)} on {e(benchmark)}</h1>
 <p class="meta">MLflow {e(data.tracking_uri)}, sweep run {e(data.parent_id)}; generated {when} by
-synaptune {e(__version__)}. Best of {len(data.completed)} completed trial(s): {METRIC} =
-{float(best.value):.4f} (trial {e(best.trial_id)}).</p>
+synaptune {e(__version__)}. Best of {len(data.completed)} completed trial(s) by {e(data.metric)} ({data.mode}): {e(data.metric)} =
+{data.value(best):.4g} ({e(best.name)}, trial {e(best.trial_id)}).</p>
 {"".join(f'<p class="meta">{e(n)}</p>' for n in notes)}
 <div class="tables">
 <div><h2>Trials by status</h2>{_table(count_rows, ("status", "trials"))}</div>

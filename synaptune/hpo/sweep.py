@@ -8,6 +8,7 @@ file is written; see :func:`prepare`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import socket
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream
+from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
 from synaptune.benchmarks.base import Stream
 from synaptune.exceptions import ConfigError, UnreachableError
-from synaptune.hpo import tracking
+from synaptune.hpo import store
+from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
 from synaptune.hpo.trial import AGGREGATES
 from synaptune.learners import LEARNERS
@@ -35,6 +37,8 @@ OBJECTIVE = "objective"
 #: Tune writes the experiment state at most this often (seconds). Small, so a
 #: killed driver loses little: each trial's checkpoint path is in that state.
 EXPERIMENT_STATE_PERIOD_S = "1"
+#: Trials of a new sweep when --trials is not given.
+DEFAULT_TRIALS = 8
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ class SweepConfig:
     benchmark: str = "split-digits"
     benchmark_params: BenchmarkParams = dataclasses.field(default_factory=BenchmarkParams)
     space_file: str | None = None
-    trials: int = 8
+    #: Trials to run; None: 8 for a new sweep, as many as before for a resumed one.
+    trials: int | None = None
     concurrency: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -65,7 +70,9 @@ class SweepConfig:
     #: Two or more ``(metric, "max"|"min")``: a multi-objective sweep (Pareto front); empty: single objective.
     objectives: tuple[tuple[str, str], ...] = ()
     scheduler: Literal["asha", "none"] = "asha"
-    grace_period: int = 1
+    #: ASHA: tasks before a trial may stop; None: :func:`~synaptune.hpo.asha.default_grace_period`
+    #: of the tuning stream (2 on split streams, 1 on permuted / domain-il ones).
+    grace_period: int | None = None
     reduction_factor: int = 3
     max_failures: int = 2
     address: str | None = None
@@ -82,7 +89,7 @@ class SweepConfig:
     #: Where the Optuna study lives: an RDB URL (postgresql://, sqlite:///...) or a journal
     #: file path; None keeps it in memory (saved with Tune's experiment state).
     study_storage: str | None = None
-    tracking_uri: str = tracking.DEFAULT_TRACKING_URI
+    tracking_uri: str = store.DEFAULT_TRACKING_URI
     seed: int = 0
 
     @property
@@ -108,8 +115,13 @@ class Prepared:
     #: What trials tune on (the protocol's tuning part of the benchmark's stream).
     stream: Stream
     protocol: Protocol
+    #: The benchmark's whole stream, as built (its resolved options are recorded).
+    full_stream: Stream
     #: The same tuning stream under the other task orders (``--task-orders`` - 1 streams).
     more_orders: tuple[Stream, ...] = ()
+    #: ASHA's grace period in tasks, resolved: ``--grace-period`` or the tuning stream's
+    #: :func:`~synaptune.hpo.asha.default_grace_period`, at most ``stream.n_tasks``.
+    grace_period: int = 1
 
 
 def prepare(cfg: SweepConfig) -> Prepared:
@@ -119,9 +131,9 @@ def prepare(cfg: SweepConfig) -> Prepared:
     """
     LEARNERS.get(cfg.learner)
     BENCHMARKS.get(cfg.benchmark)
-    for flag, value, minimum in (("--trials", cfg.trials, 1), ("--concurrency", cfg.concurrency, 1),
+    for flag, value, minimum in (("--trials", 1 if cfg.trials is None else cfg.trials, 1), ("--concurrency", cfg.concurrency, 1),
                                  ("--seeds", cfg.seeds, 1), ("--task-orders", cfg.task_orders, 1),
-                                 ("--grace-period", cfg.grace_period, 1),
+                                 ("--grace-period", 1 if cfg.grace_period is None else cfg.grace_period, 1),
                                  ("--reduction-factor", cfg.reduction_factor, 2),
                                  ("--max-failures", cfg.max_failures, 0)):
         if value < minimum:
@@ -177,8 +189,17 @@ def prepare(cfg: SweepConfig) -> Prepared:
         dataclasses.replace(protocol.tuning_stream(build_stream(cfg.benchmark, dataclasses.replace(
             cfg.benchmark_params, seed=cfg.benchmark_params.seed + k))), name=f"{stream.name}@order{k}")
         for k in range(1, cfg.task_orders))
-    tracking.check_tracking_uri(cfg.tracking_uri)
-    return Prepared(cfg, space, stream, protocol, more_orders)
+    for tuned in (stream, *more_orders):  # a task without validation samples cannot rank trials
+        check_eval_samples(tuned, "val", val_fraction=cfg.benchmark_params.val_fraction)
+    store.check_tracking_uri(cfg.tracking_uri)
+    grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
+    # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.
+    warnings = [few_samples_warning(stream, "val")]
+    if cfg.scheduler == "asha":
+        warnings.insert(0, too_small_warning(requested_trials(cfg), grace, cfg.reduction_factor, stream.n_tasks))
+    for warning in filter(None, warnings):
+        logger.warning("%s", warning)
+    return Prepared(cfg, space, stream, protocol, full, more_orders, grace_period=grace)
 
 
 def can_resume(cfg: SweepConfig) -> bool:
@@ -312,14 +333,126 @@ def check_cluster_fit(cfg: SweepConfig, have: dict[str, float], n_nodes: int) ->
             "gs://...), or a path mounted on every node and say so with --storage-is-shared.")
 
 
+#: Recorded settings a resumed sweep must share with the sweep it continues, and the flag of each.
+SAME_ON_RESUME = {
+    "learner": "--learner", "benchmark": "--benchmark", "benchmark/n_tasks": "--n-tasks",
+    "benchmark/classes_per_task": "--classes-per-task", "benchmark/seed": "--benchmark-seed",
+    "benchmark/val_fraction": "--val-fraction", "benchmark/scenario": "--scenario", "space_sha256": "--space",
+    "objectives": "--objective", "protocol": "--protocol", "protocol/eval_benchmark": "--eval-benchmark",
+    "protocol/eval_benchmark_seed": "--eval-benchmark-seed", "aggregate": "--aggregate",
+    "task_orders": "--task-orders", "seeds": "--seeds", "scheduler": "--scheduler",
+    "grace_period": "--grace-period", "reduction_factor": "--reduction-factor",
+}
+
+
+def stream_settings(benchmark: str, params: BenchmarkParams, full: Stream, tuned: Stream) -> dict[str, Any]:
+    """What ran, as MLflow params: the benchmark's options resolved from the stream built (never the
+    defaults' placeholders), the class order and the validation samples of each tuned task."""
+    resolved = resolve_params(params, full)
+    return {"benchmark": benchmark, **store.flat("benchmark/", dataclasses.asdict(resolved)),
+            "stream/tuned_tasks": tuned.n_tasks,
+            "stream/classes": "|".join(" ".join(str(c) for c in t.classes) for t in tuned.tasks),
+            "stream/val_samples": ",".join(str(t.size("val")) for t in tuned.tasks)}
+
+
+def sweep_settings(prepared: Prepared) -> dict[str, Any]:
+    """The params of the parent run and of every child run: the sweep's settings and the stream's."""
+    cfg, space = prepared.config, prepared.space
+    grace = getattr(prepared, "grace_period", cfg.grace_period)
+    return {
+        "learner": cfg.learner,
+        **stream_settings(cfg.benchmark, cfg.benchmark_params, prepared.full_stream, prepared.stream),
+        **prepared.protocol.as_params(), "task_orders": cfg.task_orders, "aggregate": cfg.aggregate,
+        "seeds": cfg.seeds, "objectives": format_objectives(cfg.objectives or ((OBJECTIVE, "max"),)),
+        "scheduler": cfg.scheduler, "grace_period": grace if cfg.scheduler == "asha" else None,
+        "reduction_factor": cfg.reduction_factor if cfg.scheduler == "asha" else None,
+        "space_sha256": hashlib.sha256(space.to_yaml().encode()).hexdigest()[:16],
+        "sampler_seed": cfg.seed,
+    }
+
+
+def check_same_sweep(cfg: SweepConfig, now: dict[str, Any]) -> None:
+    """``--resume``: refuse settings that differ from those the sweep recorded (one line, the flag, both values).
+
+    A resumed sweep with another stream, space, objective, protocol or
+    scheduler would mix trials that are not comparable under one ranking.
+    """
+    parent = store.SweepStore(cfg.tracking_uri).sweep_run(cfg.sweep_name, sweep_path=cfg.experiment_path)
+    if parent is None:
+        raise ConfigError(f"--resume: the sweep at {cfg.experiment_path} has no parent run in MLflow experiment "
+                          f"`{cfg.sweep_name}` at {cfg.tracking_uri}. Pass the --tracking-uri it logged to.")
+    recorded = parent.data.params
+    for key, flag in SAME_ON_RESUME.items():
+        if key not in recorded:
+            continue  # a sweep logged before this setting was recorded
+        was, is_now = recorded[key], str(now.get(key))
+        if was != is_now:
+            raise ConfigError(f"--resume: {flag} differs from the sweep's: it ran with {key} = {was}, this command "
+                              f"gives {is_now}. Resume with the sweep's settings, or start a new sweep with --name.")
+
+
+def search_state(experiment_path: str) -> tuple[Path, dict[str, Any]] | None:
+    """The newest state file of Tune's search algorithm (trials created and requested), or None."""
+    import ray.cloudpickle as cloudpickle
+
+    files = sorted(Path(experiment_path).glob("search_gen_state-*.json"))
+    if not files:
+        return None
+    with open(files[-1], "rb") as f:
+        return files[-1], cloudpickle.load(f)
+
+
+def extend_trials(cfg: SweepConfig) -> None:
+    """``--resume --trials N``: make the restored sweep run up to N trials in all.
+
+    Tune restores how many trials it was asked for from its search state; a
+    larger N is written there (the sampler keeps its history). N below the
+    trials already launched is refused.
+    """
+    if cfg.trials is None:
+        return
+    if cfg.storage_is_uri:
+        raise ConfigError("--resume --trials: extending a sweep on object storage is not supported; drop --trials "
+                          "to resume it as it was.")
+    found = search_state(cfg.experiment_path)
+    if found is None:
+        return
+    path, state = found
+    launched, total = int(state["counter"]), int(state["total_samples"])
+    if cfg.trials < launched:
+        raise ConfigError(f"--resume --trials {cfg.trials}: the sweep already launched {launched} trials; give "
+                          f"--trials {launched} or more (it asked for {total}), or drop --trials.")
+    if cfg.trials != total:
+        import ray.cloudpickle as cloudpickle
+
+        state = {**state, "total_samples": cfg.trials, "finished": False}
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as f:
+            cloudpickle.dump(state, f)
+        os.replace(tmp, path)
+        logger.info("sweep `%s`: %d trials launched, now asked for %d", cfg.sweep_name, launched, cfg.trials)
+
+
+def requested_trials(cfg: SweepConfig) -> int:
+    """``--trials``, else what a resumed sweep asked for (its search state), else :data:`DEFAULT_TRIALS`."""
+    if cfg.trials is not None:
+        return cfg.trials
+    found = search_state(cfg.experiment_path) if cfg.resume and not cfg.storage_is_uri else None
+    return int(found[1]["total_samples"]) if found else DEFAULT_TRIALS
+
+
 def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     """Run (or resume) a sweep; returns a summary with the best completed trial.
 
     Returns:
-        ``{"experiment", "parent_run_id", "counts", "best"}`` where ``best`` is a
-        :func:`tracking.best_runs` entry or ``None`` if no trial saw every task.
+        ``{"experiment", "parent_run_id", "counts", "best", "pareto", ...}`` where
+        ``best`` is a :class:`store.TrialRecord` or ``None`` if no trial saw every task.
     """
     prepared = prepare(cfg)
+    settings = sweep_settings(prepared)
+    if cfg.resume:
+        check_same_sweep(cfg, settings)
+        extend_trials(cfg)
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", EXPERIMENT_STATE_PERIOD_S)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Snapshots after every checkpoint are what make --resume lose nothing; do not warn about them.
@@ -327,7 +460,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     started = start_ray(cfg)
     try:
         check_resources(cfg)
-        return _fit(prepared)
+        return _fit(prepared, settings)
     finally:
         if started:
             import ray
@@ -335,30 +468,22 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             ray.shutdown()
 
 
-def _fit(prepared: Prepared) -> dict[str, Any]:
+def _fit(prepared: Prepared, settings: dict[str, Any]) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from synaptune.hpo.raytune import BudgetLimiter, MLflowTrialCallback, TrialSpec, make_searcher, train_trial
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
-    # Recorded on the parent run and on every child run (and from there in presets).
-    protocol = {**prepared.protocol.as_params(), "task_orders": cfg.task_orders, "aggregate": cfg.aggregate}
-    settings = {"learner": cfg.learner, "benchmark": cfg.benchmark, "trials": cfg.trials, **protocol,
-                "time_budget_s": cfg.time_budget_s, "gpu_hours": cfg.gpu_hours,
-                "objectives": format_objectives(cfg.objectives or ((OBJECTIVE, "max"),)),
-                "concurrency": cfg.concurrency, "seeds": cfg.seeds, "scheduler": cfg.scheduler,
-                "grace_period": cfg.grace_period, "cpus_per_trial": cfg.cpus_per_trial,
-                "gpus_per_trial": cfg.gpus_per_trial, "sampler_seed": cfg.seed,
-                "storage": cfg.experiment_path, "n_tasks": stream.n_tasks,
-                **tracking.benchmark_params_flat(dataclasses.asdict(cfg.benchmark_params))}
-    parent_id = tracking.start_sweep_run(cfg.tracking_uri, cfg.sweep_name, sweep_path=cfg.experiment_path,
-                                         settings=settings, space_yaml=space.to_yaml())
-    trial_logger = tracking.TrialLogger(
-        uri=cfg.tracking_uri, experiment_id=tracking.experiment_id(cfg.tracking_uri, cfg.sweep_name, create=True),
-        parent_id=parent_id, learner=cfg.learner, benchmark=cfg.benchmark,
-        benchmark_params=dataclasses.asdict(cfg.benchmark_params), fixed=dict(space.fixed), seeds=cfg.seeds,
-        extra_params=protocol)
+    trials = requested_trials(cfg)
+    results_store = store.SweepStore(cfg.tracking_uri)
+    parent_settings = {**settings, "time_budget_s": cfg.time_budget_s, "gpu_hours": cfg.gpu_hours,
+                       "concurrency": cfg.concurrency, "cpus_per_trial": cfg.cpus_per_trial,
+                       "gpus_per_trial": cfg.gpus_per_trial, "storage": cfg.experiment_path}
+    parent_id = results_store.start_sweep(cfg.sweep_name, sweep_path=cfg.experiment_path, settings=parent_settings,
+                                          tags={"synaptune.trials": str(trials)}, space_yaml=space.to_yaml())
+    trial_logger = results_store.trial_logger(cfg.sweep_name, parent_id, learner=cfg.learner,
+                                              fixed=dict(space.fixed), settings=settings)
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
                               threads=max(1, int(cfg.cpus_per_trial)),
                               storage_dir=None if cfg.storage_is_uri else cfg.experiment_path,
@@ -382,7 +507,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
                                  gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
         if cfg.scheduler == "asha":
             scheduler = ASHAScheduler(time_attr="tasks_seen", max_t=stream.n_tasks,
-                                      grace_period=min(cfg.grace_period, stream.n_tasks),
+                                      grace_period=prepared.grace_period,
                                       reduction_factor=cfg.reduction_factor)
         else:
             scheduler = FIFOScheduler()
@@ -391,7 +516,7 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
             trainable,
             tune_config=tune.TuneConfig(metric=None if cfg.objectives else TRIAL_METRIC,
                                         mode=None if cfg.objectives else "max", search_alg=searcher,
-                                        scheduler=scheduler, num_samples=cfg.trials, reuse_actors=True),
+                                        scheduler=scheduler, num_samples=trials, reuse_actors=True),
             run_config=tune.RunConfig(
                 name=cfg.sweep_name, storage_path=results_path, verbose=0,
                 callbacks=[MLflowTrialCallback(trial_logger)],
@@ -400,18 +525,16 @@ def _fit(prepared: Prepared) -> dict[str, Any]:
             ),
         )
     results = tuner.fit()
-    tracking.wait_for_logging()
-    counts = {"completed": 0, "pruned": 0, "failed": 0, "not_launched": max(0, cfg.trials - len(results))}
-    for r in results:
-        if r.error is not None:
-            counts["failed"] += 1
-        elif r.metrics and r.metrics.get("tasks_seen") == stream.n_tasks:
-            counts["completed"] += 1
-        else:
-            counts["pruned"] += 1
-    best = tracking.best_runs(cfg.tracking_uri, cfg.sweep_name, top=1, metric=OBJECTIVE)
-    tracking.finish_sweep_run(cfg.tracking_uri, parent_id, best[0] if best else None, counts)
-    front = tracking.pareto_runs(cfg.tracking_uri, cfg.sweep_name, cfg.objectives) if cfg.objectives else None
-    return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts,
-            "best": best[0] if best else None, "pareto": front, "tracking_uri": cfg.tracking_uri,
-            "storage": cfg.experiment_path}
+    store.wait_for_logging()
+    records = results_store.records(cfg.sweep_name, parent_id=parent_id)
+    counts = {s.value: 0 for s in store.TrialStatus}
+    for record in records:
+        counts[record.status.value] += 1
+    counts["not_launched"] = max(0, trials - len(results))
+    ranked = store.rank(records, OBJECTIVE, "max")
+    best = ranked[0] if ranked else None
+    results_store.finish_sweep(parent_id, best, counts)
+    front = store.pareto_front(records, cfg.objectives) if cfg.objectives else None
+    return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts, "best": best,
+            "ranked": ranked, "pareto": front, "tracking_uri": cfg.tracking_uri, "storage": cfg.experiment_path,
+            "budget": cfg.time_budget_s is not None or cfg.gpu_hours is not None}

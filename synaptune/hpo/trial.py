@@ -111,7 +111,57 @@ class TrialRun:
         self.tasks_done = t + 1
         return self.metrics()
 
+    def diverged(self) -> str | None:
+        """Why this trial's numbers are no answer (something non-finite), or None.
+
+        A configuration that blows up (say lr=10, momentum 0.99) can leave NaN
+        weights behind while its accuracies stay finite (argmax of NaN logits
+        picks some class), so it would otherwise finish with a plausible score
+        and be ranked. Checked, in this order: every run's learner state (the
+        floating tensors of its ``state_dict``), the measured entries of every
+        accuracy matrix, and the objective (and ``objective_seen``) so far.
+
+        Cheap enough to run after each task: one device-to-host sync per run
+        unless something is wrong, and only then a search for the tensor to name.
+        """
+        n_seeds = len(self.seeds)
+        for k, learner in enumerate(self.learners):
+            where = f"seed {self.seeds[k % n_seeds]}" + (f", task order {k // n_seeds}" if self.more_orders else "")
+            tensors = [(name, t) for name, t in learner.state_dict().items()
+                       if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
+            if not tensors:
+                continue
+            finite = torch.stack([torch.isfinite(t).all() for _, t in tensors])
+            if not bool(finite.all()):
+                name = next(n for (n, _), ok in zip(tensors, finite.tolist()) if not ok)
+                return f"learner state has non-finite values ({where}, {name})"
+        t = self.tasks_done
+        sp = self.eval_split
+        for k, R in enumerate(self.matrices):
+            measured = np.tril(np.ones((t, t), dtype=bool))  # R[i, j] for j <= i < tasks_done
+            bad = np.argwhere(measured & ~np.isfinite(R[:t, :t]))
+            if len(bad):
+                i, j = (int(v) for v in bad[0])
+                where = f"seed {self.seeds[k % n_seeds]}" + (f", task order {k // n_seeds}" if self.more_orders else "")
+                return f"{sp}/acc_task_{j} is {R[i, j]} ({where}, after task {i})"
+        if t == 0:
+            return None
+        seen = aggregate([float(np.mean(R[t - 1, :t])) for R in self.matrices], self.aggregate)
+        if not math.isfinite(seen):
+            return f"objective_seen is {seen}"
+        if self.finished:
+            objective = aggregate([float(metrics.average_accuracy(R)) for R in self.matrices], self.aggregate)
+            if not math.isfinite(objective):
+                return f"objective is {objective}"
+        return None
+
     def metrics(self) -> dict[str, Any]:
+        """The metrics after the last finished task (see :meth:`step`).
+
+        A diverged run (see :meth:`diverged`) also gets ``diverged: 1`` and
+        ``diverged_reason``, so whoever reads the result (the searcher, the
+        MLflow logger) marks the trial failed instead of ranking it.
+        """
         t = self.tasks_done
         sp = self.eval_split
         mean_row = np.mean([R[t - 1] for R in self.matrices], axis=0)
@@ -135,6 +185,10 @@ class TrialRun:
                 if name == "acc":
                     out[f"{sp}/acc_worst"] = float(np.min(values))
                     out["objective"] = aggregate(values, self.aggregate)
+        reason = self.diverged()
+        if reason is not None:
+            out["diverged"] = 1
+            out["diverged_reason"] = reason
         return out
 
     def accuracy_matrix(self) -> list[list[float | None]]:

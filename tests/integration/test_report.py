@@ -2,7 +2,7 @@
 """`synaptune report`: a static HTML page of a sweep, checked in a real headless Chromium.
 
 Two sources of MLflow data: runs logged by hand in the sweep layout of
-:mod:`synaptune.hpo.tracking` (fast; covers a prototype picture, pruned and
+:mod:`synaptune.hpo.store` (fast; covers a prototype picture, pruned and
 failed trials, and the refusals), and a real small ASHA sweep through the CLI
 (slow).
 """
@@ -93,13 +93,12 @@ def _png(path: Path) -> Path:
 
 
 def _log_sweep(client, name: str, folder: Path, trials: list[dict]) -> str:
-    """A sweep in tracking.py's layout: parent run + one child run per entry of ``trials``."""
+    """A sweep in store.py's layout: parent run + one child run per entry of ``trials``."""
     exp_id = client.create_experiment(name, artifact_location=(folder / name).as_uri())
     parent = client.create_run(exp_id, run_name=name, tags={"synaptune.role": "sweep",
                                                             "synaptune.sweep_path": str(folder / name)})
     pid = parent.info.run_id
-    for k, v in {"learner": "naive", "benchmark": "split-digits", "trials": len(trials),
-                 "scheduler": "asha", "n_tasks": 3}.items():
+    for k, v in {"learner": "naive", "benchmark": "split-digits", "scheduler": "asha", "stream/tuned_tasks": 3}.items():
         client.log_param(pid, k, v)
     client.log_text(pid, SPACE_YAML, "search_space.yaml")
     for i, t in enumerate(trials):
@@ -107,14 +106,16 @@ def _log_sweep(client, name: str, folder: Path, trials: list[dict]) -> str:
             "mlflow.parentRunId": pid, "synaptune.role": "trial", "trial_id": f"t{i}",
             "synaptune.status": t["status"]})
         rid = run.info.run_id
-        for k, v in {"lr": t["lr"], "hidden_units": t["hidden_units"], "optimizer": t["optimizer"],
-                     "epochs": 1, "momentum": 0.9, "learner": "naive", "benchmark": "split-digits",
-                     "seeds": 1}.items():
+        for k, v in {"learner/lr": t["lr"], "learner/hidden_units": t["hidden_units"],
+                     "learner/optimizer": t["optimizer"], "learner/epochs": 1, "learner/momentum": 0.9,
+                     "learner": "naive", "benchmark": "split-digits", "seeds": 1, "stream/tuned_tasks": 3}.items():
             client.log_param(rid, k, v)
         for step, acc in enumerate(t["seen"], 1):
             client.log_metric(rid, "val/acc_seen", acc, step=step)
+            client.log_metric(rid, "tasks_seen", step, step=step)
         if t["status"] == "completed":
             client.log_metric(rid, "val/acc", t["seen"][-1])
+            client.log_metric(rid, "objective", t["seen"][-1])
             client.log_metric(rid, "val/bwt", -0.2)
             client.log_metric(rid, "val/forgetting", 0.2)
             R = [[0.9, None, None], [0.4, 0.8, None], [0.3, 0.5, t["seen"][-1] * 3 - 0.8]]
@@ -265,17 +266,19 @@ def test_report_of_real_asha_sweep(tmp_path: Path) -> None:
     assert [p.name for p in busy.iterdir()] == ["data.csv"]
 
 
-def test_report_ranks_like_synaptune_best_by_the_objective() -> None:
-    from synaptune.hpo.report import SweepData, TrialRun
+def test_report_ranks_with_the_store_ranking_and_its_direction() -> None:
+    from synaptune.hpo.report import SweepData
+    from synaptune.hpo.store import TrialRecord, TrialStatus
 
-    def trial(number: int, acc: float, objective: float | None) -> TrialRun:
-        metrics = {"val/acc": acc, **({"objective": objective} if objective is not None else {})}
-        return TrialRun(number, f"r{number}", f"t{number}", "completed", number, {}, metrics, {})
+    def trial(number: int, acc: float, objective: float, forgetting: float) -> TrialRecord:
+        metrics = {"val/acc": acc, "objective": objective, "val/forgetting": forgetting, "tasks_seen": 3}
+        return TrialRecord(f"r{number}", f"t{number}", f"naive-{number}", TrialStatus.COMPLETED, None, "x", "naive",
+                           {}, {}, metrics, 3, 3, start_time_ms=number)
 
     # Under --aggregate mean-minus-std the lucky trial (higher mean) ranks below the steady one.
-    data = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None,
-                     [trial(0, 0.65, 0.35), trial(1, 0.61, 0.60)])
-    assert [t.number for t in data.completed] == [1, 0]
-    old = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None,  # runs logged without `objective`
-                    [trial(0, 0.65, None), trial(1, 0.61, None)])
-    assert [t.number for t in old.completed] == [0, 1]
+    trials = [trial(0, 0.65, 0.35, 0.5), trial(1, 0.61, 0.60, 0.1), trial(2, 0.7, float("nan"), 0.0)]
+    data = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None, trials)
+    assert [t.trial_id for t in data.completed] == ["t1", "t0"]  # the NaN objective is never ranked
+    by_forgetting = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None, trials, metric="val/forgetting",
+                              mode="min")
+    assert [t.trial_id for t in by_forgetting.completed] == ["t2", "t1", "t0"]  # least forgetting first

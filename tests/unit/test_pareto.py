@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from synaptune.exceptions import ConfigError
-from synaptune.hpo.pareto import dominates, pareto_front, parse_objectives
+from synaptune.hpo.pareto import parse_objectives
 
 
 def test_parse_objectives_defaults_and_errors() -> None:
@@ -19,11 +19,18 @@ def test_parse_objectives_defaults_and_errors() -> None:
 
 
 def test_front_keeps_exactly_the_non_dominated_runs() -> None:
-    runs = [{"id": i, "metrics": {"val/acc": acc, "state_bytes": b}}
+    from synaptune.hpo.store import TrialRecord, TrialStatus, dominates, pareto_front
+
+    runs = [TrialRecord(f"r{i}", f"t{i}", f"x-{i}", TrialStatus.COMPLETED, None, "x", "naive", {}, {},
+                        {"val/acc": acc, "state_bytes": b}, 2, 2, start_time_ms=i)
             for i, (acc, b) in enumerate([(0.9, 300), (0.8, 100), (0.85, 300), (0.7, 100), (0.95, 900)])]
+    pruned = TrialRecord("r9", "t9", "x-9", TrialStatus.PRUNED, None, "x", "naive", {}, {},
+                         {"val/acc": 0.99, "state_bytes": 1}, 1, 2)
+    nan = TrialRecord("r8", "t8", "x-8", TrialStatus.COMPLETED, None, "x", "naive", {}, {},
+                      {"val/acc": float("nan"), "state_bytes": 1}, 2, 2)
     objectives = (("val/acc", "max"), ("state_bytes", "min"))
-    front = pareto_front(runs, objectives)
-    assert [r["id"] for r in front] == [4, 0, 1]  # best val/acc first
+    front = pareto_front([*runs, pruned, nan], objectives)
+    assert [r.trial_id for r in front] == ["t4", "t0", "t1"]  # best val/acc first; pruned and NaN never on it
     assert dominates([0.9, 300], [0.85, 300], ["max", "min"])
     assert not dominates([0.9, 300], [0.9, 300], ["max", "min"])
     assert not dominates([0.95, 900], [0.8, 100], ["max", "min"])

@@ -11,7 +11,7 @@ import yaml
 import synaptune
 from synaptune.benchmarks import BenchmarkParams
 from synaptune.exceptions import ConfigError, UnknownNameError
-from synaptune.hpo.presets import FORMAT_VERSION, Preset, load_preset, preset_from_run, write_preset
+from synaptune.hpo.presets import FORMAT_VERSION, Preset, load_preset, preset_from_record, write_preset
 from synaptune.learners import LEARNERS
 
 EWC = LEARNERS.get("ewc").params_cls
@@ -116,33 +116,51 @@ def test_load_bad_files(tmp_path: Path) -> None:
         load_preset(bad)
 
 
-def test_preset_from_run_parses_logged_strings() -> None:
+def _record(learner_params: dict, settings: dict, metrics: dict, run_id: str = "r1", trial_id: str = "t9"):
+    from synaptune.hpo.store import TrialRecord, TrialStatus
+
+    return TrialRecord(run_id, trial_id, f"{settings.get('learner', 'x')}-1", TrialStatus.COMPLETED, None, "exp",
+                       settings.get("learner", ""), {k: str(v) for k, v in learner_params.items()},
+                       {k: str(v) for k, v in settings.items()}, metrics, 5, 5)
+
+
+def test_preset_from_record_parses_logged_strings() -> None:
     preset = make_preset()
-    logged = {k: str(v) for k, v in vars(preset.params).items()}
-    logged.update({"learner": "ewc", "benchmark": "split-digits", "seeds": "3"})
-    logged.update({f"benchmark/{k}": str(v) for k, v in vars(preset.benchmark_params).items()})
-    run = {"run_id": "r1", "trial_id": "t9", "experiment": "exp", "params": logged,
-           "metrics": {"val/acc": 0.9}}
-    out = preset_from_run(run, tracking_uri="sqlite:///x.db", metric="val/acc")
+    settings = {"learner": "ewc", "benchmark": "split-digits", "seeds": "3", "stream/classes": "0 1|2 3"}
+    settings.update({f"benchmark/{k}": str(v) for k, v in vars(preset.benchmark_params).items()})
+    out = preset_from_record(_record(vars(preset.params), settings, {"val/acc": 0.9}),
+                             tracking_uri="sqlite:///x.db", metric="val/acc", mode="max")
     assert out.params == preset.params
     assert out.benchmark_params == preset.benchmark_params
     assert (out.learner, out.benchmark, out.seeds) == ("ewc", "split-digits", 3)
     assert out.objective == {"metric": "val/acc", "value": 0.9, "mode": "max", "aggregate": "mean",
                              "task_orders": 1}
+    assert out.stream == {"classes": "0 1|2 3"}
     assert str(out.protocol) == "end-of-stream"  # runs logged before protocols existed
     assert out.provenance["run_id"] == "r1" and out.provenance["trial_id"] == "t9"
     assert out.provenance["experiment"] == "exp"
 
 
+def test_a_learner_field_named_like_a_setting_stays_a_learner_param() -> None:
+    """Learner params are taken by their prefix, never by filtering names: a `seeds` setting is not a param."""
+    preset = make_preset()
+    settings = {"learner": "ewc", "benchmark": "split-digits", "seeds": "3", "lr": "999"}
+    out = preset_from_record(_record(vars(preset.params), settings, {"objective": 0.5}),
+                             tracking_uri="x", metric="objective", mode="max")
+    assert out.params == preset.params  # the unprefixed `lr` setting did not leak into the params
+    with pytest.raises(ConfigError, match="no `learner/` params"):
+        preset_from_record(_record({}, settings, {"objective": 0.5}), tracking_uri="x", metric="objective",
+                           mode="max")
+
+
 def test_preset_records_and_reads_back_its_protocol(tmp_path: Path) -> None:
     preset = make_preset()
-    logged = {k: str(v) for k, v in vars(preset.params).items()}
-    logged.update({"learner": "ewc", "benchmark": "split-digits", "seeds": "1", "protocol": "held-out-stream",
+    logged = {"learner": "ewc", "benchmark": "split-digits", "seeds": "1", "protocol": "held-out-stream",
                    "protocol/eval_benchmark": "permuted-digits", "protocol/eval_benchmark_seed": "3",
-                   "aggregate": "worst", "task_orders": "2"})
+                   "aggregate": "worst", "task_orders": "2"}
     logged.update({f"benchmark/{k}": str(v) for k, v in vars(preset.benchmark_params).items()})
-    out = preset_from_run({"run_id": "r", "params": logged, "metrics": {"objective": 0.5}},
-                          tracking_uri="sqlite:///x.db", metric="objective")
+    out = preset_from_record(_record(vars(preset.params), logged, {"objective": 0.5}, run_id="r"),
+                             tracking_uri="sqlite:///x.db", metric="objective", mode="max")
     assert (out.protocol.kind, out.protocol.eval_benchmark, out.protocol.eval_benchmark_seed) == \
         ("held-out-stream", "permuted-digits", 3)
     assert out.objective["aggregate"] == "worst" and out.objective["task_orders"] == 2
@@ -156,4 +174,4 @@ def test_preset_records_and_reads_back_its_protocol(tmp_path: Path) -> None:
 
 def test_preset_from_a_run_that_is_not_a_trial() -> None:
     with pytest.raises(ConfigError, match="MLflow run r1 is not a synaptune trial"):
-        preset_from_run({"run_id": "r1", "params": {}, "metrics": {}}, tracking_uri="x", metric="val/acc")
+        preset_from_record(_record({}, {}, {}), tracking_uri="x", metric="val/acc", mode="max")

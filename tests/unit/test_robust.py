@@ -34,21 +34,20 @@ def finished_run(final_rows: list[list[float]], aggregate: str):
 @pytest.mark.parametrize(("aggregate", "winner"), [("mean", "lucky"), ("mean-minus-std", "steady"),
                                                     ("worst", "steady")])
 def test_robust_objective_changes_the_best_configuration(tmp_path: Path, aggregate: str, winner: str) -> None:
-    from synaptune.hpo import tracking
+    from synaptune.hpo import store
 
     # Final per-task accuracies of seed 0 and seed 1: "lucky" is great on seed 0 only.
     cases = {"lucky": [[0.95, 0.95], [0.35, 0.35]], "steady": [[0.62, 0.62], [0.60, 0.60]]}
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    parent = tracking.start_sweep_run(uri, "robust", sweep_path="/x", settings={}, space_yaml="")
-    logger = tracking.TrialLogger(uri=uri, experiment_id=tracking.experiment_id(uri, "robust", create=True),
-                                  parent_id=parent, learner="naive", benchmark="split-digits",
-                                  benchmark_params={}, fixed={}, seeds=2, extra_params={"aggregate": aggregate})
+    results = store.SweepStore(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = results.start_sweep("robust", sweep_path="/x", settings={}, tags={}, space_yaml="")
+    logger = results.trial_logger("robust", parent, learner="naive", fixed={}, settings={
+        "aggregate": aggregate, "seeds": 2, "stream/tuned_tasks": 2})
     for name, rows in cases.items():
         result = finished_run(rows, aggregate).metrics()
         logger.on_result(name, {"hidden_units": 8}, result)
         logger.on_end(name, {"hidden_units": 8}, result, error=False)
-    tracking.wait_for_logging()
-    best = tracking.best_runs(uri, "robust", top=2)
+    store.wait_for_logging()
+    best = [r.as_dict() for r in results.best("robust", top=2)]
     assert best[0]["trial_id"] == winner
     lucky = next(b for b in best if b["trial_id"] == "lucky")["metrics"]
     assert lucky["val/acc"] == pytest.approx(0.65)  # the mean is the same whatever the aggregate
