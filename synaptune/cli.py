@@ -307,9 +307,10 @@ def _ranked(results: Any, experiment: str, metric_flag: str | None) -> tuple[lis
     """(all records, completed ones ranked, metric, mode) for ``--metric NAME[:min|max]`` (default objective)."""
     from synaptune.hpo import store
 
-    metric, mode = store.parse_metric(metric_flag or "objective")
+    text = metric_flag or "objective"
     records = results.records(experiment)
-    results.check_metric(records, metric, experiment)
+    results.check_metric(records, text.removesuffix(":min").removesuffix(":max"), experiment)  # a typo first
+    metric, mode = store.parse_metric(text)
     return records, store.rank(records, metric, mode), metric, mode
 
 

@@ -183,9 +183,10 @@ def load_sweep(tracking_uri: str, experiment: str, *, metric: str | None = None)
     if parent is None:
         raise ConfigError(f"MLflow experiment `{experiment}` holds no sweep run (tag {ROLE}=sweep); "
                           "a report needs an experiment made by `synaptune sweep --name NAME`.")
-    name, mode = parse_metric(metric or "objective")
     trials = results.records(experiment, parent_id=parent.info.run_id)
-    results.check_metric(trials, name, experiment)
+    text = metric or "objective"
+    results.check_metric(trials, text.removesuffix(":min").removesuffix(":max"), experiment)  # a typo first
+    name, mode = parse_metric(text)
     settings = dict(parent.data.params)
     data = SweepData(experiment=experiment, tracking_uri=tracking_uri, parent_id=parent.info.run_id,
                      settings=settings, space_yaml=None, space=None, space_problem=None, trials=trials,
