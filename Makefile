@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 # A real sweep (8 trials, Optuna TPE + ASHA on local Ray, MLflow in ./mlflow.db)
 # of the `naive` learner on split-digits; prints the best configuration.
 demo: install
-	$(VENV)/bin/synaptune sweep --learner naive --benchmark split-digits --trials 8 \
+	$(VENV)/bin/synaptune sweep --learner naive --benchmark split-digits --trials 9 \
 		--name demo-$$(date +%Y%m%d-%H%M%S)
 
 # The whole test suite, slow tests included (what CI runs).

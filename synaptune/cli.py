@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_benchmark_flags(p)
     p.add_argument("--space", help="search-space YAML replacing the learner's own")
     p.add_argument("--trials", type=int, default=None,
-                   help="trials to run (default 8); with --resume, more than before extends the sweep")
+                   help="trials to run (default 9: ASHA then completes 3); with --resume, more than before extends the sweep")
     p.add_argument("--concurrency", type=int, default=2, help="trials running at once")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional GPUs per trial")

@@ -97,9 +97,9 @@ def too_small_warning(trials: int, grace_period: int, reduction_factor: int, max
             break
     fixes.append("--scheduler none")
     at = ", ".join(str(m) for m in rungs)
-    return (f"ASHA stops trials after task{'s' if len(rungs) > 1 else ''} {at} of {max_t} and keeps about 1 in "
-            f"{reduction_factor} at each: of {trials} trials about {expected:.1f} would see every task, fewer than "
-            f"{reduction_factor}, so the best configuration is chosen among too few. "
+    return (f"ASHA stops trials after task{'s' if len(rungs) > 1 else ''} {at} of {max_t} and keeps "
+            f"about 1 in {reduction_factor} at each: of {trials} trials about {expected:.1f} would see every "
+            f"task, fewer than {reduction_factor}, so the best configuration is chosen among too few. "
             f"Use {', or '.join(fixes)}.")
 
 
@@ -177,8 +177,8 @@ def few_samples_warning(stream: Stream, split: Split = "val", minimum: int = 100
     helps.append("--seeds N (averages the training noise out)")
     words = _SPLIT_WORDS.get(split, split)
     helped = " or ".join(helps)
-    return (f"task {task} of {stream.name} has only {n} {words} samples: its {words} accuracy moves in steps of "
-            f"1/{n} ({100 / n:.1f} points), so trials closer than that cannot be told apart. "
+    return (f"task {task} of {stream.name} has only {n} {words} samples: its {words} accuracy moves in "
+            f"steps of 1/{n} ({100 / n:.1f} points), so trials closer than that cannot be told apart. "
             f"{helped[0].upper()}{helped[1:]} would help.")
 
 

@@ -206,7 +206,7 @@ def _report(run: TrialRun, result: dict[str, Any] | None = None) -> dict[str, An
     result["node_id"] = ray.get_runtime_context().get_node_id()
     with tempfile.TemporaryDirectory() as d:
         run.save(d)
-        if run.finished and not diverged:  # the prototype picture (first seed) travels with the last checkpoint
+        if run.finished and not diverged:  # the prototype picture (first seed) goes with the last checkpoint
             write_prototypes_png(run.learners[0], d)
         tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
     return result

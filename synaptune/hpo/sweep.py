@@ -38,7 +38,7 @@ OBJECTIVE = "objective"
 #: killed driver loses little: each trial's checkpoint path is in that state.
 EXPERIMENT_STATE_PERIOD_S = "1"
 #: Trials of a new sweep when --trials is not given.
-DEFAULT_TRIALS = 8
+DEFAULT_TRIALS = 9
 
 
 @dataclass(frozen=True)
@@ -385,6 +385,8 @@ def check_same_sweep(cfg: SweepConfig, now: dict[str, Any]) -> None:
     for key, flag in SAME_ON_RESUME.items():
         if key not in recorded:
             continue  # a sweep logged before this setting was recorded
+        if key == "grace_period" and cfg.grace_period is None:
+            continue  # not given: Tune restores the sweep's own scheduler, rungs included
         was, is_now = recorded[key], str(now.get(key))
         if was != is_now:
             raise ConfigError(f"--resume: {flag} differs from the sweep's: it ran with {key} = {was}, this command "

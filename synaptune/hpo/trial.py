@@ -111,6 +111,11 @@ class TrialRun:
         self.tasks_done = t + 1
         return self.metrics()
 
+    def _run_name(self, k: int) -> str:
+        """``seed S`` (``, task order O`` with several orders) of run ``k`` (order-major, then seed)."""
+        n = len(self.seeds)
+        return f"seed {self.seeds[k % n]}" + (f", task order {k // n}" if self.more_orders else "")
+
     def diverged(self) -> str | None:
         """Why this trial's numbers are no answer (something non-finite), or None.
 
@@ -124,9 +129,7 @@ class TrialRun:
         Cheap enough to run after each task: one device-to-host sync per run
         unless something is wrong, and only then a search for the tensor to name.
         """
-        n_seeds = len(self.seeds)
         for k, learner in enumerate(self.learners):
-            where = f"seed {self.seeds[k % n_seeds]}" + (f", task order {k // n_seeds}" if self.more_orders else "")
             tensors = [(name, t) for name, t in learner.state_dict().items()
                        if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
             if not tensors:
@@ -134,7 +137,7 @@ class TrialRun:
             finite = torch.stack([torch.isfinite(t).all() for _, t in tensors])
             if not bool(finite.all()):
                 name = next(n for (n, _), ok in zip(tensors, finite.tolist()) if not ok)
-                return f"learner state has non-finite values ({where}, {name})"
+                return f"learner state has non-finite values ({self._run_name(k)}, {name})"
         t = self.tasks_done
         sp = self.eval_split
         for k, R in enumerate(self.matrices):
@@ -142,8 +145,7 @@ class TrialRun:
             bad = np.argwhere(measured & ~np.isfinite(R[:t, :t]))
             if len(bad):
                 i, j = (int(v) for v in bad[0])
-                where = f"seed {self.seeds[k % n_seeds]}" + (f", task order {k // n_seeds}" if self.more_orders else "")
-                return f"{sp}/acc_task_{j} is {R[i, j]} ({where}, after task {i})"
+                return f"{sp}/acc_task_{j} is {R[i, j]} ({self._run_name(k)}, after task {i})"
         if t == 0:
             return None
         seen = aggregate([float(np.mean(R[t - 1, :t])) for R in self.matrices], self.aggregate)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Nothing non-finite is an answer: diverged runs are detected, stop, fail in Optuna, and ``run`` refuses them."""
+"""Nothing non-finite is an answer: diverged runs are detected, stop, fail in Optuna; ``run`` refuses them."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def test_diverging_configuration_is_named(stream: Stream) -> None:
     assert reason is not None and reason.startswith("learner state has non-finite values (seed 0, net.")
     assert result["diverged"] == 1 and result["diverged_reason"] == reason
     # The reason is real: some floating tensor of the learner is not finite.
-    assert any(not torch.isfinite(t).all() for t in run.learners[0].state_dict().values() if t.is_floating_point())
+    state = run.learners[0].state_dict().values()
+    assert any(not torch.isfinite(t).all() for t in state if t.is_floating_point())
 
 
 def test_sane_configuration_does_not_diverge(stream: Stream) -> None:
@@ -58,7 +59,8 @@ def test_non_finite_accuracy_and_second_seed_are_named(stream: Stream) -> None:
     assert run.diverged() is None  # unmeasured NaN entries (R[0, 1]) are no divergence
     with torch.no_grad():
         next(iter(run.learners[1].parameters())).view(-1)[0] = float("nan")
-    assert run.diverged() is not None and run.diverged().startswith("learner state has non-finite values (seed 1, ")
+    reason = run.diverged()
+    assert reason is not None and reason.startswith("learner state has non-finite values (seed 1, ")
 
 
 # ------------------------------------------------------------------ the searcher
@@ -68,7 +70,8 @@ def _searcher() -> Any:
     from synaptune.hpo.raytune import make_searcher
     from synaptune.searchspaces.space import parse_space
 
-    space = parse_space({"learner": "naive", "params": {"lr": {"float": [0.001, 0.1]}}}, NAIVE, learner="naive")
+    doc = {"learner": "naive", "params": {"lr": {"float": [0.001, 0.1]}}}
+    space = parse_space(doc, NAIVE, learner="naive")
     return make_searcher(space, metric="objective_seen", seed=0)
 
 
@@ -81,7 +84,7 @@ def test_diverged_trial_is_told_to_optuna_as_failed() -> None:
     searcher = _searcher()
     assert isinstance(searcher.suggest("bad"), dict) and isinstance(searcher.suggest("good"), dict)
     diverged = {"tasks_seen": 1, "n_tasks": 2, "objective_seen": math.nan, "val/acc_seen": math.nan,
-                "diverged": 1, "diverged_reason": "learner state has non-finite values (seed 0, net.head.weight)"}
+                "diverged": 1, "diverged_reason": "learner state has non-finite values (seed 0, net.x)"}
     searcher.on_trial_result("bad", diverged)
     searcher.on_trial_complete("bad", diverged)
     bad = searcher._ot_study.trials[searcher._ot_trials["bad"].number]
@@ -104,7 +107,7 @@ def test_diverged_trial_is_told_to_optuna_as_failed() -> None:
 
 @pytest.fixture
 def fake_tune(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Stands in for Tune's session (report, context, checkpoint) and Ray's runtime context: no Ray started."""
+    """Stands in for Tune's session (report, context, checkpoint) and Ray's runtime context: no Ray starts."""
     import ray
 
     from synaptune.hpo import raytune
@@ -187,7 +190,7 @@ def test_run_preset_refuses_a_diverging_preset() -> None:
         run_preset(Preset("naive", NAIVE(**DIVERGING), "split-digits", bench), seeds=2)
     message = str(info.value)
     assert isinstance(info.value, SynaptuneError) and "\n" not in message
-    assert message.startswith("seed 0 diverged at task 0 of split-digits: learner state has non-finite values")
+    assert message.startswith("seed 0 diverged at task 0 of split-digits: learner state has non-finite")
     assert "lower the learning rate" in message
     done = run_preset(Preset("naive", NAIVE(**SANE), "split-digits", bench), seeds=1)
     assert math.isfinite(done["metrics"]["test/acc"])
