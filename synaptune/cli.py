@@ -273,7 +273,8 @@ def _print_settings(record: Any) -> None:
     print(f"stream: {st.get('benchmark')}, {st.get('benchmark/n_tasks')} tasks x "
           f"{st.get('benchmark/classes_per_task')} classes ({st.get('benchmark/scenario')}, benchmark seed "
           f"{st.get('benchmark/seed')}), val_fraction {st.get('benchmark/val_fraction')}"
-          + (f" ({min(samples)}-{max(samples)} validation samples per task)" if samples else ""))
+          + (f" ({min(samples)}{'' if min(samples) == max(samples) else f'-{max(samples)}'} validation samples "
+             "per task)" if samples else ""))
     print(f"settings: protocol {st.get('protocol')}, seeds {st.get('seeds')}, task_orders "
           f"{st.get('task_orders', 1)}, aggregate {st.get('aggregate', 'mean')}")
 

@@ -37,12 +37,12 @@ def test_hebbian_sweep_over_p_k_delta_logs_to_mlflow(tmp_path: Path) -> None:
     fields = {f.name for f in dataclasses.fields(HebbianParams)}
     sampled = set()
     for run in runs:
-        assert fields <= set(run.data.params)
+        assert {f"learner/{f}" for f in fields} <= set(run.data.params)
         assert run.data.params["learner"] == "hebbian"
         assert run.data.tags["synaptune.status"] == "completed"
-        assert 2 <= int(run.data.params["p"]) <= 8 and 2 <= int(run.data.params["k"]) <= 10
-        assert 0.0 <= float(run.data.params["delta"]) <= 0.4
-        sampled.add((run.data.params["p"], run.data.params["k"], run.data.params["delta"]))
+        assert 2 <= int(run.data.params["learner/p"]) <= 8 and 2 <= int(run.data.params["learner/k"]) <= 10
+        assert 0.0 <= float(run.data.params["learner/delta"]) <= 0.4
+        sampled.add((run.data.params["learner/p"], run.data.params["learner/k"], run.data.params["learner/delta"]))
         assert 0.0 <= run.data.metrics["val/acc"] <= 1.0
     assert len(sampled) == TRIALS  # Optuna chose a different (p, k, Delta) each time
 

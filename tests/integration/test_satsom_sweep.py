@@ -32,7 +32,7 @@ def test_satsom_sweep_logs_satsom_params(tmp_path: Path) -> None:
     assert len(runs) == 2
     fields = {f.name for f in dataclasses.fields(SatSOMParams)}
     for run in runs:
-        assert fields <= set(run.data.params)
+        assert {f"learner/{f}" for f in fields} <= set(run.data.params)
         assert run.data.params["learner"] == "satsom"
         assert run.data.tags["synaptune.status"] == "completed"
         assert 0.0 <= run.data.metrics["val/acc"] <= 1.0

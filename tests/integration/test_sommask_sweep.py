@@ -35,7 +35,7 @@ def test_sigma_sweep_logs_prototype_png(tmp_path: Path) -> None:
     for run in runs:
         assert run.data.tags["synaptune.status"] == "completed"
         assert 0.0 <= run.data.metrics["val/acc"] <= 1.0
-        sigmas.add((run.data.params["sigma_org"], run.data.params["sigma_fwd"]))
+        sigmas.add((run.data.params["learner/sigma_org"], run.data.params["learner/sigma_fwd"]))
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "prototypes.png" in names, names
         dest = str(tmp_path / run.info.run_id)

@@ -37,9 +37,9 @@ def test_sparse_mlp_sweep_over_percent_on_and_sparsity_logs_to_mlflow(tmp_path: 
     fields = {f.name for f in dataclasses.fields(SparseMLPParams)}
     sampled = set()
     for run in runs:
-        params = run.data.params
-        assert fields <= set(params)
-        assert params["learner"] == "sparse-mlp"
+        assert {f"learner/{f}" for f in fields} <= set(run.data.params)
+        assert run.data.params["learner"] == "sparse-mlp"
+        params = {k.removeprefix("learner/"): v for k, v in run.data.params.items() if k.startswith("learner/")}
         assert params["hidden_units"] == "128" and params["train_ep"] == "2"  # the fixed values
         assert 0.05 <= float(params["percent_on_fc"]) <= 1.0 and 0.0 <= float(params["sparsity_fc"]) <= 0.95
         sampled.add((params["percent_on_fc"], params["sparsity_fc"]))

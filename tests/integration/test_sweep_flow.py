@@ -97,4 +97,4 @@ def test_sweep_best_export_run(tmp_path: Path) -> None:
     run = MlflowClient(tracking_uri=uri).get_run(out["run_id"])
     assert run.data.tags["synaptune.role"] == "run"
     assert run.data.metrics["test/acc"] == pytest.approx(out["test/acc"])
-    assert run.data.params["lr"] == best[0]["params"]["lr"]
+    assert run.data.params["learner/lr"] == best[0]["params"]["lr"]

@@ -474,15 +474,15 @@ def test_one_line_in_a_fresh_process_creating_the_mlflow_store(workdir: Path) ->
     r = subprocess.run([*synaptune_cmd(), "best", "--experiment", "nope", "--tracking-uri", "sqlite:///fresh.db"],
                        cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stderr
-    assert r.stderr.startswith("synaptune: error: no MLflow experiment `nope`") and r.stderr.count("\n") == 1, \
-        r.stderr
-    assert (workdir / "fresh.db").exists()  # this one got as far as creating the store
+    assert r.stderr.startswith("synaptune: error: no MLflow store at sqlite:///fresh.db") and \
+        r.stderr.count("\n") == 1, r.stderr
+    assert not (workdir / "fresh.db").exists()  # reading does not create an empty store
 
 
 def test_tracking_check_leaves_mlflow_retries_to_the_sweep(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                           mlflow_db_template: Path) -> None:
     """The fail-fast settings of the tracking check must not leak into the sweep's logging."""
-    from synaptune.hpo.tracking import check_tracking_uri
+    from synaptune.hpo.store import check_tracking_uri
 
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
