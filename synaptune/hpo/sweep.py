@@ -191,6 +191,7 @@ def prepare(cfg: SweepConfig) -> Prepared:
         for k in range(1, cfg.task_orders))
     for tuned in (stream, *more_orders):  # a task without validation samples cannot rank trials
         check_eval_samples(tuned, "val", val_fraction=cfg.benchmark_params.val_fraction)
+    check_eval_samples(full, "test")  # nor could a preset be reported on a task without test samples
     store.check_tracking_uri(cfg.tracking_uri)
     grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
     # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.
@@ -358,7 +359,7 @@ def stream_settings(benchmark: str, params: BenchmarkParams, full: Stream, tuned
 def sweep_settings(prepared: Prepared) -> dict[str, Any]:
     """The params of the parent run and of every child run: the sweep's settings and the stream's."""
     cfg, space = prepared.config, prepared.space
-    grace = getattr(prepared, "grace_period", cfg.grace_period)
+    grace = prepared.grace_period
     return {
         "learner": cfg.learner,
         **stream_settings(cfg.benchmark, cfg.benchmark_params, prepared.full_stream, prepared.stream),
