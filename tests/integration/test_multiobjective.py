@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synaptune.hpo.pareto import dominates
+from synaptune.hpo.store import dominates
 from tests.conftest import run_cli
 
 pytest.importorskip("ray")
