@@ -310,7 +310,7 @@ def _ranked(results: Any, experiment: str, metric_flag: str | None) -> tuple[lis
 
     text = metric_flag or "objective"
     records = results.records(experiment)
-    results.check_metric(records, text.removesuffix(":min").removesuffix(":max"), experiment)  # a typo first
+    results.check_metric(records, store.split_metric(text)[0], experiment)  # a typo first
     metric, mode = store.parse_metric(text)
     return records, store.rank(records, metric, mode), metric, mode
 

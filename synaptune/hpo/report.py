@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synaptune.exceptions import ConfigError
-from synaptune.hpo.store import (ROLE, SweepStore, TrialRecord, TrialStatus, check_tracking_uri, parse_metric, rank,
+from synaptune.hpo.store import (ROLE, SweepStore, TrialRecord, TrialStatus, check_tracking_uri, parse_metric, rank, split_metric,
                                  require_existing_store)
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def load_sweep(tracking_uri: str, experiment: str, *, metric: str | None = None)
                           "a report needs an experiment made by `synaptune sweep --name NAME`.")
     trials = results.records(experiment, parent_id=parent.info.run_id)
     text = metric or "objective"
-    results.check_metric(trials, text.removesuffix(":min").removesuffix(":max"), experiment)  # a typo first
+    results.check_metric(trials, split_metric(text)[0], experiment)  # a typo first
     name, mode = parse_metric(text)
     settings = dict(parent.data.params)
     data = SweepData(experiment=experiment, tracking_uri=tracking_uri, parent_id=parent.info.run_id,
@@ -554,7 +554,7 @@ def _curves(R: list[list[float]], best: TrialRecord, out: Path) -> Section:
     ax.set_xticks(range(T))
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("after training task i")
-    ax.set_ylabel(data.metric)
+    ax.set_ylabel("validation accuracy")
     ax.set_title(f"Accuracy of each task as later tasks are learned (trial {best.trial_id})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small", ncol=2 if T > 6 else 1)

@@ -106,13 +106,23 @@ def metric_direction(name: str) -> str | None:
     return DIRECTIONS.get(base)
 
 
+def split_metric(text: str) -> tuple[str, str | None]:
+    """``"x:min"`` -> ``("x", "min")``, ``"x"`` -> ``("x", None)``; ConfigError for another suffix."""
+    name, sep, mode = text.rpartition(":")
+    if not sep:
+        return text, None
+    if mode not in ("min", "max"):
+        raise ConfigError(f"--metric {text}: the direction after ':' must be min or max, got {mode!r}.")
+    return name, mode
+
+
 def parse_metric(text: str) -> tuple[str, str]:
     """``"val/forgetting"`` -> ``("val/forgetting", "min")``; ``"x:max"`` -> ``("x", "max")``.
 
     Raises ConfigError when no direction is given and the metric's is not known.
     """
-    name, mode = (text.rsplit(":", 1) if text.endswith((":min", ":max")) else (text, ""))
-    mode = mode or metric_direction(name) or ""
+    name, given = split_metric(text)
+    mode = given or metric_direction(name) or ""
     if not mode:
         raise ConfigError(f"--metric {text}: the direction of {name} is not known; write {name}:max or "
                           f"{name}:min.")
@@ -523,9 +533,13 @@ class SweepStore:
         return pareto_front(self.records(experiment), objectives)
 
     def check_metric(self, records: Sequence[TrialRecord], metric: str, experiment: str) -> None:
-        """ConfigError naming the experiment's metrics when no trial logged ``metric`` (a typo)."""
+        """ConfigError naming the experiment's metrics when no trial logged ``metric`` (a typo).
+
+        A built-in metric (its direction known) is never a typo: a sweep whose
+        trials have not finished yet lacks it, and says so elsewhere.
+        """
         names = sorted({m for r in records for m in r.metrics})
-        if metric in names or not records:
+        if metric in names or not records or metric_direction(metric) is not None:
             return
         shown = [n for n in names if "acc_task_" not in n] + (["val/acc_task_<j>"] if any(
             "acc_task_" in n for n in names) else [])

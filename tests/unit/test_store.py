@@ -159,3 +159,9 @@ def test_spread_over_seeds_adds_to_the_standard_error() -> None:
 def test_records_are_read_page_after_page(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "PAGE_SIZE", 1)
     assert len(store.SweepStore(uri).records("forget")) == 4
+
+
+def test_a_direction_other_than_min_or_max_is_refused() -> None:
+    assert store.split_metric("val/acc") == ("val/acc", None)
+    with pytest.raises(ConfigError, match=r"--metric val/forgetting:up: the direction after ':' must be min or max"):
+        store.parse_metric("val/forgetting:up")
