@@ -22,7 +22,7 @@ from synaptune.exceptions import ConfigError, SynaptuneError
 
 logger = logging.getLogger("synaptune")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
@@ -220,6 +220,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         tracking_uri=store.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
     summary = run_sweep(cfg)
     counts = summary["counts"]
+    if summary["interrupted"]:
+        print(f"sweep `{summary['experiment']}` interrupted after {summary['launched']} of {summary['trials']} "
+              f"trials were launched: {counts['completed']} completed, {counts['pruned']} stopped early by ASHA, "
+              f"{counts['failed']} failed, {counts['interrupted']} stopped mid-stream (their last finished task "
+              f"is kept), {max(0, summary['launched'] - summary['recorded'])} before their first task ended")
+        print(f"continue it:  {_resume_command()}")
+        return EXIT_INTERRUPTED
     more = [f"{counts[s]} {s}" for s in ("lost", "interrupted", "running") if counts.get(s)]
     print(f"sweep `{summary['experiment']}`: {counts['completed']} completed, {counts['pruned']} stopped "
           f"early by ASHA, {counts['failed']} failed" + "".join(f", {m}" for m in more)
@@ -245,6 +252,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           else f"look at it: {uri}")
     print(f"export it:  synaptune export --experiment {summary['experiment']} -o preset.yaml")
     return EXIT_OK
+
+
+def _resume_command() -> str:
+    """The command line that was run, with ``--resume`` (for an interrupted sweep)."""
+    import shlex
+
+    argv = [a for a in sys.argv[1:] if a not in ("--resume", "--resume-if-possible")]
+    return shlex.join(["synaptune", *argv, "--resume"])
 
 
 #: Final metrics shown under each trial by ``best`` and ``sweep``.
@@ -584,8 +599,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synaptune: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("synaptune: interrupted; a sweep continues with --resume", file=sys.stderr)
-        return 130
+        what = {"sweep": "; continue the sweep with the same command and --resume",
+                "run": "; nothing was logged to MLflow"}.get(args.command, "")
+        print(f"synaptune: interrupted{what}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -463,12 +463,12 @@ class SweepStore:
         if found is not None:
             run_id = str(found.info.run_id)
             self._mlflow.update_run(run_id, status="RUNNING")
-            for key, value in tags.items():
+            for key, value in {**tags, STATUS: TrialStatus.RUNNING.value}.items():
                 self._mlflow.set_tag(run_id, key, value)
             return run_id
         exp_id = self.experiment_id(experiment, create=True)
-        run = self._mlflow.create_run(exp_id, run_name=experiment,
-                                      tags={ROLE: "sweep", SWEEP_PATH: sweep_path, **tags})
+        run = self._mlflow.create_run(exp_id, run_name=experiment, tags={
+            ROLE: "sweep", SWEEP_PATH: sweep_path, STATUS: TrialStatus.RUNNING.value, **tags})
         from mlflow.entities import Param
 
         self._mlflow.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in settings.items()])
@@ -487,6 +487,7 @@ class SweepStore:
             metrics += [Metric(f"best/{m}", best.metrics[m], now, 0) for m in ("objective", "val/acc")
                         if best.value(m) is not None]
         self._mlflow.log_batch(parent_id, metrics=metrics)
+        self._mlflow.set_tag(parent_id, STATUS, TrialStatus.INTERRUPTED.value if status == "KILLED" else "finished")
         self._mlflow.set_terminated(parent_id, status)
 
     def trial_logger(self, experiment: str, parent_id: str, *, learner: str, fixed: dict[str, Any],
@@ -631,6 +632,9 @@ class TrialLogger:
             max_results=1)
         if found:
             run_id = found[0].info.run_id
+            if found[0].data.tags.get(STATUS) == TrialStatus.INTERRUPTED.value:  # resumed: it runs again
+                client.set_tag(run_id, STATUS, TrialStatus.RUNNING.value)
+                client.update_run(run_id, status="RUNNING")
         else:
             number = self._number()
             run = client.create_run(self.experiment_id, run_name=f"{self.learner}-{number}", tags={
@@ -699,6 +703,17 @@ class TrialLogger:
             client.log_text(run_id, json.dumps({"split": "val", "R": matrix}, indent=1), "accuracy_matrix.json")
         _terminate(client, run_id, mlflow_status)
         return status
+
+    def close_running(self, status: TrialStatus) -> int:
+        """Close every child run still ``running`` with ``status`` (MLflow status KILLED); returns how many."""
+        wait_for_logging()
+        client = self.store._mlflow
+        runs = self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
+                                  f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
+        for run in runs:
+            client.set_tag(run.info.run_id, STATUS, status.value)
+            client.set_terminated(run.info.run_id, "KILLED")
+        return len(runs)
 
     def on_experiment_end(self, trial_ids: set[str]) -> None:
         """Close child runs of trials that Tune no longer knows (status ``lost``).

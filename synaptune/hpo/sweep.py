@@ -10,8 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 import os
+import re
+import signal
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -138,6 +142,11 @@ def prepare(cfg: SweepConfig) -> Prepared:
                                  ("--max-failures", cfg.max_failures, 0)):
         if value < minimum:
             raise ConfigError(f"{flag} must be at least {minimum}, got {value}.")
+    for flag, value in (("--cpus-per-trial", cfg.cpus_per_trial), ("--gpus-per-trial", cfg.gpus_per_trial),
+                        ("--time-budget", cfg.time_budget_s), ("--gpu-hours", cfg.gpu_hours)):
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value}.")
+    check_sweep_name(cfg.sweep_name)
     if cfg.cpus_per_trial <= 0:
         raise ConfigError(f"--cpus-per-trial must be > 0, got {cfg.cpus_per_trial}.")
     if cfg.gpus_per_trial < 0:
@@ -201,6 +210,13 @@ def prepare(cfg: SweepConfig) -> Prepared:
     for warning in filter(None, warnings):
         logger.warning("%s", warning)
     return Prepared(cfg, space, stream, protocol, full, more_orders, grace_period=grace)
+
+
+def check_sweep_name(name: str) -> None:
+    """A sweep name is a plain name: it becomes a folder under ``--storage`` and an MLflow experiment."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+=@-]*", name) or ".." in name:
+        raise ConfigError(f"--name {name!r}: a sweep name is a plain name (letters, digits, . _ - + = @; no path "
+                          "separators, quotes or '..'), since it names a folder under --storage. Choose another.")
 
 
 def can_resume(cfg: SweepConfig) -> bool:
@@ -527,17 +543,65 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> dict[str, Any]:
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             ),
         )
-    results = tuner.fit()
+    with InterruptWatch() as watch:
+        results = tuner.fit()
     store.wait_for_logging()
+    if watch.interrupted:  # trials still running were stopped where they were: theirs is the next --resume
+        trial_logger.close_running(store.TrialStatus.INTERRUPTED)
     records = results_store.records(cfg.sweep_name, parent_id=parent_id)
     counts = {s.value: 0 for s in store.TrialStatus}
     for record in records:
         counts[record.status.value] += 1
-    counts["not_launched"] = max(0, trials - len(results))
+    counts["not_launched"] = 0 if watch.interrupted else max(0, trials - len(results))
     ranked = store.rank(records, OBJECTIVE, "max")
     best = ranked[0] if ranked else None
-    results_store.finish_sweep(parent_id, best, counts)
+    results_store.finish_sweep(parent_id, best, counts, status="KILLED" if watch.interrupted else "FINISHED")
     front = store.pareto_front(records, cfg.objectives) if cfg.objectives else None
     return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts, "best": best,
             "ranked": ranked, "pareto": front, "tracking_uri": cfg.tracking_uri, "storage": cfg.experiment_path,
-            "budget": cfg.time_budget_s is not None or cfg.gpu_hours is not None}
+            "budget": cfg.time_budget_s is not None or cfg.gpu_hours is not None, "interrupted": watch.interrupted,
+            "trials": trials, "launched": len(results), "recorded": len(records)}
+
+
+class InterruptWatch:
+    """Ctrl-C during ``tuner.fit()``: remember it, and stop Tune gracefully (its state saved).
+
+    Tune's own SIGINT handler stops the sweep but returns as if it had ended,
+    so the driver could not tell an interrupted sweep from a finished one.
+    Here the first Ctrl-C is recorded and handed to Tune's graceful stop
+    through SIGUSR1 (which Tune always handles); a second one stops at once.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptWatch:
+        if threading.current_thread() is threading.main_thread():
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        for name in self.QUIET:
+            logging.getLogger(name).addFilter(self._quiet)
+        return self
+
+    #: Tune's loggers whose lines about an interrupted run point elsewhere (``Tuner.restore(...)``,
+    #: metrics of trials that had not reported yet); the CLI prints synaptune's own resume command.
+    QUIET = ("ray.tune.tune", "ray.tune.analysis.experiment_analysis", "ray.tune.result_grid")
+
+    def _quiet(self, record: logging.LogRecord) -> bool:
+        return not (self.interrupted and ("Tuner.restore" in record.getMessage()
+                                          or "Failed to fetch metrics" in record.getMessage()))
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        if self.interrupted or not tune_listens:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        logger.warning("interrupted: stopping the sweep and saving its state (Ctrl-C again to stop at once)")
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        for name in self.QUIET:
+            logging.getLogger(name).removeFilter(self._quiet)

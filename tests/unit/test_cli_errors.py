@@ -225,10 +225,23 @@ def test_space_for_another_learner(synaptune, workdir: Path) -> None:  # noqa: A
     ("--max-failures", "-1", "--max-failures must be at least 0, got -1."),
     ("--cpus-per-trial", "0", "--cpus-per-trial must be > 0, got 0.0."),
     ("--gpus-per-trial", "-1", "--gpus-per-trial must be >= 0, got -1.0."),
+    ("--cpus-per-trial", "nan", "--cpus-per-trial must be a finite number, got nan."),
+    ("--gpus-per-trial", "nan", "--gpus-per-trial must be a finite number, got nan."),
+    ("--time-budget", "nan", "--time-budget must be a finite number, got nan."),
+    ("--gpu-hours", "inf", "--gpu-hours must be a finite number, got inf."),
+    ("--name", "../../etc/x", "--name '../../etc/x': a sweep name is a plain name (letters, digits, . _ - + = @; "
+                              "no path separators, quotes or '..'), since it names a folder under --storage. "
+                              "Choose another."),
 ])
 def test_bad_sweep_numbers(synaptune, workdir: Path, flag: str, value: str, expected: str) -> None:  # noqa: ANN001
     assert error_line(synaptune(*sweep_args(workdir, flag, value))) == expected
     assert tree(workdir) == {}  # no results directory, no MLflow store
+
+
+@pytest.mark.parametrize("name", ["/abs/path", "it's", "a/b", ".hidden", "x..y"])
+def test_sweep_name_is_a_plain_name(synaptune, workdir: Path, name: str) -> None:  # noqa: ANN001
+    assert "a sweep name is a plain name" in error_line(synaptune(*sweep_args(workdir, "--name", name)))
+    assert tree(workdir) == {}
 
 
 def test_bad_benchmark_numbers(synaptune, workdir: Path) -> None:  # noqa: ANN001
