@@ -468,6 +468,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         ``best`` is a :class:`store.TrialRecord` or ``None`` if no trial saw every task.
     """
     prepared = prepare(cfg)
+    cfg = prepared.config  # --resume-if-possible is resolved there
     settings = sweep_settings(prepared)
     if cfg.resume:
         check_same_sweep(cfg, settings)
