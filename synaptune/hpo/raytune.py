@@ -296,9 +296,17 @@ class BudgetLimiter(ConcurrencyLimiter):  # type: ignore[misc]
         super().__init__(searcher, max_concurrent=max_concurrent)
         self.time_budget_s, self.gpu_hours, self.gpus_per_trial = time_budget_s, gpu_hours, gpus_per_trial
         self.started_at = time.time()
+        #: Test-only: driver-side events (budget clock start, each launch, budget spent) in the event log.
+        self.event_log = os.environ.get(EVENT_LOG_ENV)
+        self._event("-", "budget_started", self.started_at)
         self.trial_started: dict[str, float] = {}
         self.gpu_seconds_done = 0.0
         self.spent_reason: str | None = None
+
+    def _event(self, trial_id: str, what: str, when: float) -> None:
+        if self.event_log:
+            with open(self.event_log, "a") as f:
+                f.write(f"{trial_id} {what} 0 {when:.3f} driver\n")
 
     def budget_spent(self) -> str | None:
         """Why no new trial may start, or None."""
@@ -318,10 +326,12 @@ class BudgetLimiter(ConcurrencyLimiter):  # type: ignore[misc]
             if self.spent_reason is None:
                 self.spent_reason = reason
                 logger.warning("%s: no new trials; the running ones finish", reason)
+                self._event("-", "budget_spent", time.time())
             return Searcher.FINISHED
         config = super().suggest(trial_id)
         if isinstance(config, dict):
             self.trial_started[trial_id] = time.time()
+            self._event(trial_id, "launched", self.trial_started[trial_id])
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
