@@ -43,7 +43,7 @@ def test_sweep_against_real_mlflow_server(tmp_path: Path, mlflow_server: str) ->
     assert trials["tags.trial_id"].nunique() == 3
     assert set(trials["tags.synaptune.status"]) == {"completed"}
     assert trials["metrics.val/acc"].between(0.0, 1.0).all()
-    assert (trials["params.epochs"] == "1").all()  # fixed values are logged with the sampled ones
+    assert (trials["params.learner/epochs"] == "1").all()  # fixed values are logged with the sampled ones
     assert set(trials["tags.mlflow.parentRunId"]) == {parents["run_id"][0]}
     assert parents["tags.best_run_id"][0] == trials.sort_values("metrics.val/acc").iloc[-1]["run_id"]
 
