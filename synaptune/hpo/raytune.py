@@ -26,7 +26,7 @@ from ray.tune.search.optuna import OptunaSearch
 from synaptune.benchmarks.base import Stream
 from synaptune.hpo.artifacts import log_prototypes_png, write_prototypes_png
 from synaptune.hpo.store import TrialLogger, is_complete
-from synaptune.hpo.trial import CHECKPOINT_FILE, TrialRun
+from synaptune.hpo.trial import CHECKPOINT_FILE, CheckpointError, TrialRun
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import SearchSpace
 
@@ -84,25 +84,67 @@ def _maybe_fail(spec: TrialSpec, trial_id: str, task: int) -> None:
         raise RuntimeError(f"test fault: trial {trial_id} fails once before task {task}")
 
 
-def _newest_checkpoint_on_disk(spec: TrialSpec, trial_id: str) -> tuple[int, Path] | None:
-    """``(tasks_done, folder)`` of the trial's most advanced checkpoint in the results folder.
+def _checkpoints_on_disk(spec: TrialSpec, trial_id: str) -> list[Path]:
+    """The trial's checkpoint folders in the results folder (none for object-store URIs).
 
     Tune's experiment state is written at most once a second, so a driver killed
     right after a report may restore a trial from an older checkpoint (or none)
-    although a newer one reached storage. Looking at the files themselves loses
-    nothing. A half-written checkpoint (the kill came mid-copy) is skipped.
+    although a newer one reached storage; and the one Tune recorded may be the
+    one that is damaged. Looking at the files themselves loses nothing.
     """
     if not spec.storage_dir:
-        return None
-    best = None
-    for path in Path(spec.storage_dir).glob(f"train_trial_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"):
+        return []
+    return sorted(p.parent for p in Path(spec.storage_dir).glob(f"train_trial_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"))
+
+
+def _label(spec: TrialSpec, folder: Path) -> str:
+    """``<trial folder>/<checkpoint folder>`` for messages (the whole path when it is elsewhere)."""
+    return f"{folder.parent.name}/{folder.name}" if spec.storage_dir and \
+        Path(spec.storage_dir) in folder.parents else str(folder)
+
+
+def restore(run: TrialRun, spec: TrialSpec, trial_id: str, tune_checkpoint: Any) -> int | None:
+    """Continue ``run`` from the newest checkpoint that loads and checks; returns Tune's task count.
+
+    Checkpoints are tried, not trusted: every candidate (the one Tune recorded and
+    those on disk) is read and checked (:meth:`TrialRun.read_checkpoint`); the one
+    with the most tasks done wins (Tune's on a tie), and the trial starts from task
+    0 when none is usable. What was skipped is named in one warning line.
+
+    Returns the tasks done in Tune's checkpoint when it was the one restored (so
+    Tune has seen its result), else None: the caller then reports the restored
+    state again, since Tune's view of the trial lags it.
+    """
+    found: list[tuple[int, bool, str, dict[str, Any]]] = []  # (tasks done, is Tune's, label, state)
+    skipped: list[str] = []
+
+    def consider(folder: Path, label: str, is_tunes: bool) -> None:
         try:
-            tasks_done = int(torch.load(path, map_location="cpu", weights_only=True)["tasks_done"])
-        except Exception:  # noqa: BLE001 - incomplete or unreadable: not a usable checkpoint
-            continue
-        if best is None or tasks_done > best[0]:
-            best = (tasks_done, path.parent)
-    return best
+            state = run.read_checkpoint(folder)
+        except CheckpointError as e:
+            skipped.append(f"{label} {e}")
+        else:
+            found.append((int(state["tasks_done"]), is_tunes, label, state))
+
+    tunes_folder = None
+    if tune_checkpoint is not None:
+        with tune_checkpoint.as_directory() as d:
+            tunes_folder = Path(d).resolve()
+            consider(tunes_folder, _label(spec, tunes_folder), True)
+    for folder in _checkpoints_on_disk(spec, trial_id):
+        if folder.resolve() != tunes_folder:
+            consider(folder, _label(spec, folder), False)
+    if not found and not skipped:
+        return None
+    chosen = max(found, key=lambda c: (c[0], c[1])) if found else None
+    if chosen is not None:
+        run.apply_checkpoint(chosen[3])
+    if skipped:
+        outcome = (f"restored from {chosen[2]} ({chosen[0]} of {run.stream.n_tasks} tasks done)"
+                   if chosen is not None else "no usable checkpoint: starting again from task 0")
+        logger.warning("trial %s: skipped %d checkpoint(s) that do not load or check (%s); %s", trial_id,
+                       len(skipped), "; ".join(skipped), outcome)
+    return chosen[0] if chosen is not None and chosen[1] else None
 
 
 _DEVICE_STREAMS: dict[tuple[tuple[str, int], ...], tuple[Stream, ...]] = {}
@@ -140,15 +182,11 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec,
     run = TrialRun(spec.learner, params, first, seeds=spec.seeds, device=device, more_orders=tuple(others),
                    aggregate=spec.aggregate)
     trial_id = tune.get_context().get_trial_id()
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            run.load(d)
+    tunes_tasks = restore(run, spec, trial_id, tune.get_checkpoint())
     reported = False
-    on_disk = _newest_checkpoint_on_disk(spec, trial_id)
-    if on_disk is not None and on_disk[0] > run.tasks_done:
-        run.load(on_disk[1])
-        # Tune has not seen these tasks' results (or the trial's end): report them again.
+    if run.tasks_done and tunes_tasks != run.tasks_done:
+        # Tune has not seen this state's result (its record lags the files, or names a checkpoint that
+        # did not load), or not the trial's end: report it again. The tracker keeps one value per step.
         _report(run)
         reported = True
     if run.tasks_done and run.diverged() is not None:
@@ -203,6 +241,9 @@ def _report(run: TrialRun, result: dict[str, Any] | None = None) -> dict[str, An
                 result[name] = float("nan")
     # A JSON string, not a nested list: Tune's loggers only take scalars and strings.
     result["accuracy_matrix"] = json.dumps(run.accuracy_matrix())
+    # Every earlier task's metrics: the tracker logs the steps it does not have yet (a driver killed
+    # with results queued for MLflow loses them; the resumed trial's next report brings them back).
+    result["history"] = json.dumps(run.history[:-1])
     result["node_id"] = ray.get_runtime_context().get_node_id()
     with tempfile.TemporaryDirectory() as d:
         run.save(d)
@@ -357,7 +398,9 @@ class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
         self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=False)
 
     def on_experiment_end(self, trials, **info):  # type: ignore[no-untyped-def]
-        self.inner.on_experiment_end({t.trial_id for t in trials})
+        ended = {t.trial_id: (t.config, t.last_result, t.status == "ERROR") for t in trials
+                 if t.status in ("TERMINATED", "ERROR")}
+        self.inner.on_experiment_end({t.trial_id for t in trials}, ended)
 
     def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
         logger.warning("trial %s failed for good (after retries); see its error.txt under the storage path",

@@ -612,9 +612,18 @@ class TrialLogger:
     run_ids: dict[str, str] = dataclasses.field(default_factory=dict)
     #: The next child run's number (counted from MLflow once per process: not pickled).
     _next_number: int | None = None
+    #: Steps (tasks seen) each child run has logged or queued, read from MLflow the first time this
+    #: process meets the run (not pickled: a killed driver's queue may never have reached MLflow).
+    _steps: dict[str, set[int]] = dataclasses.field(default_factory=dict)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_next_number": None}
+        return {**self.__dict__, "_next_number": None, "_steps": {}}
+
+    def _logged_steps(self, run_id: str) -> set[int]:
+        if run_id not in self._steps:
+            history = self.store._mlflow.get_metric_history(run_id, "tasks_seen")
+            self._steps[run_id] = {int(m.step) for m in history}
+        return self._steps[run_id]
 
     def _number(self) -> int:
         if self._next_number is None:
@@ -641,6 +650,7 @@ class TrialLogger:
                 "mlflow.parentRunId": self.parent_id, ROLE: "trial", TRIAL_ID: trial_id,
                 TRIAL_NUMBER: str(number), STATUS: TrialStatus.RUNNING.value})
             run_id = run.info.run_id
+            self._steps[run_id] = set()
             from synaptune.learners import LEARNERS
 
             params = LEARNERS.get(self.learner).params_cls(**{**self.fixed, **config})
@@ -653,22 +663,36 @@ class TrialLogger:
         return run_id
 
     def on_result(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """Log the result's metrics at step ``tasks_seen``, and earlier steps the run lacks.
+
+        Each step is logged once: a result carries every earlier task's metrics
+        (``history``, a JSON list), so steps whose results were queued in a killed
+        driver are filled in by the resumed trial's next report, and a step reported
+        again (a trial restored from an older checkpoint) is not logged twice.
+        """
         from mlflow.entities import Metric, RunTag
 
         run_id = self.child_run(trial_id, config)
-        step = int(result["tasks_seen"])
+        logged = self._logged_steps(run_id)
         now = int(time.time() * 1000)
-        names = [k for k in result if k.startswith("val/") or k in LOGGED_METRICS]
-        # NaN / inf are not logged: a diverged trial ends failed and has no value to rank.
-        metrics = [Metric(k, float(result[k]), now, step) for k in names
-                   if isinstance(result[k], (int, float)) and not isinstance(result[k], bool)
-                   and math.isfinite(result[k])]
+        steps = [*json.loads(result.get("history") or "[]"), result]
+        metrics = []
+        for values in steps:
+            step = int(values["tasks_seen"])
+            if step in logged:
+                continue
+            logged.add(step)
+            # NaN / inf are not logged: a diverged trial ends failed and has no value to rank.
+            metrics += [Metric(k, float(v), now, step) for k, v in values.items()
+                        if (k.startswith("val/") or k in LOGGED_METRICS) and isinstance(v, (int, float))
+                        and not isinstance(v, bool) and math.isfinite(v)]
         # The node the trial (last) ran on, in the same request: one call per result. Sent by
         # MLflow's background queue, so the driver (and every trial) does not wait for a server
         # round trip per result; a trial's end waits for its results to be stored first.
         tags = [RunTag("ray.node_id", str(result["node_id"]))] if "node_id" in result else []
-        pending = self.store._mlflow.log_batch(run_id, metrics=metrics, tags=tags, synchronous=False)
-        _PENDING.setdefault(run_id, []).append(pending)
+        if metrics or tags:
+            pending = self.store._mlflow.log_batch(run_id, metrics=metrics, tags=tags, synchronous=False)
+            _PENDING.setdefault(run_id, []).append(pending)
 
     def on_end(self, trial_id: str, config: dict[str, Any], result: dict[str, Any] | None, *,
                error: bool, interrupted: bool = False) -> TrialStatus:
@@ -715,18 +739,33 @@ class TrialLogger:
             client.set_terminated(run.info.run_id, "KILLED")
         return len(runs)
 
-    def on_experiment_end(self, trial_ids: set[str]) -> None:
-        """Close child runs of trials that Tune no longer knows (status ``lost``).
+    def on_experiment_end(self, trial_ids: set[str],
+                          ended: dict[str, tuple[dict[str, Any], dict[str, Any] | None, bool]] | None = None) -> None:
+        """Close child runs still ``running`` that Tune does not run any more.
 
-        A driver killed within a second of starting a trial may restart without
-        it (Tune's experiment state predates it); its run would stay RUNNING
-        forever. At most a second of work is lost with it.
+        A trial unknown to Tune (status ``lost``): a driver killed within a second
+        of starting a trial may restart without it (Tune's experiment state
+        predates it); its run would stay RUNNING forever. At most a second of
+        work is lost with it.
+
+        A trial Tune has ended (``ended``: trial id -> ``(config, last result,
+        errored)``) whose run is still open: its end was queued for MLflow in a
+        driver that was killed. Its last result (with every earlier step) and its
+        end are logged now.
         """
         wait_for_logging()
+        ended = ended or {}
         client = self.store._mlflow
         runs = self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
                                   f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
         for run in runs:
-            if run.data.tags.get(TRIAL_ID) not in trial_ids:
+            trial_id = run.data.tags.get(TRIAL_ID)
+            if trial_id in ended:
+                config, result, errored = ended[trial_id]
+                self.run_ids.setdefault(trial_id, run.info.run_id)
+                if result and "tasks_seen" in result:
+                    self.on_result(trial_id, config, result)
+                self.on_end(trial_id, config, result, error=errored)
+            elif trial_id not in trial_ids:
                 client.set_tag(run.info.run_id, STATUS, TrialStatus.LOST.value)
                 client.set_terminated(run.info.run_id, "KILLED")

@@ -24,6 +24,11 @@ from synaptune.learners import LEARNERS
 from synaptune.runner import evaluate_row, train_task
 
 CHECKPOINT_FILE = "trial.pt"
+
+
+class CheckpointError(ValueError):
+    """A trial checkpoint that does not load, or loads but does not fit this trial (see :meth:`TrialRun.read_checkpoint`)."""
+
 #: Ways to turn one accuracy per run (task orders x seeds) into a trial's objective.
 AGGREGATES = ("mean", "mean-minus-std", "worst")
 
@@ -74,6 +79,9 @@ class TrialRun:
     matrices: list[np.ndarray] = field(default_factory=list)
     #: Seconds spent in training (not evaluation), summed over runs.
     train_seconds: float = 0.0
+    #: The numeric metrics of every finished task (``history[t - 1]`` after task ``t``): they travel
+    #: with each result and checkpoint, so the tracker can fill in steps a killed driver never logged.
+    history: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -109,7 +117,10 @@ class TrialRun:
             self.train_seconds += time.perf_counter() - start
             R[t] = evaluate_row(learner, stream, t, split=self.eval_split)
         self.tasks_done = t + 1
-        return self.metrics()
+        result = self.metrics()
+        self.history.append({k: float(v) for k, v in result.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        return result
 
     def _run_name(self, k: int) -> str:
         """``seed S`` (``, task order O`` with several orders) of run ``k`` (order-major, then seed)."""
@@ -202,18 +213,88 @@ class TrialRun:
         path = Path(directory) / CHECKPOINT_FILE
         torch.save({"tasks_done": self.tasks_done, "seeds": list(self.seeds),
                     "orders": 1 + len(self.more_orders), "train_seconds": self.train_seconds,
-                    "matrices": [R.tolist() for R in self.matrices],
+                    "matrices": [R.tolist() for R in self.matrices], "history": self.history,
                     "learners": [lr.state_dict() for lr in self.learners]}, path)
         return path
 
-    def load(self, directory: str | Path) -> None:
-        state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=self.device, weights_only=True)
+    def read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
+        """The checkpoint in ``directory``, checked against this trial; nothing of ``self`` changes.
+
+        Raises :class:`CheckpointError` (one line: what is wrong) when the file is
+        missing, does not load (truncated, not a torch file) or does not fit: other
+        seeds or task orders, a task index outside ``0..n_tasks``, accuracy
+        matrices of another shape or with measured entries that are not finite
+        accuracies in [0, 1], learner states with other keys or tensor shapes.
+        A learner state with NaN or inf is *not* refused: it is what a diverged
+        trial saved, and restoring it ends the trial as diverged (see :meth:`diverged`).
+        """
+        path = Path(directory) / CHECKPOINT_FILE
+        if not path.is_file():
+            raise CheckpointError(f"no {CHECKPOINT_FILE}")
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as e:  # noqa: BLE001 - truncated, zeroed, not a torch file: all mean "unusable"
+            raise CheckpointError(f"does not load ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})")
+        if not isinstance(state, dict) or not {"tasks_done", "seeds", "matrices", "learners"} <= state.keys():
+            raise CheckpointError("is not a synaptune trial checkpoint")
         if list(state["seeds"]) != list(self.seeds):
-            raise ValueError(f"checkpoint seeds {state['seeds']} differ from {list(self.seeds)}")
+            raise CheckpointError(f"has seeds {list(state['seeds'])}, this trial {list(self.seeds)}")
         if int(state.get("orders", 1)) != 1 + len(self.more_orders):
-            raise ValueError(f"checkpoint has {state.get('orders', 1)} task orders, not {1 + len(self.more_orders)}")
+            raise CheckpointError(f"has {state.get('orders', 1)} task orders, this trial {1 + len(self.more_orders)}")
+        t, n = state["tasks_done"], self.stream.n_tasks
+        if not isinstance(t, int) or not 0 <= t <= n:
+            raise CheckpointError(f"says {t!r} tasks done, the stream has {n}")
+        matrices = [np.asarray(R, dtype=float) for R in state["matrices"]]
+        if len(matrices) != len(self.runs) or any(R.shape != (n, n) for R in matrices):
+            raise CheckpointError(f"has accuracy matrices {[R.shape for R in matrices]}, "
+                                  f"this trial {len(self.runs)} of {(n, n)}")
+        measured = np.tril(np.ones((t, t), dtype=bool))
+        for R in matrices:
+            values = R[:t, :t][measured]
+            if not (np.isfinite(values).all() and ((values >= 0) & (values <= 1)).all()):
+                raise CheckpointError("has accuracies that are not finite numbers in [0, 1]")
+        if len(state["learners"]) != len(self.learners):
+            raise CheckpointError(f"has {len(state['learners'])} learner states, this trial {len(self.learners)}")
+        for learner, sd in zip(self.learners, state["learners"]):
+            own = learner.state_dict()
+            if not isinstance(sd, dict) or sd.keys() != own.keys():
+                raise CheckpointError("has learner states with other entries than this learner's")
+            for name, value in own.items():
+                if isinstance(value, torch.Tensor) and (not isinstance(sd[name], torch.Tensor)
+                                                        or sd[name].shape != value.shape):
+                    shape = tuple(sd[name].shape) if isinstance(sd[name], torch.Tensor) else type(sd[name]).__name__
+                    raise CheckpointError(f"has {name} of shape {shape}, this learner {tuple(value.shape)}")
+        seconds = float(state.get("train_seconds", 0.0))
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise CheckpointError(f"has train_seconds {seconds}")
+        history = state.get("history")
+        if history is not None and (not isinstance(history, list) or len(history) != t):
+            raise CheckpointError(f"has a history of {len(history) if isinstance(history, list) else '?'} "
+                                  f"tasks for {t} tasks done")
+        return {**state, "matrices": matrices, "train_seconds": seconds}
+
+    def apply_checkpoint(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (as returned by :meth:`read_checkpoint`)."""
         self.tasks_done = int(state["tasks_done"])
-        self.train_seconds = float(state.get("train_seconds", 0.0))
-        self.matrices = [np.asarray(R, dtype=float) for R in state["matrices"]]
+        self.train_seconds = float(state["train_seconds"])
+        self.matrices = [np.array(R, dtype=float) for R in state["matrices"]]
         for learner, sd in zip(self.learners, state["learners"]):
             learner.load_state_dict(sd)
+        history = state.get("history")
+        # Checkpoints from before the history was kept: rebuild it from the matrices (the accuracies
+        # and objectives of each task are all there; train_seconds and state_bytes are not).
+        self.history = list(history) if history is not None else [self._measured_at(t) for t in
+                                                                  range(1, self.tasks_done + 1)]
+
+    def _measured_at(self, t: int) -> dict[str, float]:
+        sp = self.eval_split
+        mean_row = np.mean([R[t - 1] for R in self.matrices], axis=0)
+        out = {"tasks_seen": float(t), "n_tasks": float(self.stream.n_tasks),
+               f"{sp}/acc_seen": float(np.mean(mean_row[:t])),
+               "objective_seen": aggregate([float(np.mean(R[t - 1, :t])) for R in self.matrices], self.aggregate)}
+        out.update({f"{sp}/acc_task_{j}": float(mean_row[j]) for j in range(t)})
+        return out
+
+    def load(self, directory: str | Path) -> None:
+        """Continue from the checkpoint in ``directory``; raises :class:`CheckpointError` if it is unusable."""
+        self.apply_checkpoint(self.read_checkpoint(directory))

@@ -103,7 +103,7 @@ def test_load_refuses_other_seeds(stream: Stream, tmp_path: Path) -> None:
     run = TrialRun("naive", params(), stream, seeds=(0, 1))
     run.step()
     run.save(tmp_path)
-    with pytest.raises(ValueError, match=r"checkpoint seeds \[0, 1\] differ from \[0\]"):
+    with pytest.raises(ValueError, match=r"has seeds \[0, 1\], this trial \[0\]"):
         TrialRun("naive", params(), stream, seeds=(0,)).load(tmp_path)
 
 
