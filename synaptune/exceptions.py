@@ -5,7 +5,13 @@ from __future__ import annotations
 
 
 class SynaptuneError(Exception):
-    """Base class of every error synaptune raises on purpose."""
+    """Base class of every error synaptune raises on purpose.
+
+    ``exit_code`` is what the CLI exits with: 2 (bad input, refused before anything
+    ran) unless a subclass says otherwise.
+    """
+
+    exit_code = 2
 
 
 class ConfigError(SynaptuneError, ValueError):
@@ -36,3 +42,21 @@ class DivergedError(SynaptuneError, FloatingPointError):
     Raised by ``synaptune run`` rather than reporting numbers of a broken model
     (NaN weights can still give a finite, plausible-looking accuracy).
     """
+
+
+class DamagedResultsError(SynaptuneError, RuntimeError):
+    """A sweep's saved state (Tune's experiment state, its pickles) is missing or does not load.
+
+    Exit code 1: nothing the user typed is wrong, but the sweep cannot go on as it was.
+    """
+
+    exit_code = 1
+
+
+class SweepFailedError(SynaptuneError, RuntimeError):
+    """A sweep stopped on an error after it started (Ray up, parent run open): a full disk, a lost store.
+
+    The parent run is marked FAILED with this message and no child run is left running. Exit code 1.
+    """
+
+    exit_code = 1

@@ -58,6 +58,8 @@ LOGGED_METRICS = ("tasks_seen", "state_bytes", "train_seconds", "objective", "ob
 ROLE, STATUS, REASON, TRIAL_ID, TRIAL_NUMBER, SWEEP_PATH = (
     "synaptune.role", "synaptune.status", "synaptune.reason", "trial_id", "synaptune.trial_number",
     "synaptune.sweep_path")
+#: Tag of a failed sweep's parent run: why it stopped (one line).
+ERROR = "synaptune.error"
 #: Prefix of the learner's Params fields among a trial run's params.
 LEARNER_PREFIX = "learner/"
 #: What MLflow returns per search page (its servers cap a page at 50,000).
@@ -490,6 +492,12 @@ class SweepStore:
         self._mlflow.set_tag(parent_id, STATUS, TrialStatus.INTERRUPTED.value if status == "KILLED" else "finished")
         self._mlflow.set_terminated(parent_id, status)
 
+    def fail_sweep(self, parent_id: str, reason: str) -> None:
+        """End the sweep's parent run FAILED, with ``reason`` (one line) in tag ``synaptune.error``."""
+        self._mlflow.set_tag(parent_id, STATUS, TrialStatus.FAILED.value)
+        self._mlflow.set_tag(parent_id, ERROR, reason[:5000])
+        self._mlflow.set_terminated(parent_id, "FAILED")
+
     def trial_logger(self, experiment: str, parent_id: str, *, learner: str, fixed: dict[str, Any],
                      settings: dict[str, Any]) -> TrialLogger:
         """The writer of the sweep's child runs (handed to Tune's callback)."""
@@ -728,15 +736,20 @@ class TrialLogger:
         _terminate(client, run_id, mlflow_status)
         return status
 
-    def close_running(self, status: TrialStatus) -> int:
-        """Close every child run still ``running`` with ``status`` (MLflow status KILLED); returns how many."""
+    def close_running(self, status: TrialStatus, reason: str | None = None) -> int:
+        """Close every child run still ``running`` with ``status`` (and tag ``synaptune.reason``); returns how many.
+
+        MLflow status KILLED for interrupted and lost runs, FAILED for failed ones.
+        """
         wait_for_logging()
         client = self.store._mlflow
         runs = self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
                                   f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
         for run in runs:
             client.set_tag(run.info.run_id, STATUS, status.value)
-            client.set_terminated(run.info.run_id, "KILLED")
+            if reason is not None:
+                client.set_tag(run.info.run_id, REASON, reason)
+            client.set_terminated(run.info.run_id, "FAILED" if status is TrialStatus.FAILED else "KILLED")
         return len(runs)
 
     def on_experiment_end(self, trial_ids: set[str],

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
 from synaptune.benchmarks.base import Stream
-from synaptune.exceptions import ConfigError, UnreachableError
-from synaptune.hpo import store
+from synaptune.exceptions import ConfigError, SweepFailedError, UnreachableError
+from synaptune.hpo import storage, store
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
 from synaptune.hpo.trial import AGGREGATES
@@ -95,6 +95,8 @@ class SweepConfig:
     study_storage: str | None = None
     tracking_uri: str = store.DEFAULT_TRACKING_URI
     seed: int = 0
+    #: ``--trust-results``: resume a results folder that another user owns (its pickles can run code).
+    trust_results: bool = False
 
     @property
     def sweep_name(self) -> str:
@@ -202,6 +204,10 @@ def prepare(cfg: SweepConfig) -> Prepared:
         check_eval_samples(tuned, "val", val_fraction=cfg.benchmark_params.val_fraction)
     check_eval_samples(full, "test")  # nor could a preset be reported on a task without test samples
     store.check_tracking_uri(cfg.tracking_uri)
+    if cfg.resume and not cfg.storage_is_uri:
+        storage.check_owner(cfg.experiment_path, trusted=cfg.trust_results)
+        storage.check_experiment_state(cfg.experiment_path)
+    check_room(cfg, space, stream, orders=cfg.task_orders)
     grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
     # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.
     warnings = [few_samples_warning(stream, "val")]
@@ -210,6 +216,24 @@ def prepare(cfg: SweepConfig) -> Prepared:
     for warning in filter(None, warnings):
         logger.warning("%s", warning)
     return Prepared(cfg, space, stream, protocol, full, more_orders, grace_period=grace)
+
+
+def check_room(cfg: SweepConfig, space: SearchSpace, stream: Stream, *, orders: int) -> None:
+    """``--storage`` is writable (a probe file) and, for a path, has room for the sweep's checkpoints.
+
+    The need is measured: the largest checkpoint among a few configurations of
+    the space, times what every trial keeps (see :mod:`synaptune.hpo.storage`);
+    a resumed sweep has used part of it already.
+    """
+    if cfg.storage_is_uri:
+        storage.check_uri(cfg.storage)
+        return
+    checkpoint = storage.checkpoint_bytes(space, stream, seeds=cfg.seeds, orders=orders, seed=cfg.seed)
+    need, why = storage.needed_bytes(checkpoint, requested_trials(cfg))
+    if cfg.resume:
+        need = max(0, need - storage.used_bytes(cfg.experiment_path))
+    logger.debug("results folder %s: about %s needed (%s)", cfg.storage, storage.human(need), why)
+    storage.check_local(cfg.storage, need, why)
 
 
 def check_sweep_name(name: str) -> None:
@@ -489,12 +513,8 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
 
 
 def _fit(prepared: Prepared, settings: dict[str, Any]) -> dict[str, Any]:
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    from synaptune.hpo.raytune import BudgetLimiter, MLflowTrialCallback, TrialSpec, make_searcher, train_trial
-
-    cfg, space, stream = prepared.config, prepared.space, prepared.stream
+    """The sweep's parent run, Tune's run, the summary; any error on the way ends the parent FAILED."""
+    cfg, space = prepared.config, prepared.space
     trials = requested_trials(cfg)
     results_store = store.SweepStore(cfg.tracking_uri)
     parent_settings = {**settings, "time_budget_s": cfg.time_budget_s, "gpu_hours": cfg.gpu_hours,
@@ -504,6 +524,53 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> dict[str, Any]:
                                           tags={"synaptune.trials": str(trials)}, space_yaml=space.to_yaml())
     trial_logger = results_store.trial_logger(cfg.sweep_name, parent_id, learner=cfg.learner,
                                               fixed=dict(space.fixed), settings=settings)
+    try:
+        return _tune(prepared, trials, results_store, parent_id, trial_logger)
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, no summary
+        _close_sweep(results_store, trial_logger, parent_id, None)
+        raise
+    except Exception as e:
+        full = storage.full_disk(cfg.storage)
+        reason = f"{full}; {_one_line(e)}" if full else _one_line(e)
+        not_closed = _close_sweep(results_store, trial_logger, parent_id, reason)
+        raise SweepFailedError(
+            f"sweep `{cfg.sweep_name}` stopped on an error after it started: {reason}. "
+            + (f"Its runs could not be closed in MLflow ({not_closed}); " if not_closed else
+               f"Its parent run {parent_id} is marked FAILED and no trial run is left running; ")
+            + "fix the cause, then continue it with --resume (--debug shows the traceback).") from e
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:500]}" if text else type(e).__name__
+
+
+def _close_sweep(results_store: store.SweepStore, trial_logger: store.TrialLogger, parent_id: str,
+                 reason: str | None) -> str | None:
+    """After an error (``reason``) or a second Ctrl-C (None): children closed, parent FAILED / KILLED.
+
+    Returns None, or why MLflow could not record it (the store may be what failed).
+    """
+    try:
+        if reason is None:
+            trial_logger.close_running(store.TrialStatus.INTERRUPTED)
+            results_store.finish_sweep(parent_id, None, {}, status="KILLED")
+        else:
+            trial_logger.close_running(store.TrialStatus.FAILED, reason="sweep failed")
+            results_store.fail_sweep(parent_id, reason)
+        return None
+    except Exception as e:  # noqa: BLE001 - keep the first error; say that this one happened too
+        return _one_line(e)
+
+
+def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, parent_id: str,
+          trial_logger: store.TrialLogger) -> dict[str, Any]:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from synaptune.hpo.raytune import BudgetLimiter, MLflowTrialCallback, TrialSpec, make_searcher, train_trial
+
+    cfg, space, stream = prepared.config, prepared.space, prepared.stream
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
                               threads=max(1, int(cfg.cpus_per_trial)),
                               storage_dir=None if cfg.storage_is_uri else cfg.experiment_path,

@@ -68,7 +68,8 @@ def test_resume_if_possible_starts_then_resumes(tmp_path: Path) -> None:
     assert fresh.config.resume is False
     state = tmp_path / "results" / "s"
     state.mkdir(parents=True)
-    (state / "tuner.pkl").write_bytes(b"")
+    (state / "tuner.pkl").write_bytes(b"\x80\x04N.")
+    (state / "experiment_state-2026-11-30_10-00-00.json").write_text('{"trial_data": []}')
     again = prepare(cfg(tmp_path, name="s", resume_if_possible=True))
     assert again.config.resume is True
     # Plain --resume-less runs still refuse to reuse the folder.

@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: MIT
+"""The results folder (``--storage``), checked before Ray starts.
+
+A sweep writes Tune's experiment state and every trial's checkpoints there,
+and ``--resume`` reads them back. So, before anything runs:
+
+- the folder (or object-store URI) must be writable: a probe file is written
+  and removed (permission bits say nothing for root or read-only mounts);
+- it must have room for what the sweep keeps: an estimate from the size of a
+  trial checkpoint of the learner (measured, not guessed) x trials kept;
+- on ``--resume``, Tune's experiment state must load (never resume into a
+  sweep whose record of its trials is damaged: the trials it names would be
+  lost in silence), and the folder must belong to the current user, since
+  resuming unpickles its files: a pickle from someone else can run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from synaptune.exceptions import ConfigError, DamagedResultsError, UnreachableError
+
+logger = logging.getLogger(__name__)
+
+#: Checkpoints Tune keeps per trial (``CheckpointConfig(num_to_keep=...)``), plus one being written.
+CHECKPOINTS_KEPT = 2
+#: Besides checkpoints, per trial: Tune's result.json / progress.csv / params (each result carries the
+#: accuracy matrix and the earlier tasks' metrics, so this grows with tasks squared) and the trial folder.
+TRIAL_OVERHEAD_BYTES = 256 * 1024
+#: Tune's experiment state, searcher state and tuner.pkl (they grow with the trials, counted per trial above).
+SWEEP_OVERHEAD_BYTES = 4 * 1024 * 1024
+#: How long an object store may take to answer the probe before the sweep is refused.
+URI_PROBE_TIMEOUT_S = 60.0
+#: Sampled configurations whose checkpoint size is measured (the largest counts).
+SIZE_SAMPLES = 8
+#: The files ``--resume`` unpickles (Tune's and the searcher's state).
+PICKLED = ("tuner.pkl", "searcher-state-*.pkl")
+
+
+def human(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n_bytes) < 1024 or unit == "TB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError  # unreachable
+
+
+def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: int = 0) -> int:
+    """The largest trial checkpoint among a few configurations of ``space`` (bytes, measured).
+
+    ``SIZE_SAMPLES`` configurations are drawn at random (Optuna's RandomSampler
+    through the sweep's own space sampler) and one more takes every numeric
+    dimension at its upper bound; each is built as a :class:`TrialRun` (no
+    training) and saved to memory. Configurations the learner refuses are skipped.
+    """
+    import optuna
+    import torch
+
+    from synaptune.hpo.raytune import DefineByRun
+    from synaptune.hpo.trial import TrialRun
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        define = DefineByRun(space)
+        samples = []
+        for _ in range(SIZE_SAMPLES):
+            trial = study.ask()
+            define(trial)
+            samples.append(dict(trial.params))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    upper = {d.name: (int(d.high) if d.kind == "int" else d.high) if d.kind != "categorical" else d.choices[-1]
+             for d in space.dims}
+    samples.append(upper)
+    largest = 0
+    for sample in samples:
+        try:
+            params = space.build(sample)
+            run = TrialRun(space.learner, params, stream, seeds=tuple(range(seeds)), more_orders=(stream,) * (orders - 1))
+        except (ValueError, TypeError):
+            continue  # e.g. a combination the learner's Params refuse: never a trial
+        buffer = io.BytesIO()
+        torch.save({"learners": [lr.state_dict() for lr in run.learners],
+                    "matrices": [R.tolist() for R in run.matrices]}, buffer)
+        largest = max(largest, buffer.tell())
+    return largest
+
+
+def needed_bytes(checkpoint: int, trials: int) -> tuple[int, str]:
+    """Room a sweep of ``trials`` needs in its results folder, and how that adds up (see the module constants)."""
+    need = trials * ((CHECKPOINTS_KEPT + 1) * checkpoint + TRIAL_OVERHEAD_BYTES) + SWEEP_OVERHEAD_BYTES
+    return need, (f"{trials} trials x ({CHECKPOINTS_KEPT + 1} checkpoints of {human(checkpoint)} + "
+                  f"{human(TRIAL_OVERHEAD_BYTES)} of results) + {human(SWEEP_OVERHEAD_BYTES)} of sweep state")
+
+
+def used_bytes(folder: str | Path) -> int:
+    """Bytes of the files under ``folder`` (0 if it does not exist): a resumed sweep has used them already."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def check_local(storage: str, need: int, why: str = "") -> None:
+    """``--storage`` (a path) can be created, written, and holds ``need`` bytes more (``why``: how they add up)."""
+    root = Path(storage).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--storage {storage} is a file, not a folder. Give a folder for the sweep's results.")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--storage {storage}: cannot create the folder ({e.strerror or e}). "
+                          "Choose a folder you can write, or create it first.") from None
+    probe = root / f".synaptune-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"synaptune")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise ConfigError(f"--storage {storage} is not writable ({e.strerror or e}). Choose a folder you can "
+                          "write (checkpoints and Tune's state go there).") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass  # read-only: it was never written
+    free = shutil.disk_usage(root).free
+    if free < need:
+        raise ConfigError(f"--storage {storage} has {human(free)} free; the sweep needs about {human(need)}"
+                          f"{f' ({why})' if why else ''}. Free some space, choose another --storage, or run "
+                          "fewer --trials.")
+
+
+def check_uri(storage: str, timeout_s: float = URI_PROBE_TIMEOUT_S) -> None:
+    """An object-store ``--storage`` (s3://, gs://, ...) answers and takes a probe file."""
+    def probe() -> None:
+        import pyarrow.fs
+
+        fs, path = pyarrow.fs.FileSystem.from_uri(storage)
+        fs.create_dir(path, recursive=True)
+        name = f"{path.rstrip('/')}/.synaptune-probe-{os.getpid()}"
+        with fs.open_output_stream(name) as f:
+            f.write(b"synaptune")
+        fs.delete_file(name)
+
+    error = _within(probe, timeout_s)
+    if error is not None:
+        raise UnreachableError(f"--storage {storage} cannot be written: {error}. Check the URI, the network and "
+                               "the credentials (e.g. AWS_* variables), or use a local folder.")
+
+
+def _within(fn: Callable[[], None], timeout_s: float) -> str | None:
+    """Run ``fn`` in a thread: None if it returned, else why not (its error's first line, or the timeout)."""
+    outcome: list[str | None] = []
+
+    def target() -> None:
+        try:
+            fn()
+            outcome.append(None)
+        except Exception as e:  # noqa: BLE001 - any failure of the probe is the answer
+            outcome.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}")
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
+
+
+def check_experiment_state(experiment_path: str) -> None:
+    """Refuse ``--resume`` into a sweep whose Tune state is missing or damaged.
+
+    Tune restores the trials named in the newest ``experiment_state-*.json``; when
+    that file does not parse, Tune logs a warning and carries on without them,
+    so the trials that ran would be lost and the sweep would claim the rest
+    "not launched". The trials' checkpoints and MLflow runs are still there;
+    only a fresh sweep (another ``--name``) can go on from here.
+    """
+    folder = Path(experiment_path)
+    states = sorted(folder.glob("experiment_state-*.json"))
+    fix = (f"Its finished trials stay in MLflow; start a new sweep with another --name (or remove {folder} "
+           "and start again under this name).")
+    if not states:
+        raise DamagedResultsError(f"cannot resume: {folder} has no experiment_state-*.json (Tune's record of the "
+                                  f"sweep's trials). {fix}")
+    newest = states[-1]
+    try:
+        doc = json.loads(newest.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("trial_data"), list):
+            raise ValueError("no trial_data list")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DamagedResultsError(f"cannot resume: Tune's experiment state {newest} is damaged ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:200] if str(e) else ''}), so the trials it records "
+                                  f"would be lost. {fix}") from None
+    for pattern in PICKLED:
+        for path in folder.glob(pattern):
+            if path.stat().st_size == 0:
+                raise DamagedResultsError(f"cannot resume: {path} is empty (damaged). {fix}")
+
+
+def check_owner(experiment_path: str, *, trusted: bool) -> None:
+    """Refuse to resume (unpickle) a results folder the current user does not own, unless ``trusted``."""
+    if trusted or not hasattr(os, "getuid"):
+        return
+    folder = Path(experiment_path)
+    me = os.getuid()
+    for path in [folder, *(p for pattern in PICKLED for p in folder.glob(pattern))]:
+        owner = path.stat().st_uid
+        if owner != me:
+            raise ConfigError(f"{path} belongs to user id {owner}, not to you ({me}); --resume unpickles Tune's files "
+                              "there, and a pickle can run any code. Resume only results you trust: check who wrote "
+                              "them, then pass --trust-results.")
+
+
+def full_disk(storage: str, *, below: int = 1024 * 1024) -> str | None:
+    """``"--storage X is full (N free)"`` when a local results folder has under ``below`` bytes free, else None.
+
+    Tune reports a full disk as whatever broke first (often an ``EOFError`` reading
+    back a half-written file); the error message names the cause instead.
+    """
+    if "://" in storage:
+        return None
+    try:
+        free = shutil.disk_usage(Path(storage).expanduser()).free
+    except OSError:
+        return None
+    return f"--storage {storage} is full ({human(free)} free)" if free < below else None
