@@ -226,16 +226,27 @@ def check_owner(experiment_path: str, *, trusted: bool) -> None:
                               "them, then pass --trust-results.")
 
 
-def full_disk(storage: str, *, below: int = 1024 * 1024) -> str | None:
-    """``"--storage X is full (N free)"`` when a local results folder has under ``below`` bytes free, else None.
+def trouble(storage: str, *, below: int = 1024 * 1024) -> str | None:
+    """What is wrong with a local results folder now (full: under ``below`` bytes free; not writable), or None.
 
-    Tune reports a full disk as whatever broke first (often an ``EOFError`` reading
-    back a half-written file); the error message names the cause instead.
+    Asked after a sweep stopped or ended: Tune reports a full or read-only disk as
+    whatever broke first (an ``EOFError`` reading back a half-written file, trials
+    "failed", a warning that the experiment state was not saved), and a sweep whose
+    state could not be saved cannot be trusted to resume. The message names the cause.
     """
     if "://" in storage:
         return None
+    root = Path(storage).expanduser()
     try:
-        free = shutil.disk_usage(Path(storage).expanduser()).free
+        free = shutil.disk_usage(root).free
     except OSError:
         return None
-    return f"--storage {storage} is full ({human(free)} free)" if free < below else None
+    if free < below:
+        return f"--storage {storage} is full ({human(free)} free)"
+    probe = root / f".synaptune-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"synaptune")
+        probe.unlink()
+    except OSError as e:
+        return f"--storage {storage} is not writable any more ({e.strerror or e})"
+    return None

@@ -530,14 +530,19 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> dict[str, Any]:
         _close_sweep(results_store, trial_logger, parent_id, None)
         raise
     except Exception as e:
-        full = storage.full_disk(cfg.storage)
-        reason = f"{full}; {_one_line(e)}" if full else _one_line(e)
+        cause = None if isinstance(e, StorageFailedError) else storage.trouble(cfg.storage)
+        reason = str(e) if isinstance(e, StorageFailedError) else \
+            f"{cause}; {_one_line(e)}" if cause else _one_line(e)
         not_closed = _close_sweep(results_store, trial_logger, parent_id, reason)
         raise SweepFailedError(
             f"sweep `{cfg.sweep_name}` stopped on an error after it started: {reason}. "
             + (f"Its runs could not be closed in MLflow ({not_closed}); " if not_closed else
                f"Its parent run {parent_id} is marked FAILED and no trial run is left running; ")
             + "fix the cause, then continue it with --resume (--debug shows the traceback).") from e
+
+
+class StorageFailedError(OSError):
+    """The results folder failed while Tune ran (full, read-only), though Tune itself ended normally."""
 
 
 def _one_line(e: BaseException) -> str:
@@ -614,6 +619,9 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     with InterruptWatch() as watch:
         results = tuner.fit()
     store.wait_for_logging()
+    cause = storage.trouble(cfg.storage)
+    if cause is not None:  # checkpoints and Tune's state were not saved: trials failed for it, not for their config
+        raise StorageFailedError(f"{cause}: trial checkpoints and Tune's experiment state could not be saved")
     if watch.interrupted:  # trials still running were stopped where they were: theirs is the next --resume
         trial_logger.close_running(store.TrialStatus.INTERRUPTED)
     records = results_store.records(cfg.sweep_name, parent_id=parent_id)

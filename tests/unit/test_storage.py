@@ -149,8 +149,10 @@ def test_resuming_a_folder_of_another_user_needs_trust_results(tmp_path: Path, c
     assert code == 1 and "is damaged" in one_error_line(err)
 
 
-def test_a_full_disk_is_named(tmp_path: Path) -> None:
-    assert storage.full_disk(str(tmp_path)) is None  # the test disk has room
-    assert storage.full_disk(str(tmp_path), below=shutil.disk_usage(tmp_path).free + 1) is not None
-    assert storage.full_disk("s3://bucket/x") is None
+def test_a_full_or_unwritable_disk_is_named(tmp_path: Path) -> None:
+    assert storage.trouble(str(tmp_path)) is None  # the test disk has room
+    full = storage.trouble(str(tmp_path), below=shutil.disk_usage(tmp_path).free + 2**30)
+    assert full is not None and full.startswith(f"--storage {tmp_path} is full (")
+    assert "is not writable any more" in (storage.trouble("/proc/self", below=0) or "")
+    assert storage.trouble("s3://bucket/x") is None
 
