@@ -40,8 +40,10 @@ class DivergedError(SynaptuneError, FloatingPointError):
     """Training blew up: a learner's state, an accuracy or the objective is NaN or infinite.
 
     Raised by ``synaptune run`` rather than reporting numbers of a broken model
-    (NaN weights can still give a finite, plausible-looking accuracy).
+    (NaN weights can still give a finite, plausible-looking accuracy). Exit code 1.
     """
+
+    exit_code = 1
 
 
 class DamagedResultsError(SynaptuneError, RuntimeError):
