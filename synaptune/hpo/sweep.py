@@ -587,14 +587,14 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
         tuner = tune.Tuner.restore(cfg.experiment_path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True)
     else:
-        storage = study_storage(cfg.study_storage) if cfg.study_storage else None
+        optuna_storage = study_storage(cfg.study_storage) if cfg.study_storage else None
         if cfg.objectives:  # multi-objective: Optuna sees final values only (no pruning)
             metric: Any = [PER_TASK_NAME[m] for m, _ in cfg.objectives]
             mode: Any = [mode for _, mode in cfg.objectives]
         else:
             metric, mode = TRIAL_METRIC, "max"
         searcher = BudgetLimiter(make_searcher(space, metric=metric, mode=mode, seed=cfg.seed,
-                                               storage=storage, study_name=cfg.sweep_name),
+                                               storage=optuna_storage, study_name=cfg.sweep_name),
                                  max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
                                  gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
         if cfg.scheduler == "asha":
