@@ -398,9 +398,7 @@ class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
         self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=False)
 
     def on_experiment_end(self, trials, **info):  # type: ignore[no-untyped-def]
-        ended = {t.trial_id: (t.config, t.last_result, t.status == "ERROR") for t in trials
-                 if t.status in ("TERMINATED", "ERROR")}
-        self.inner.on_experiment_end({t.trial_id for t in trials}, ended)
+        self.inner.on_experiment_end({t.trial_id for t in trials})
 
     def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
         logger.warning("trial %s failed for good (after retries); see its error.txt under the storage path",

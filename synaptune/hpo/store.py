@@ -741,10 +741,8 @@ class TrialLogger:
 
         MLflow status KILLED for interrupted and lost runs, FAILED for failed ones.
         """
-        wait_for_logging()
         client = self.store._mlflow
-        runs = self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
-                                  f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
+        runs = self._running()
         for run in runs:
             client.set_tag(run.info.run_id, STATUS, status.value)
             if reason is not None:
@@ -752,33 +750,41 @@ class TrialLogger:
             client.set_terminated(run.info.run_id, "FAILED" if status is TrialStatus.FAILED else "KILLED")
         return len(runs)
 
-    def on_experiment_end(self, trial_ids: set[str],
-                          ended: dict[str, tuple[dict[str, Any], dict[str, Any] | None, bool]] | None = None) -> None:
-        """Close child runs still ``running`` that Tune does not run any more.
+    def on_experiment_end(self, trial_ids: set[str]) -> None:
+        """Close child runs of trials that Tune no longer knows (status ``lost``).
 
-        A trial unknown to Tune (status ``lost``): a driver killed within a second
-        of starting a trial may restart without it (Tune's experiment state
-        predates it); its run would stay RUNNING forever. At most a second of
-        work is lost with it.
-
-        A trial Tune has ended (``ended``: trial id -> ``(config, last result,
-        errored)``) whose run is still open: its end was queued for MLflow in a
-        driver that was killed. Its last result (with every earlier step) and its
-        end are logged now.
+        A driver killed within a second of starting a trial may restart without
+        it (Tune's experiment state predates it); its run would stay RUNNING
+        forever. At most a second of work is lost with it.
         """
-        wait_for_logging()
-        ended = ended or {}
-        client = self.store._mlflow
-        runs = self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
-                                  f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
-        for run in runs:
+        for run in self._running():
+            if run.data.tags.get(TRIAL_ID) not in trial_ids:
+                self.store._mlflow.set_tag(run.info.run_id, STATUS, TrialStatus.LOST.value)
+                self.store._mlflow.set_terminated(run.info.run_id, "KILLED")
+
+    def close_ended(self, ended: dict[str, tuple[dict[str, Any], dict[str, Any], bool]]) -> int:
+        """Log the end of trials Tune has ended whose runs are still open; returns how many.
+
+        ``ended``: trial id -> ``(config, last result, errored)`` for every trial of
+        a sweep that ran to its end (not interrupted). A run still open then had
+        its last results and end queued for MLflow in a driver that was killed
+        (Tune's state already had the trial ended, so nothing reports it again):
+        they are logged now, the earlier steps from the result's ``history``.
+        """
+        closed = 0
+        for run in self._running():
             trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id in ended:
-                config, result, errored = ended[trial_id]
-                self.run_ids.setdefault(trial_id, run.info.run_id)
-                if result and "tasks_seen" in result:
-                    self.on_result(trial_id, config, result)
-                self.on_end(trial_id, config, result, error=errored)
-            elif trial_id not in trial_ids:
-                client.set_tag(run.info.run_id, STATUS, TrialStatus.LOST.value)
-                client.set_terminated(run.info.run_id, "KILLED")
+            if trial_id not in ended:
+                continue
+            config, result, errored = ended[trial_id]
+            self.run_ids.setdefault(trial_id, run.info.run_id)
+            if result and "tasks_seen" in result:
+                self.on_result(trial_id, config, result)
+            self.on_end(trial_id, config, result or None, error=errored)
+            closed += 1
+        return closed
+
+    def _running(self) -> list[Any]:
+        wait_for_logging()
+        return self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
+                                  f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")

@@ -624,6 +624,9 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
         raise StorageFailedError(f"{cause}: trial checkpoints and Tune's experiment state could not be saved")
     if watch.interrupted:  # trials still running were stopped where they were: theirs is the next --resume
         trial_logger.close_running(store.TrialStatus.INTERRUPTED)
+    else:  # every trial ended: a run still open lost its end with a killed driver (see close_ended)
+        trial_logger.close_ended({r.metrics["trial_id"]: (r.config, r.metrics, r.error is not None)
+                                  for r in results if r.metrics and "trial_id" in r.metrics})
     records = results_store.records(cfg.sweep_name, parent_id=parent_id)
     counts = {s.value: 0 for s in store.TrialStatus}
     for record in records:

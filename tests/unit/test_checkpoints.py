@@ -203,7 +203,7 @@ def test_a_trial_ended_by_tune_but_open_in_mlflow_is_closed_at_the_end(stream: S
     run.step()
     run.step()  # its last results and its end were queued in the killed driver
     resumed = pickle.loads(pickle.dumps(tracker))
-    resumed.on_experiment_end({TRIAL}, {TRIAL: (config, step_result(run), False)})
+    assert resumed.close_ended({TRIAL: (config, step_result(run), False)}) == 1
     store.wait_for_logging()
     record = results.record(resumed.run_ids[TRIAL])
     assert record.status is store.TrialStatus.COMPLETED and record.tasks_seen == 3
