@@ -120,6 +120,8 @@ def check_local(storage: str, need: int, why: str = "") -> None:
     root = Path(storage).expanduser()
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--storage {storage} is a file, not a folder. Give a folder for the sweep's results.")
+    # Nothing is left behind by a refused sweep: folders made for the probe are removed again.
+    missing = [p for p in (root, *root.parents) if not p.exists()]
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -131,15 +133,17 @@ def check_local(storage: str, need: int, why: str = "") -> None:
             f.write(b"synaptune")
             f.flush()
             os.fsync(f.fileno())
+        free = shutil.disk_usage(root).free
     except OSError as e:
         raise ConfigError(f"--storage {storage} is not writable ({e.strerror or e}). Choose a folder you can "
                           "write (checkpoints and Tune's state go there).") from None
     finally:
         try:
             probe.unlink(missing_ok=True)
+            for folder in missing:  # deepest first
+                folder.rmdir()
         except OSError:
-            pass  # read-only: it was never written
-    free = shutil.disk_usage(root).free
+            pass  # read-only: nothing was written
     if free < need:
         raise ConfigError(f"--storage {storage} has {human(free)} free; the sweep needs about {human(need)}"
                           f"{f' ({why})' if why else ''}. Free some space, choose another --storage, or run "

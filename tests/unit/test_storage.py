@@ -48,8 +48,11 @@ def test_a_folder_that_cannot_be_created_or_written_is_refused(tmp_path: Path) -
     # /proc/self exists and is a folder, but no file can be created in it, not even by root.
     with pytest.raises(ConfigError, match="is not writable"):
         storage.check_local("/proc/self", 0)
-    storage.check_local(str(tmp_path / "new" / "results"), 0)  # created, written, probe removed
-    assert list((tmp_path / "new" / "results").iterdir()) == []
+    storage.check_local(str(tmp_path / "new" / "results"), 0)  # created, written, and removed again
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    storage.check_local(str(tmp_path / "mine"), 0)
+    assert (tmp_path / "mine").is_dir() and list((tmp_path / "mine").iterdir()) == []
 
 
 def test_a_disk_without_room_for_the_checkpoints_is_refused(tmp_path: Path) -> None:
