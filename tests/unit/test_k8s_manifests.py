@@ -6,7 +6,10 @@ validated against the strict JSON Schemas of the KubeRay v1.7.0 CRDs (../shared/
 built-in kinds with kubernetes-validate in strict mode, and so are the raw files. The RayJob
 entrypoints are parsed with synaptune's own CLI parser and the MLflow commands with MLflow's,
 so the manifests cannot drift from either; the Ray version of the image, the manifests and
-.venv must agree.
+.venv must agree. The hardening of issue 14 (k8s/README.md, "Hardened setup": securityContext,
+requests and limits, no secret on a command line, PostgreSQL over TLS, MLflow and Ray
+authentication, no exposed Service, NetworkPolicies) is checked on every rendered overlay, and
+each of those checks is shown to catch a broken copy of the manifests.
 """
 
 from __future__ import annotations
@@ -152,6 +155,19 @@ def mounted_pvc(pod: dict[str, Any], path: str) -> tuple[str, str] | None:
         if claim and (path + "/").startswith(root):
             return mount["mountPath"], claim["claimName"]
     return None
+
+
+def configmap_file(docs: list[dict[str, Any]], pod: dict[str, Any], container: dict[str, Any], path: str) -> str:
+    """The text of ``path`` in ``container``, a key of a ConfigMap mounted there (fails if it is not)."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        cm = volumes.get(mount["name"], {}).get("configMap")
+        if cm and path.startswith(mount["mountPath"].rstrip("/") + "/"):
+            data = one(docs, "ConfigMap", cm["name"])["data"]
+            key = path[len(mount["mountPath"].rstrip("/")) + 1:]
+            assert key in data, f"{path}: no key {key!r} in ConfigMap {cm['name']}"
+            return data[key]
+    raise AssertionError(f"{container['name']}: {path} is on no mounted ConfigMap")
 
 
 def services(docs: list[dict[str, Any]]) -> dict[str, set[int]]:
@@ -367,18 +383,25 @@ def test_mlflow_server_command_and_probe() -> None:
     assert params["serve_artifacts"]
     assert mounted_pvc(pod, params["artifacts_destination"]), "--artifacts-destination is not on a PVC"
     backend = params["backend_store_uri"]
-    assert backend.startswith("postgresql") and "$(POSTGRES_PASSWORD)" in backend, backend
+    assert backend.startswith("postgresql") and urlparse(backend).password is None, backend
+    assert "secretKeyRef" in env_of(container)["PGPASSWORD"]["valueFrom"], "libpq takes the password from PGPASSWORD"
     _check_sqlalchemy_url(backend)
 
-    probe = container["readinessProbe"]["httpGet"]
-    assert probe["path"].startswith("/api/2.0/mlflow/"), "readiness must call a real API path"
-    hosts = [h["value"] for h in probe.get("httpHeaders", []) if h["name"].lower() == "host"]
-    assert hosts and hosts[0] in allowed, "the probe's Host header must be one --allowed-hosts accepts"
+    # Readiness: an authenticated API call, by a script from the mounted ConfigMap.
+    probe = container["readinessProbe"]["exec"]["command"]
+    script = configmap_file(docs, pod, container, probe[-1])
+    assert probe[0] == "python" and "/api/2.0/mlflow/" in script, probe
+    assert "localhost:5000" in script and "localhost:5000" in allowed, "the probe's Host must be one --allowed-hosts accepts"
+    compile(script, probe[-1], "exec")
 
-    (init,) = pod["initContainers"]
-    assert init["command"][:3] == ["mlflow", "db", "upgrade"], init["command"]
-    upgrade = cli.commands["db"].commands["upgrade"].make_context("upgrade", init["command"][3:]).params
+    inits = {c["name"]: c for c in pod["initContainers"]}
+    upgrade_cmd = inits["db-upgrade"]["command"]
+    assert upgrade_cmd[:3] == ["mlflow", "db", "upgrade"], upgrade_cmd
+    upgrade = cli.commands["db"].commands["upgrade"].make_context("upgrade", upgrade_cmd[3:]).params
     assert upgrade["url"] == backend
+    users = inits["auth-users"]
+    compile(configmap_file(docs, pod, users, users["command"][-1]), users["command"][-1], "exec")
+    assert list(inits) == ["db-upgrade", "auth-users"], "the tables exist before the users are written"
 
 
 def test_postgres_statefulset() -> None:
@@ -407,3 +430,616 @@ def test_no_secret_values_in_manifests(overlay: str) -> None:
             for word in c.get("command", []) + c.get("args", []):
                 for ref in ENV_REF.findall(word):
                     assert ref in env, f"{where}: $({ref}) is undefined"
+
+
+# ------------------------------------------------------------------------------ hardening
+# Issue 14, "exposed services". Each property is a function returning what violates it in a list
+# of rendered documents (empty: none), asserted on every overlay below and shown to catch a
+# violation by test_hardening_checks_catch_violations. Every container is found by walking the
+# pod templates of every kind, including the containers KubeRay adds from autoscalerOptions.
+POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+#: PostgreSQL client sslmodes that never fall back to a connection without TLS.
+TLS_SSLMODES = {"require", "verify-ca", "verify-full"}
+PG_URL = re.compile(r"postgres(?:ql)?(?:\+\w+)?://[^\s'\"]+")
+#: userinfo with a password in a URL (scheme://user:password@host).
+URL_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+#: a command-line flag that carries a credential (--password=..., --token ...).
+SECRET_FLAG = re.compile(r"^--?[\w-]*(password|passwd|secret|token)[\w-]*(=|$)", re.I)
+SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+#: the KubeRay operator, the one peer outside the namespace (dashboard port only).
+OPERATOR_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}},
+                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}}}
+RAY_TOKEN_KEY = "auth_token"  # the key KubeRay reads in authOptions.secretName
+
+
+class Pod:
+    """A pod template: where it is, its spec, its labels, the claims of its volumeClaimTemplates."""
+
+    def __init__(self, where: str, template: dict[str, Any], claims: set[str] | None = None) -> None:
+        self.where, self.spec = where, template["spec"]
+        self.labels: dict[str, str] = template.get("metadata", {}).get("labels", {})
+        self.claims = claims or set()
+
+    def all_containers(self) -> list[dict[str, Any]]:
+        return self.spec.get("initContainers", []) + self.spec["containers"]
+
+
+def pods(docs: list[dict[str, Any]]) -> list[Pod]:
+    """Every pod template of every kind (fails on a container in a kind it does not know)."""
+    found: list[Pod] = []
+    for d in docs:
+        name = f"{d['kind']}/{d['metadata']['name']}"
+        if d["kind"] in POD_KINDS:
+            claims = {c["metadata"]["name"] for c in d["spec"].get("volumeClaimTemplates", [])}
+            found.append(Pod(name, d["spec"]["template"], claims))
+        elif d["kind"] == "CronJob":
+            found.append(Pod(name, d["spec"]["jobTemplate"]["spec"]["template"]))
+        elif d["kind"] == "Pod":
+            found.append(Pod(name, d))
+        elif d["kind"] in ("RayCluster", "RayJob"):
+            spec = d["spec"] if d["kind"] == "RayCluster" else d["spec"].get("rayClusterSpec")
+            if spec:
+                found.append(Pod(f"{name}/head", spec["headGroupSpec"]["template"]))
+                found += [Pod(f"{name}/{g['groupName']}", g["template"]) for g in spec.get("workerGroupSpecs", [])]
+            if d["kind"] == "RayJob" and "submitterPodTemplate" in d["spec"]:
+                found.append(Pod(f"{name}/submitter", d["spec"]["submitterPodTemplate"]))
+    seen = {id(c) for p in found for c in p.all_containers()}
+    unknown = [f"{d['kind']}/{d['metadata']['name']}/{c['name']}" for d in docs for c in containers(d) if id(c) not in seen]
+    assert not unknown, f"containers in pod templates these checks do not know: {unknown}"
+    return found
+
+
+def checked_containers(docs: list[dict[str, Any]]) -> Iterator[tuple[str, Pod, dict[str, Any]]]:
+    """(where, pod, container) for every container and init container, and for the autoscaler
+    sidecar KubeRay adds to a Ray head (built from autoscalerOptions, in the head's pod)."""
+    for pod in pods(docs):
+        for c in pod.all_containers():
+            yield f"{pod.where}/{c['name']}", pod, c
+    for where, spec in cluster_specs(docs):
+        if spec.get("enableInTreeAutoscaling"):
+            options = spec.get("autoscalerOptions", {})
+            sidecar = {"name": "autoscaler", "securityContext": options.get("securityContext", {}),
+                       "resources": options.get("resources", {}), "volumeMounts": options.get("volumeMounts", [])}
+            yield f"{where}/head/autoscaler", Pod(f"{where}/head", spec["headGroupSpec"]["template"]), sidecar
+
+
+def effective(pod: Pod, container: dict[str, Any], key: str) -> Any:
+    """A securityContext setting that may be given on the pod and overridden by the container."""
+    own = container.get("securityContext", {})
+    return own[key] if key in own else pod.spec.get("securityContext", {}).get(key)
+
+
+def memory_bytes(q: str | int) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
+    assert m and m.group(2) in {"", *units}, f"memory quantity {q!r}"
+    return float(m.group(1)) * units.get(m.group(2), 1)
+
+
+def secret_env(container: dict[str, Any]) -> set[str]:
+    return {e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def command_lines(container: dict[str, Any]) -> list[list[str]]:
+    """Everything the container runs: command+args, exec probes, exec lifecycle hooks."""
+    lines = [container.get("command", []) + container.get("args", [])]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        lines.append(container.get(probe, {}).get("exec", {}).get("command", []))
+    for hook in container.get("lifecycle", {}).values():
+        lines.append(hook.get("exec", {}).get("command", []))
+    return [line for line in lines if line]
+
+
+def pg_urls(docs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(where, url) of every PostgreSQL URL in commands, env values, ConfigMaps and RayJob entrypoints."""
+    texts: list[tuple[str, str]] = []
+    for where, _, c in checked_containers(docs):
+        texts += [(where, w) for line in command_lines(c) for w in line]
+        texts += [(f"{where} env {e['name']}", e["value"]) for e in c.get("env", []) if "value" in e]
+    for cm in by_kind(docs, "ConfigMap"):
+        texts += [(f"ConfigMap/{cm['metadata']['name']}/{k}", v) for k, v in cm.get("data", {}).items()]
+    texts += [(f"RayJob/{j['metadata']['name']} entrypoint", j["spec"]["entrypoint"]) for j in by_kind(docs, "RayJob")]
+    return [(where, url) for where, text in texts for url in PG_URL.findall(text)]
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and matchExpressions)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for e in selector.get("matchExpressions", []):
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if not {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[op]:
+            return False
+    return True
+
+
+def admitted(docs: list[dict[str, Any]], target: Pod, port: int) -> set[str]:
+    """Who the NetworkPolicies let open a connection to ``target`` on ``port``: pods of the
+    namespace by `where`, anything else as a description ("ANY", "ipBlock ...", "external ...")."""
+    inventory = pods(docs)
+    peers: set[str] = set()
+    for policy in by_kind(docs, "NetworkPolicy"):
+        spec = policy["spec"]
+        if "Ingress" not in spec.get("policyTypes", ["Ingress"]) or not selects(spec["podSelector"], target.labels):
+            continue
+        for rule in spec.get("ingress", []):
+            ports = rule.get("ports")
+            if ports and not any(p.get("port") in (port, None) or (p.get("endPort", -1) >= port >= p.get("port", 0))
+                                 for p in ports):
+                continue
+            if not rule.get("from"):
+                peers.add("ANY")
+            for peer in rule.get("from", []):
+                if "ipBlock" in peer:
+                    peers.add(f"ipBlock {peer['ipBlock']}")
+                elif "namespaceSelector" in peer:
+                    peers.add(f"external {json.dumps(peer, sort_keys=True)}")
+                else:
+                    peers |= {p.where for p in inventory if selects(peer["podSelector"], p.labels)}
+    return peers
+
+
+def pods_named(docs: list[dict[str, Any]], **labels: str) -> list[Pod]:
+    want = {f"app.kubernetes.io/{k}": v for k, v in labels.items()}
+    return [p for p in pods(docs) if selects({"matchLabels": want}, p.labels)]
+
+
+# ---- the properties
+def security_context_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Non-root, no privilege escalation, no capabilities, read-only root, RuntimeDefault seccomp."""
+    errors = []
+    for where, pod, c in checked_containers(docs):
+        sc = c.get("securityContext", {})
+        user = effective(pod, c, "runAsUser")
+        checks = {
+            "runAsNonRoot: true": effective(pod, c, "runAsNonRoot") is True,
+            # images whose USER is a name (ray) or root (postgres): the kubelet needs a number
+            "runAsUser: a non-zero uid": isinstance(user, int) and user > 0,
+            "allowPrivilegeEscalation: false": sc.get("allowPrivilegeEscalation") is False,
+            "not privileged": not sc.get("privileged"),
+            "readOnlyRootFilesystem: true": sc.get("readOnlyRootFilesystem") is True,
+            "capabilities drop [ALL], add none": "ALL" in sc.get("capabilities", {}).get("drop", [])
+                                                 and not sc.get("capabilities", {}).get("add"),
+            "seccompProfile RuntimeDefault": (effective(pod, c, "seccompProfile") or {}).get("type")
+                                             in ("RuntimeDefault", "Localhost"),
+        }
+        errors += [f"{where}: not {what}" for what, ok in checks.items() if not ok]
+    for pod in pods(docs):
+        errors += [f"{pod.where}: {k}" for k in ("hostNetwork", "hostPID", "hostIPC") if pod.spec.get(k)]
+        errors += [f"{pod.where}: hostPath volume {v['name']}" for v in pod.spec.get("volumes", []) if "hostPath" in v]
+    return errors
+
+
+def writable_path_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """A container with a read-only root has a writable volume at /tmp (Ray: /tmp/ray), and
+    PostgreSQL at its socket directory and PGDATA."""
+    errors = []
+    for where, pod, c in checked_containers(docs):
+        volumes = {v["name"]: v for v in pod.spec.get("volumes", [])}
+        writable = [m["mountPath"].rstrip("/") or "/" for m in c.get("volumeMounts", []) if not m.get("readOnly")
+                    and ("emptyDir" in volumes.get(m["name"], {}) or "persistentVolumeClaim" in volumes.get(m["name"], {})
+                         or m["name"] in pod.claims)]
+        need = ["/tmp"]
+        if "PGDATA" in env_of(c):
+            need += [env_of(c)["PGDATA"]["value"], "/var/run/postgresql"]
+        for path in need:
+            if not any(path == w or path.startswith(w + "/") for w in writable):
+                errors.append(f"{where}: {path} is not on a writable volume (its root filesystem is read-only)")
+    return errors
+
+
+def resource_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """cpu and memory requests and limits on every container, limits not below requests."""
+    errors = []
+    for where, _, c in checked_containers(docs):
+        res = c.get("resources", {})
+        for kind in ("requests", "limits"):
+            errors += [f"{where}: no {kind}.{r}" for r in ("cpu", "memory") if r not in res.get(kind, {})]
+        req, lim = res.get("requests", {}), res.get("limits", {})
+        if "cpu" in req and "cpu" in lim and quantity(lim["cpu"]) < quantity(req["cpu"]):
+            errors.append(f"{where}: cpu limit below its request")
+        if "memory" in req and "memory" in lim and memory_bytes(lim["memory"]) < memory_bytes(req["memory"]):
+            errors.append(f"{where}: memory limit below its request")
+    return errors
+
+
+def command_line_secret_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """No credential on any command line: no $(VAR) of a Secret (Kubernetes would expand it into
+    argv, visible in /proc and `ps`), no $VAR of a Secret in a shell script, no password in a URL,
+    no --password flag; the same for the RayJob entrypoints and in ConfigMaps."""
+    errors = []
+    for where, _, c in checked_containers(docs):
+        plain = {e["name"] for e in c.get("env", []) if "valueFrom" not in e or "secretKeyRef" not in e["valueFrom"]}
+        secret = secret_env(c)
+        for line in command_lines(c):
+            shell = Path(line[0]).name in SHELLS and "-c" in line
+            for word in line:
+                errors += [f"{where}: $({ref}) puts a Secret (or something undefined) on the command line"
+                           for ref in ENV_REF.findall(word) if ref not in plain]
+                if shell:
+                    errors += [f"{where}: the shell script expands Secret {name} into a command line"
+                               for name in secret if re.search(rf"\$\{{?{name}\b", word)]
+                if URL_PASSWORD.search(word) or SECRET_FLAG.match(word):
+                    errors.append(f"{where}: a credential on the command line: {word}")
+    for job in by_kind(docs, "RayJob"):
+        entry = job["spec"]["entrypoint"]
+        head = job["spec"].get("rayClusterSpec", {}).get("headGroupSpec", {}).get("template", {}).get("spec", {})
+        names = set().union(*(secret_env(c) for c in head.get("containers", [])))
+        if URL_PASSWORD.search(entry) or any(SECRET_FLAG.match(w) for w in shlex.split(entry)):
+            errors.append(f"RayJob/{job['metadata']['name']}: a credential in the entrypoint")
+        errors += [f"RayJob/{job['metadata']['name']}: the entrypoint expands Secret {n}"
+                   for n in names if re.search(rf"\$\(?\{{?{n}\b", entry)]
+    for cm in by_kind(docs, "ConfigMap"):
+        for key, text in cm.get("data", {}).items():
+            if URL_PASSWORD.search(text) or re.search(r"^\s*admin_password\s*=", text, re.M):
+                errors.append(f"ConfigMap/{cm['metadata']['name']}/{key}: holds a credential")
+    return errors
+
+
+def postgres_tls_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Every PostgreSQL URL says sslmode=require (or stricter) and has no password; the server
+    has TLS on and its pg_hba.conf admits network connections only over TLS."""
+    errors = [f"{where}: {url}: sslmode must be one of {sorted(TLS_SSLMODES)}"
+              for where, url in pg_urls(docs)
+              if not set(re.findall(r"[?&]sslmode=([\w-]+)", url)) & TLS_SSLMODES]
+    errors += [f"{where}: {url}: password in the URL" for where, url in pg_urls(docs) if urlparse(url).password]
+    for sts in by_kind(docs, "StatefulSet"):
+        pod = Pod(f"StatefulSet/{sts['metadata']['name']}", sts["spec"]["template"])
+        for c in pod.spec["containers"]:
+            if not c.get("image", "").startswith("postgres"):
+                continue
+            settings = dict(a.split("=", 1) for a in c.get("args", []) if "=" in a)
+            where = f"{pod.where}/{c['name']}"
+            if settings.get("ssl") != "on":
+                errors.append(f"{where}: ssl=on is not set")
+            hba = configmap_file(docs, pod.spec, c, settings["hba_file"]) if "hba_file" in settings else ""
+            lines = [ln.split() for ln in hba.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            if not lines or any(ln[0] not in ("local", "hostssl") for ln in lines):
+                errors.append(f"{where}: pg_hba.conf must admit network connections with `hostssl` only")
+            volumes = {v["name"]: v for v in pod.spec.get("volumes", [])}
+            key = settings.get("ssl_key_file", "")
+            mounts = [m for m in c.get("volumeMounts", []) if key.startswith(m["mountPath"].rstrip("/") + "/")]
+            secret = volumes.get(mounts[0]["name"], {}).get("secret") if mounts else None
+            if not secret or secret.get("defaultMode", 0o644) & 0o037:
+                errors.append(f"{where}: ssl_key_file must be on a Secret volume with mode 0640 or stricter")
+    return errors
+
+
+def mlflow_auth_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """`mlflow server --app-name=basic-auth`, its config file from a ConfigMap (no secret in it),
+    admin password and CSRF key from Secrets; every pod NetworkPolicies admit to MLflow carries
+    credentials from the Secret of the account the auth-users init container creates."""
+    from mlflow.cli import server
+
+    errors = []
+    deployment = one(docs, "Deployment", "mlflow")
+    pod = Pod("Deployment/mlflow", deployment["spec"]["template"])
+    (c,) = pod.spec["containers"]
+    params = server.make_context("server", (c["command"] + c.get("args", []))[2:]).params
+    if params["app_name"] != "basic-auth":
+        errors.append("Deployment/mlflow: the server does not run MLflow's basic-auth app (--app-name=basic-auth)")
+    env = env_of(c)
+    for name in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        if "secretKeyRef" not in env.get(name, {}).get("valueFrom", {}):
+            errors.append(f"Deployment/mlflow: {name} must come from a Secret")
+    config = auth_config(docs, pod, c)
+    if config is None:
+        errors.append("Deployment/mlflow: MLFLOW_AUTH_CONFIG_PATH is not a file of a mounted ConfigMap")
+    elif config.admin_username is None or not config.database_uri.startswith("postgresql"):
+        errors.append(f"Deployment/mlflow: auth config: admin {config.admin_username}, store {config.database_uri}")
+    users = {i["name"]: i for i in pod.spec.get("initContainers", [])}.get("auth-users")
+    if users is None:
+        return errors + ["Deployment/mlflow: no init container `auth-users` creating the accounts"]
+    account = {n: env_of(users).get(n, {}).get("valueFrom", {}).get("secretKeyRef")
+               for n in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    port = next(iter(services(docs)["mlflow"]))
+    clients = admitted(docs, pod, port) - {pod.where}
+    if not clients:
+        errors.append("Deployment/mlflow: no client is admitted (the sweep driver logs there)")
+    for target in pods(docs):
+        if target.where in clients:
+            got = {n: env_of(target.spec["containers"][0]).get(n, {}).get("valueFrom", {}).get("secretKeyRef")
+                   for n in account}
+            if got != account or None in got.values():
+                errors.append(f"{target.where}: reaches MLflow without the credentials of the account "
+                              f"auth-users creates ({account}): {got}")
+    return errors
+
+
+def auth_config(docs: list[dict[str, Any]], pod: Pod, c: dict[str, Any]) -> Any:
+    """MLflow's own reading (mlflow/server/auth/config.py) of the file MLFLOW_AUTH_CONFIG_PATH names."""
+    import importlib.util
+    import os
+    import tempfile
+
+    import mlflow
+
+    path = env_of(c).get("MLFLOW_AUTH_CONFIG_PATH", {}).get("value")
+    try:
+        text = configmap_file(docs, pod.spec, c, path or "")
+    except AssertionError:
+        return None
+    # Loaded by file: the package's __init__ needs Flask-WTF (the image has it, .venv need not).
+    spec = importlib.util.spec_from_file_location(
+        "_mlflow_auth_config", Path(mlflow.__file__).parent / "server" / "auth" / "config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as f:
+        f.write(text)
+    saved = {k: os.environ.pop(k, None) for k in ("MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_AUTH_ADMIN_USERNAME",
+                                                  "MLFLOW_AUTH_ADMIN_PASSWORD")}
+    try:
+        os.environ["MLFLOW_AUTH_CONFIG_PATH"] = f.name
+        return module.read_auth_config()
+    finally:
+        os.environ.pop("MLFLOW_AUTH_CONFIG_PATH")
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+        Path(f.name).unlink()
+
+
+def ray_token_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Token authentication on every Ray cluster: KubeRay's authOptions (it gives the token to the
+    autoscaler and the submitter and uses it itself) and RAY_AUTH_MODE / RAY_AUTH_TOKEN on every
+    Ray container, from that same Secret."""
+    errors = []
+    for where, spec in cluster_specs(docs):
+        auth = spec.get("authOptions", {})
+        secret = auth.get("secretName")
+        if auth.get("mode") != "token" or not secret:
+            errors.append(f"{where}: authOptions must be {{mode: token, secretName: <Secret>}}: {auth}")
+        for group, pod in pod_specs(spec):
+            env = env_of(pod["containers"][0])
+            if env.get("RAY_AUTH_MODE", {}).get("value") != "token":
+                errors.append(f"{where}/{group}: RAY_AUTH_MODE is not token")
+            ref = env.get("RAY_AUTH_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef", {})
+            if ref != {"name": secret, "key": RAY_TOKEN_KEY}:
+                errors.append(f"{where}/{group}: RAY_AUTH_TOKEN must come from Secret {secret}, key {RAY_TOKEN_KEY}: {ref}")
+    return errors
+
+
+def exposure_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Nothing reachable from outside the cluster: ClusterIP Services only, no Ingress, the Ray
+    head's Service ClusterIP."""
+    errors = [f"Service/{s['metadata']['name']}: type {s['spec'].get('type')}" for s in by_kind(docs, "Service")
+              if s["spec"].get("type", "ClusterIP") != "ClusterIP" or s["spec"].get("externalIPs")]
+    errors += [f"{d['kind']}/{d['metadata']['name']}: exposes the namespace" for d in docs
+               if d["kind"] in ("Ingress", "Route", "Gateway", "HTTPRoute")]
+    for where, spec in cluster_specs(docs):
+        head = spec["headGroupSpec"]
+        if head.get("serviceType", "ClusterIP") != "ClusterIP" or head.get("enableIngress"):
+            errors.append(f"{where}: the head's Service must be ClusterIP without ingress")
+    return errors
+
+
+def network_policy_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Ingress denied by default; PostgreSQL admits exactly the pods that hold its password,
+    MLflow the Ray head, Ray pods each other; the head's dashboard also the submitter and the
+    KubeRay operator, its other ports no one else; no other peer outside the namespace."""
+    errors = []
+    inventory = pods(docs)
+    default_deny = [p for p in by_kind(docs, "NetworkPolicy")
+                    if p["spec"]["podSelector"] == {} and "Ingress" in p["spec"].get("policyTypes", [])
+                    and not p["spec"].get("ingress")]
+    if not default_deny:
+        errors.append("no default-deny ingress NetworkPolicy (podSelector {}, no ingress rules)")
+    for policy in by_kind(docs, "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            for peer in rule.get("from", []) or [{}]:
+                if (peer == {} or "ipBlock" in peer or peer.get("namespaceSelector") == {}
+                        or ("namespaceSelector" in peer and peer != OPERATOR_PEER)):
+                    errors.append(f"NetworkPolicy/{policy['metadata']['name']}: peer {peer} reaches beyond the namespace")
+    ray = {p.where for p in pods_named(docs, name="ray")}
+    heads = pods_named(docs, name="ray", component="head")
+    submitters = {p.where for p in pods_named(docs, name="ray-job-submitter")}
+    operator = f"external {json.dumps(OPERATOR_PEER, sort_keys=True)}"
+    postgres_clients = {p.where for p in inventory if any(
+        e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "synaptune-postgres"
+        for c in p.all_containers() for e in c.get("env", []))}
+    expect: list[tuple[list[Pod], int, set[str]]] = []
+    for pg in pods_named(docs, name="postgres"):
+        expect.append(([pg], 5432, postgres_clients - {pg.where}))
+    expect.append((pods_named(docs, name="mlflow"), 5000, {h.where for h in heads}))
+    expect.append((heads, 6379, ray))
+    expect.append((heads, 10001, ray))
+    expect.append((heads, 8265, ray | submitters | {operator}))
+    expect.append((pods_named(docs, name="ray", component="worker"), 10002, ray))
+    for targets, port, want in expect:
+        if not targets:
+            errors.append(f"no pod to check on port {port}")
+        for target in targets:
+            got = admitted(docs, target, port)
+            if got != want:
+                errors.append(f"{target.where}:{port} admits {sorted(got)}, should admit {sorted(want)}")
+    return errors
+
+
+HARDENING_CHECKS = {
+    "securityContext": security_context_errors,
+    "writable paths": writable_path_errors,
+    "requests and limits": resource_errors,
+    "no secret on a command line": command_line_secret_errors,
+    "PostgreSQL over TLS": postgres_tls_errors,
+    "MLflow authentication": mlflow_auth_errors,
+    "Ray token authentication": ray_token_errors,
+    "no exposed Service": exposure_errors,
+    "NetworkPolicies": network_policy_errors,
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_runs_non_root_read_only_without_capabilities(overlay: str) -> None:
+    docs = render(overlay)
+    names = {where.rsplit("/", 1)[1] for where, _, _ in checked_containers(docs)}
+    expected = {"postgres", "mlflow", "db-upgrade", "auth-users", "ray-head", "wait-for-mlflow", "ray-worker", "autoscaler"}
+    assert expected <= names, f"containers not found: {expected - names}"
+    if overlay in JOB_OVERLAYS:
+        assert "ray-job-submitter" in names
+    errors = security_context_errors(docs) + writable_path_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_has_cpu_and_memory_requests_and_limits(overlay: str) -> None:
+    docs = render(overlay)
+    assert sum(1 for _ in checked_containers(docs)) >= 8
+    errors = resource_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_on_any_command_line(overlay: str) -> None:
+    docs = render(overlay)
+    # not vacuous: Secrets do reach containers, as environment variables
+    assert sum(len(secret_env(c)) for _, _, c in checked_containers(docs)) >= 6
+    errors = command_line_secret_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_postgres_is_reached_over_tls_only(overlay: str) -> None:
+    docs = render(overlay)
+    urls = pg_urls(docs)
+    assert any("Deployment/mlflow" in where for where, _ in urls) and any("ConfigMap/mlflow-auth" in w for w, _ in urls)
+    if overlay == "job-s3":
+        assert any("entrypoint" in where for where, _ in urls), "the Optuna study URL was not found"
+    for _, url in urls:
+        _check_sqlalchemy_url(url)
+    errors = postgres_tls_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mlflow_requires_authentication(overlay: str) -> None:
+    errors = mlflow_auth_errors(render(overlay))
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+def test_the_image_has_mlflow_auth_extra() -> None:
+    """The basic-auth app imports Flask-WTF, which only MLflow's `auth` extra installs."""
+    dockerfile = (K8S / "Dockerfile").read_text()
+    assert re.search(r'"mlflow\[[^\]]*\bauth\b[^\]]*\]"', dockerfile), "k8s/Dockerfile must install mlflow[auth]"
+    assert "import flask_wtf" in dockerfile, "k8s/Dockerfile should check that the auth app's dependency imports"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ray_requires_a_token(overlay: str) -> None:
+    docs = render(overlay)
+    assert list(cluster_specs(docs))
+    errors = ray_token_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+def test_ray_reads_the_token_variables_the_manifests_set() -> None:
+    """The installed Ray (= the image's) turns token mode on from RAY_AUTH_MODE and takes the
+    token from RAY_AUTH_TOKEN: set them as the manifests do and ask Ray."""
+    env = env_of(dict(pod_specs(next(cluster_specs(render("job")))[1]))["head"]["containers"][0])
+    assert env["RAY_AUTH_MODE"]["value"] == "token" and "RAY_AUTH_TOKEN" in env
+    code = ("from ray._raylet import AuthenticationMode, AuthenticationTokenLoader, get_authentication_mode\n"
+            "print(get_authentication_mode() == AuthenticationMode.TOKEN,"
+            " AuthenticationTokenLoader.instance().get_raw_token(ignore_auth_mode=False))")
+    import os
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**clean, "RAY_AUTH_MODE": env["RAY_AUTH_MODE"]["value"], "RAY_AUTH_TOKEN": "t0k3n-from-a-secret"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "t0k3n-from-a-secret"], proc.stdout
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nothing_is_exposed_beyond_the_cluster(overlay: str) -> None:
+    errors = exposure_errors(render(overlay))
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_admit_only_the_pods_that_need_each_service(overlay: str) -> None:
+    errors = network_policy_errors(render(overlay))
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+# ---- each check catches what it is for (a broken copy of a rendered overlay)
+def _first(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name))
+
+
+def _mlflow(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return _first(docs, "Deployment", "mlflow")["spec"]["template"]["spec"]
+
+
+def _head(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return _first(docs, "RayJob")["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+
+
+def _set(node: dict[str, Any], key: str, value: Any) -> None:
+    node[key] = value
+
+
+MUTATIONS = {
+    "init container may write its root": ("securityContext", lambda d: _mlflow(d)["initContainers"][0]
+                                          ["securityContext"].pop("readOnlyRootFilesystem")),
+    "submitter as root": ("securityContext", lambda d: _first(d, "RayJob")["spec"]["submitterPodTemplate"]["spec"]
+                          ["containers"][0]["securityContext"].update(runAsUser=0)),
+    "autoscaler keeps capabilities": ("securityContext", lambda d: _first(d, "RayJob")["spec"]["rayClusterSpec"]
+                                      ["autoscalerOptions"]["securityContext"].pop("capabilities")),
+    "no seccomp profile": ("securityContext", lambda d: [_first(d, "StatefulSet")["spec"]["template"]["spec"]
+                           ["securityContext"].pop("seccompProfile"), _first(d, "StatefulSet")["spec"]["template"]
+                           ["spec"]["containers"][0]["securityContext"].pop("seccompProfile")]),
+    "no writable /tmp on the head": ("writable paths", lambda d: _head(d)["containers"][0]["volumeMounts"].pop(0)),
+    "no limits on the autoscaler": ("requests and limits", lambda d: _first(d, "RayJob")["spec"]["rayClusterSpec"]
+                                    ["autoscalerOptions"]["resources"].pop("limits")),
+    "no cpu request on an init container": ("requests and limits", lambda d: _head(d)["initContainers"][0]
+                                            ["resources"]["requests"].pop("cpu")),
+    "$(PGPASSWORD) in a URL argument": ("no secret on a command line", lambda d: _mlflow(d)["containers"][0]
+                                        ["command"].append("--x=postgresql://u:$(PGPASSWORD)@postgres/mlflow")),
+    "shell expands a Secret": ("no secret on a command line", lambda d: _set(
+        _mlflow(d)["initContainers"][0], "command", ["sh", "-c", "mlflow db upgrade postgresql://synaptune:$PGPASSWORD@postgres/x"])),
+    "password flag in a probe": ("no secret on a command line", lambda d: _set(
+        _mlflow(d)["containers"][0]["readinessProbe"], "exec", {"command": ["check", "--password=hunter2"]})),
+    "password in a ConfigMap URL": ("no secret on a command line", lambda d: _first(d, "ConfigMap", "mlflow-auth")
+                                    ["data"].update(x="postgresql://synaptune:hunter2@postgres/mlflow")),
+    "URL without sslmode": ("PostgreSQL over TLS", lambda d: _first(d, "RayJob")["spec"].update(
+        entrypoint=_first(d, "RayJob")["spec"]["entrypoint"].replace("?sslmode=require", ""))),
+    "sslmode=prefer": ("PostgreSQL over TLS", lambda d: _mlflow(d)["initContainers"][0]["command"].__setitem__(
+        3, "postgresql+psycopg://synaptune@postgres:5432/mlflow?sslmode=prefer")),
+    "pg_hba admits plain TCP": ("PostgreSQL over TLS", lambda d: _first(d, "ConfigMap", "postgres-hba")["data"].update(
+        {"pg_hba.conf": "host all all 0.0.0.0/0 scram-sha-256\n"})),
+    "server without TLS": ("PostgreSQL over TLS", lambda d: _first(d, "StatefulSet")["spec"]["template"]["spec"]
+                           ["containers"][0]["args"].remove("ssl=on")),
+    "MLflow without the auth app": ("MLflow authentication", lambda d: _mlflow(d)["containers"][0]["command"].remove(
+        "--app-name=basic-auth")),
+    "admin password as a literal": ("MLflow authentication", lambda d: _set(_mlflow(d)["containers"][0], "env", [
+        {"name": e["name"], "value": "x" * 16} if e["name"] == "MLFLOW_AUTH_ADMIN_PASSWORD" else e
+        for e in _mlflow(d)["containers"][0]["env"]])),
+    "head without MLflow credentials": ("MLflow authentication", lambda d: _set(
+        _head(d)["containers"][0], "env", [e for e in _head(d)["containers"][0]["env"]
+                                           if not e["name"].startswith("MLFLOW_TRACKING")])),
+    "cluster without authOptions": ("Ray token authentication", lambda d: _first(d, "RayJob")["spec"]
+                                    ["rayClusterSpec"].pop("authOptions")),
+    "worker without the token": ("Ray token authentication", lambda d: _first(d, "RayJob")["spec"]["rayClusterSpec"]
+                                 ["workerGroupSpecs"][1]["template"]["spec"]["containers"][0]["env"].pop(1)),
+    "NodePort Service": ("no exposed Service", lambda d: _first(d, "Service", "mlflow")["spec"].update(type="NodePort")),
+    "head Service LoadBalancer": ("no exposed Service", lambda d: _first(d, "RayJob")["spec"]["rayClusterSpec"]
+                                  ["headGroupSpec"].update(serviceType="LoadBalancer")),
+    "no default deny": ("NetworkPolicies", lambda d: d.remove(_first(d, "NetworkPolicy", "default-deny-ingress"))),
+    "MLflow open to all pods": ("NetworkPolicies", lambda d: _first(d, "NetworkPolicy", "mlflow")["spec"]["ingress"]
+                                [0]["from"].append({"podSelector": {}})),
+    "dashboard open to all namespaces": ("NetworkPolicies", lambda d: _first(d, "NetworkPolicy", "ray-head-dashboard")
+                                         ["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})),
+    "PostgreSQL closed to the head that holds its password": ("NetworkPolicies", lambda d: _first(
+        d, "NetworkPolicy", "postgres")["spec"]["ingress"][0]["from"].pop()),
+}
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_hardening_checks_catch_violations(mutation: str) -> None:
+    import copy
+
+    check, mutate = MUTATIONS[mutation]
+    docs = render("job-s3")
+    assert not HARDENING_CHECKS[check](docs)
+    broken = copy.deepcopy(docs)
+    mutate(broken)
+    assert HARDENING_CHECKS[check](broken), f"{check} does not notice: {mutation}"
