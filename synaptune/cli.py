@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the sweep stored under --storage/--name")
     p.add_argument("--resume-if-possible", action="store_true",
                    help="continue the sweep if its state exists, else start it (for job retries)")
+    p.add_argument("--trust-results", action="store_true",
+                   help="resume a results folder owned by another user (resuming unpickles its files, "
+                        "which can run code: only for results you trust)")
     p.add_argument("--study-storage", metavar="URL_OR_FILE",
                    help="keep the Optuna study in a database (postgresql://..., sqlite:///...) or a "
                         "journal file, so its history outlives the results folder")
@@ -146,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--allow-tuning-stream", action="store_true",
                    help="held-out-stream presets: allow reporting on the stream the preset was tuned on")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--other-stream", action="store_true",
+                   help="run a preset on a stream other than the one it was tuned on (another benchmark, "
+                        "scenario or classes per task); the result is marked as such")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
     p.add_argument("--experiment", default="synaptune-run", help="MLflow experiment of the run")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
@@ -217,7 +223,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         storage=args.storage, storage_is_shared=args.storage_is_shared,
         cluster_autoscales=args.cluster_autoscales, name=args.name, resume=args.resume,
         resume_if_possible=args.resume_if_possible, study_storage=args.study_storage,
-        tracking_uri=store.resolve_tracking_uri(args.tracking_uri), seed=args.seed)
+        tracking_uri=store.resolve_tracking_uri(args.tracking_uri), seed=args.seed,
+        trust_results=args.trust_results)
     summary = run_sweep(cfg)
     counts = summary["counts"]
     if summary["interrupted"]:
@@ -403,7 +410,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_pareto(args: argparse.Namespace) -> int:
     """``export --pareto -o DIR``: one preset per point of a multi-objective sweep's front."""
-    from synaptune.hpo.presets import check_output, preset_from_record, write_preset
+    from synaptune.hpo.presets import check_output, check_writable_folder, preset_from_record, write_preset
 
     if args.run_id or args.metric:
         raise ConfigError("--pareto exports the whole front; drop --run-id / --metric.")
@@ -411,6 +418,7 @@ def _export_pareto(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
         raise ConfigError(f"{out} exists and is not an empty folder; --pareto writes one preset per front "
                           "point into a folder. Choose another -o, or pass --force.")
+    check_writable_folder(out)  # before any MLflow access
     results = _open_store(args)
     objectives = results.objectives(args.experiment)
     if not objectives:
@@ -437,17 +445,71 @@ def _same_stream(name_a: str, a: Any, name_b: str, b: Any) -> bool:
     return name_a == name_b and all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
+#: float64 T x T matrix sizes ``run`` holds at its peak besides one matrix per seed, measured: their
+#: mean (1), the mean as a JSON-ready list of lists (about 2.6), and ``json.dumps(..., indent=1)`` of it
+#: when it is logged to MLflow (about 9.2 while it runs, 2 after).
+_RUN_EXTRA_MATRICES = 13
+
+
+def _other_stream(preset: Any, preset_path: str, bench_name: str, bench_params: Any) -> tuple[Any, Any, list[str]]:
+    """``(tuned, asked, differences)``: outlines of the preset's stream and of the requested one, and how
+    they differ as problems (benchmark, input shape, classes, scenario, classes per task); empty when alike.
+
+    The task count, benchmark seed, validation fraction and data location may differ: same problem. Under
+    held-out-stream the preset's evaluation benchmark counts as its own.
+    """
+    from synaptune.benchmarks.streams import outline
+
+    try:
+        tuned = outline(preset.benchmark, preset.benchmark_params)
+    except ConfigError as e:
+        raise ConfigError(f"{preset_path}: benchmark: {e}") from None
+    asked = outline(bench_name, bench_params)
+    diffs = []
+    if bench_name not in _own_benchmarks(preset):
+        diffs.append("another benchmark")
+    if asked.input_shape != tuned.input_shape:
+        diffs.append(f"inputs {'x'.join(map(str, asked.input_shape))} instead of "
+                     f"{'x'.join(map(str, tuned.input_shape))}")
+    if asked.n_classes != tuned.n_classes:
+        diffs.append(f"{asked.n_classes} classes instead of {tuned.n_classes}")
+    if asked.scenario != tuned.scenario:
+        diffs.append(f"scenario {asked.scenario} instead of {tuned.scenario}")
+    if asked.family == tuned.family == "split" and asked.classes_per_task != tuned.classes_per_task:
+        diffs.append(f"{asked.classes_per_task} classes per task instead of {tuned.classes_per_task}")
+    return tuned, asked, diffs
+
+
+def _own_benchmarks(preset: Any) -> set[str]:
+    """The benchmarks a preset belongs to: the one it was tuned on (and its held-out one)."""
+    return {preset.benchmark} | ({preset.protocol.eval_benchmark} if preset.protocol.kind == "held-out-stream"
+                                 else set())
+
+
+def _cut_for(bench_name: str, preset: Any, params: Any) -> Any:
+    """The preset's benchmark options to start from on ``bench_name``: on another benchmark, its task
+    count, classes per task and scenario described the preset's stream, so they fall back to defaults."""
+    if bench_name in _own_benchmarks(preset):
+        return params
+    return dataclasses.replace(params, n_tasks=0, classes_per_task=0, scenario="")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
+    from synaptune.benchmarks.streams import check_memory, outline
     from synaptune.hpo import store
     from synaptune.protocols import Protocol
     from synaptune.hpo.evaluate import run_preset
     from synaptune.hpo.presets import Preset, load_preset
     from synaptune.learners import LEARNERS
     from synaptune.params import from_dict
+    from synaptune.runner import check_device
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}.")
+    check_device(args.device)
+    if args.other_stream and not args.preset:
+        raise ConfigError("--other-stream is for running a --preset on another stream; drop it, or give --preset.")
     overrides = {}
     for item in args.set:
         name, sep, value = item.partition("=")
@@ -463,7 +525,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if protocol.kind == "held-out-stream":
             # Report on the held-out stream unless told otherwise, and never silently on the tuning one.
             bench_name = args.benchmark or protocol.eval_benchmark
-            bench_params = _benchmark_params(args, protocol.eval_benchmark_params(preset.benchmark_params))
+            bench_params = _benchmark_params(args, _cut_for(bench_name, preset, protocol.eval_benchmark_params(
+                preset.benchmark_params)))
             if _same_stream(bench_name, bench_params, preset.benchmark, preset.benchmark_params) \
                     and not args.allow_tuning_stream:
                 raise ConfigError(
@@ -472,7 +535,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"{protocol.eval_benchmark} (the default), or pass --allow-tuning-stream to do it anyway.")
         else:
             bench_name = args.benchmark or preset.benchmark
-            bench_params = _benchmark_params(args, preset.benchmark_params)
+            bench_params = _benchmark_params(args, _cut_for(bench_name, preset, preset.benchmark_params))
     else:
         if not args.learner:
             raise ConfigError("give --preset FILE, or --learner NAME (with --benchmark and --set name=value).")
@@ -481,9 +544,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     learner = preset.learner if preset else args.learner
     params_cls = LEARNERS.get(learner).params_cls
     BENCHMARKS.get(bench_name)
+    tuned_elsewhere = ""
+    if preset is not None:
+        tuned, asked, diffs = _other_stream(preset, args.preset, bench_name, bench_params)
+        if diffs and not args.other_stream:
+            given = [flag for flag, value in (("--benchmark", args.benchmark), ("--scenario", args.scenario),
+                                              ("--classes-per-task", args.classes_per_task)) if value is not None]
+            raise ConfigError(
+                f"{args.preset} was tuned on {tuned.describe()}, not on {asked.describe()}: "
+                f"{', '.join(diffs)}; its tuned values are not known to hold there. "
+                + (f"Drop {' / '.join(given)} to run it on the stream it was tuned on, or pass"
+                   if given else "Pass") + f" --other-stream to run it on {bench_name} anyway "
+                "(the result is then marked as tuned on another stream).")
+        if diffs:
+            tuned_elsewhere = tuned.describe()
     params_obj = from_dict(params_cls, {**params, **overrides}, where="--set" if overrides else "")
+    # Memory before anything is built: every seed fills a T x T accuracy matrix, kept to the end.
+    check_memory(outline(bench_name, bench_params), matrices=args.seeds + _RUN_EXTRA_MATRICES,
+                 matrices_note=f"{args.seeds} for the seeds, {_RUN_EXTRA_MATRICES} for their mean as JSON")
     uri = store.resolve_tracking_uri(args.tracking_uri)
     store.check_tracking_uri(uri)
+    # What ran, not placeholders; built now so a dataset problem shows before any training.
+    resolved = resolve_params(bench_params, build_stream(bench_name, bench_params))
     to_run = Preset(learner=learner, params=params_obj, benchmark=bench_name, benchmark_params=bench_params,
                     seeds=args.seeds, protocol=protocol)
     with _Progress() as progress:
@@ -493,16 +575,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if preset is not None:
         tags["preset"] = str(args.preset)
         tags.update({f"source.{k}": str(v) for k, v in preset.provenance.items() if k in ("run_id", "experiment")})
-    resolved = resolve_params(bench_params, build_stream(bench_name, bench_params))  # what ran, not placeholders
+    if tuned_elsewhere:
+        tags.update({"other_stream": "true", "preset_tuned_on": tuned_elsewhere})
     run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
         **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": learner,
         "benchmark": bench_name, "seeds": args.seeds, **protocol.as_params(),
         **store.flat("benchmark/", dataclasses.asdict(resolved))},
         metrics=m, tags=tags, matrix=result["matrix"])
     if args.format == "json":
-        print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"]}, indent=2))
+        print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"],
+                          **({"preset_tuned_on_other_stream": tuned_elsewhere} if tuned_elsewhere else {})},
+                         indent=2))
     else:
-        print(f"{learner} on {bench_name}, {args.seeds} seed(s), trained on train+val, tested on test"
+        elsewhere = f" [preset tuned on another stream: {tuned_elsewhere}]" if tuned_elsewhere else ""
+        print(f"{learner} on {bench_name}{elsewhere}, {args.seeds} seed(s), trained on train+val, tested on test"
               f" (protocol {protocol}, tasks {result['reported_tasks']}):")
         for key in ("test/acc", "test/bwt", "test/forgetting"):
             print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
@@ -597,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line, even when the message quotes a multi-line one (e.g. a YAML parser's).
         message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
         print(f"synaptune: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return e.exit_code
     except KeyboardInterrupt:
         what = {"sweep": "; continue the sweep with the same command and --resume",
                 "run": "; nothing was logged to MLflow"}.get(args.command, "")

@@ -174,16 +174,52 @@ def describe(cls: type) -> list[tuple[str, str, Any, str, str]]:
             for f in dataclasses.fields(cls)]
 
 
-def read_yaml(path: str | Path, *, what: str, hint: str = "") -> Any:
-    """Parse a YAML file; a missing file or bad YAML is a one-line :class:`ConfigError`.
+def read_user_text(path: str | Path, *, what: str, hint: str = "", example: str = "") -> str:
+    """The text of a file the user named (``--space``, ``--preset``...), or a one-line :class:`ConfigError`.
 
-    ``what`` names the file's role in messages, e.g. ``"preset"``; ``hint`` is
-    appended to the missing-file message.
+    Refuses, each with its own line: a missing path, a directory, something that
+    is not a regular file, an unreadable file, an empty (or blank) file, and
+    bytes that are not UTF-8 (a UTF-8 byte-order mark is accepted).
+
+    Args:
+        path: the file.
+        what: its role in messages, e.g. ``"preset"``.
+        hint: appended to the message of a missing file.
+        example: where a valid file comes from (e.g. ``"`synaptune export` writes one"``),
+            appended to the message of an empty one.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} file {path} does not exist.{' ' + hint if hint else ''}")
     try:
-        return yaml.safe_load(path.read_text())
+        if path.is_dir():
+            raise ConfigError(f"{what} file {path} is a directory, not a file; name the YAML file itself.")
+        if not path.exists():
+            raise ConfigError(f"{what} file {path} does not exist.{' ' + hint if hint else ''}")
+        if not path.is_file():
+            raise ConfigError(f"{what} file {path} is not a regular file; name a YAML file.")
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{what} file {path} cannot be read ({e.strerror or e}); check its permissions.") from None
+    if not data.strip():
+        raise ConfigError(f"{what} file {path} is empty ({len(data)} bytes)"
+                          + (f"; {example}." if example else "; give a file with content."))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ConfigError(
+            f"{what} file {path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}"
+            + ("; it looks like UTF-16" if utf16 else "") + "); save it as UTF-8.") from None
+
+
+def read_yaml(path: str | Path, *, what: str, hint: str = "", example: str = "") -> Any:
+    """Parse a YAML file the user named; any problem is a one-line :class:`ConfigError`.
+
+    The file is read by :func:`read_user_text` (missing, directory, empty,
+    not UTF-8), whose ``what``, ``hint`` and ``example`` it takes.
+    """
+    path = Path(path)
+    text = read_user_text(path, what=what, hint=hint, example=example)
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e}).") from None

@@ -53,3 +53,37 @@ def evaluate_row(learner: Learner, stream: Stream, t: int, *, split: Split = "va
     task_il = stream.scenario == "task-il"
     return [accuracy(learner, task, split, task_il=task_il) if j <= t else float("nan")
             for j, task in enumerate(stream.tasks)]
+
+
+#: Device types ``synaptune run --device`` accepts.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(spec: str) -> str:
+    """``spec`` if it names a device this machine has, else a one-line :class:`ConfigError`.
+
+    Accepts ``cpu``, ``cuda``, ``cuda:N`` (N below ``torch.cuda.device_count()``)
+    and ``mps`` where available; checked before any data is loaded or trained.
+    """
+    from synaptune.exceptions import ConfigError
+
+    fix = "use --device cpu, cuda or cuda:N (see `synaptune env` for this machine's devices)"
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {spec!r} is not a device name; {fix}.") from None
+    if device.type not in DEVICE_TYPES:
+        raise ConfigError(f"--device {spec}: synaptune runs on {', '.join(DEVICE_TYPES)}, not {device.type}; {fix}.")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {spec}: no CUDA device here (torch.cuda.is_available() is False); "
+                              "use --device cpu.")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise ConfigError(f"--device {spec}: there is no CUDA device {device.index}; this machine has {count} "
+                              f"({have}). Use one of them, or --device cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {spec}: no MPS device here (torch.backends.mps.is_available() is False); "
+                          "use --device cpu.")
+    return spec

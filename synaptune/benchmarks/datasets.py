@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,16 @@ from synaptune.benchmarks.base import Pool
 from synaptune.exceptions import ConfigError, DatasetNotFoundError
 
 DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+
+#: dataset -> (train samples, test samples, input shape, classes) of the real releases: what a
+#: stream is known to be before its files are read (memory estimates, checks of presets).
+DATASET_FACTS: dict[str, tuple[int, int, tuple[int, ...], int]] = {
+    "digits": (1442, 355, (1, 8, 8), 10),
+    "mnist": (60000, 10000, (1, 28, 28), 10),
+    "fashion-mnist": (60000, 10000, (1, 28, 28), 10),
+    "cifar10": (50000, 10000, (3, 32, 32), 10),
+    "cifar100": (50000, 10000, (3, 32, 32), 100),
+}
 
 # dataset -> (torchvision class name, human-readable name)
 _IDX_DATASETS: dict[str, tuple[str, str]] = {
@@ -48,6 +60,9 @@ _IDX_STEMS: dict[str, str] = {
 }
 # idx type byte -> numpy dtype (big-endian for multi-byte types)
 _IDX_DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+#: How to replace a damaged dataset file (the end of several messages).
+_REGET = "delete it, then copy the original file there or pass --download to fetch it again"
 
 _DIGITS_TEST_FRACTION = 0.2
 _DIGITS_SPLIT_SEED = 0  # fixed, so the digits test set never depends on a stream's seed
@@ -77,6 +92,9 @@ def load_pool(dataset: str, data_dir: str = "./data", download: bool = False) ->
     """
     if dataset == "digits":
         return _load_digits()
+    if dataset in DATASETS and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DatasetNotFoundError(f"--data-dir {data_dir} is a file, not a folder; give the folder that holds "
+                                   "the dataset (e.g. the one with MNIST/raw/ or cifar-10-batches-py/ in it).")
     if dataset in _IDX_DATASETS:
         return _load_idx_dataset(dataset, str(data_dir), bool(download))
     if dataset in _CIFAR:
@@ -147,16 +165,21 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         DatasetNotFoundError: the file is not a valid idx file.
     """
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DatasetNotFoundError(f"cannot read {path} ({e.strerror or e}); check its permissions.") from None
+    if not raw:
+        raise DatasetNotFoundError(f"{path} is empty (0 bytes), not an idx file; {_REGET}.")
     if raw[:2] == b"\x1f\x8b" or path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise DatasetNotFoundError(f"{path} is not a readable gzip file ({e}); delete it and get it again.") from e
+            raise DatasetNotFoundError(f"{path} is not a readable gzip file ({e}); {_REGET}.") from e
+        if not raw:
+            raise DatasetNotFoundError(f"{path} decompresses to 0 bytes, not an idx file; {_REGET}.")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DatasetNotFoundError(
-            f"{path} is not an idx file (bad magic number {raw[:4].hex()}); delete it and get it again."
-        )
+        raise DatasetNotFoundError(f"{path} is not an idx file (bad magic number {raw[:4].hex()}); {_REGET}.")
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     ndim = raw[3]
     header = 4 + 4 * ndim
@@ -164,8 +187,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
         raise DatasetNotFoundError(
-            f"{path} is truncated or corrupt ({len(raw)} bytes, expected {expected} for shape {dims}); "
-            "delete it and get it again."
+            f"{path} is truncated or corrupt ({len(raw)} bytes, expected {expected} for shape {dims}); {_REGET}."
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
@@ -183,14 +205,55 @@ def _find_idx_files(directory: Path) -> dict[str, Path] | None:
     return found
 
 
+def _check_idx_file(path: Path, ndim: int) -> None:
+    """Check an uncompressed idx file's header against its size, without reading its data.
+
+    torchvision's reader fails on a bad file with a bare ``ValueError``; this
+    names the file and what is wrong with it instead.
+
+    Raises:
+        DatasetNotFoundError: the file is empty, has no idx header, has
+            ``ndim`` other than expected, or a size its header does not give.
+    """
+    fix = _REGET
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * ndim)
+    except OSError as e:
+        raise DatasetNotFoundError(f"cannot read {path} ({e.strerror or e}); check its permissions.") from None
+    if size == 0:
+        raise DatasetNotFoundError(f"{path} is empty (0 bytes), not an idx file; {fix}.")
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+        raise DatasetNotFoundError(f"{path} is not an idx file (bad magic number {head[:4].hex()}); {fix}.")
+    if head[3] != ndim or len(head) < 4 + 4 * ndim:
+        raise DatasetNotFoundError(f"{path} holds a {head[3]}-dimensional array, expected {ndim} dimensions "
+                                   f"for this file; {fix}.")
+    dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = 4 + 4 * ndim + math.prod(dims) * np.dtype(_IDX_DTYPES[head[2]]).itemsize
+    if size != expected:
+        raise DatasetNotFoundError(f"{path} is truncated or corrupt ({size} bytes, expected {expected} for shape "
+                                   f"{dims}); {fix}.")
+
+
+def _idx_layouts(dataset: str, root: Path) -> str:
+    """The on-disk layouts read for an idx dataset under ``root``, for messages."""
+    cls_name, _ = _IDX_DATASETS[dataset]
+    stems = list(_IDX_STEMS.values())
+    return (f"torchvision's layout {root / cls_name / 'raw' / stems[0]}[.gz] (with {', '.join(stems[1:])} "
+            f"beside it), or those four files directly in {root} or {root / dataset}")
+
+
 def _load_idx_dataset(dataset: str, data_dir: str, download: bool) -> tuple[Pool, tuple[int, ...], int]:
     cls_name, human = _IDX_DATASETS[dataset]
     root = Path(data_dir)
     tv_raw = root / cls_name / "raw"
     # torchvision reads only uncompressed files from <root>/<Class>/raw
-    if all((tv_raw / stem).is_file() for stem in _IDX_STEMS.values()) or (
-        download and _find_idx_files(tv_raw) is None and _find_idx_files(root) is None
-    ):
+    if all((tv_raw / stem).is_file() for stem in _IDX_STEMS.values()):
+        for key, stem in _IDX_STEMS.items():
+            _check_idx_file(tv_raw / stem, 3 if key.endswith("_x") else 1)
+        return _load_idx_torchvision(dataset, data_dir, download)
+    if download and _find_idx_files(tv_raw) is None and _find_idx_files(root) is None:
         return _load_idx_torchvision(dataset, data_dir, download)
     for directory in (tv_raw, root, root / dataset):
         files = _find_idx_files(directory)
@@ -202,8 +265,8 @@ def _load_idx_dataset(dataset: str, data_dir: str, download: bool) -> tuple[Pool
         how += (", or offline: apt-get install dataset-fashion-mnist and "
                 "--data-dir /usr/share/datasets/fashion-mnist")
     raise DatasetNotFoundError(
-        f"{human} not found in {root} (looked for {'/'.join(_IDX_STEMS.values())}[.gz] "
-        f"in {tv_raw}, {root} and {root / dataset}); {how}."
+        f"{human} not found in {root}: --data-dir must hold {_idx_layouts(dataset, root)}. "
+        f"Point --data-dir at the folder that holds them, or {how}."
     )
 
 
@@ -212,20 +275,24 @@ def _load_idx_torchvision(dataset: str, data_dir: str, download: bool) -> tuple[
 
     cls_name, human = _IDX_DATASETS[dataset]
     cls = getattr(tvd, cls_name)
+    raw = Path(data_dir) / cls_name / "raw"
     try:
         train = cls(root=data_dir, train=True, download=download)
         test = cls(root=data_dir, train=False, download=download)
-    except (RuntimeError, OSError) as e:
-        what = "could not download" if download else "could not read"
-        raise DatasetNotFoundError(
-            f"{what} {human} into {Path(data_dir) / cls_name / 'raw'} ({str(e).splitlines()[0]}); "
-            f"check the network, or put the four idx files there by hand."
-        ) from e
+    except (RuntimeError, OSError, ValueError, EOFError) as e:
+        reason = (str(e).splitlines() or [type(e).__name__])[0]
+        if download:
+            msg = (f"could not download {human} into {raw} ({reason}); check the network, or put the files "
+                   f"there by hand: {_idx_layouts(dataset, Path(data_dir))}.")
+        else:
+            msg = (f"could not read {human} from {raw} ({reason}); the files there are damaged: delete them and "
+                   f"pass --download (download=True) to fetch them again, or copy the original files there.")
+        raise DatasetNotFoundError(msg) from e
     arrays = {
         "train_x": train.data.numpy(), "train_y": train.targets.numpy(),
         "test_x": test.data.numpy(), "test_y": test.targets.numpy(),
     }
-    return _idx_pool(arrays, human, Path(data_dir) / cls_name / "raw")
+    return _idx_pool(arrays, human, raw)
 
 
 def _idx_pool(arrays: dict[str, np.ndarray], human: str, where: Path) -> tuple[Pool, tuple[int, ...], int]:
@@ -269,8 +336,10 @@ def _load_cifar(dataset: str, data_dir: str, download: bool) -> tuple[Pool, tupl
     present = [n for n in names if (folder / n).is_file()]
     if not download and not present:
         raise DatasetNotFoundError(
-            f"{human} not found in {root} (looked for {folder}/{', '.join(names)}); "
-            f"pass --download (download=True) to fetch it into {root}."
+            f"{human} not found in {root}: --data-dir must hold torchvision's layout {folder}/ with "
+            f"{', '.join(names)} (what {dataset.replace('cifar', 'cifar-')}-python.tar.gz holds). "
+            f"Point --data-dir at the folder that holds "
+            f"{folder_name}/, or pass --download (download=True) to fetch it into {root}."
         )
     import torchvision.datasets as tvd
 
@@ -278,12 +347,16 @@ def _load_cifar(dataset: str, data_dir: str, download: bool) -> tuple[Pool, tupl
     try:
         train = cls(root=data_dir, train=True, download=download)
         test = cls(root=data_dir, train=False, download=download)
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
         if download:
-            msg = f"could not download {human} into {root} ({str(e).splitlines()[0]}); check the network."
+            reason = (str(e).splitlines() or [type(e).__name__])[0]
+            msg = f"could not download {human} into {root} ({reason}); check the network."
         else:
             missing = sorted(set(names) - set(present))
-            state = f"incomplete (missing {', '.join(missing)})" if missing else "corrupted (md5 mismatch)"
+            empty = [n for n in present if (folder / n).stat().st_size == 0]
+            state = (f"incomplete (missing {', '.join(missing)})" if missing
+                     else f"corrupted ({', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty)" if empty
+                     else "corrupted (md5 mismatch)")
             msg = (f"{human} files in {folder} are {state}; delete that folder and pass --download "
                    f"(download=True) to fetch them again.")
         raise DatasetNotFoundError(msg) from e

@@ -23,13 +23,15 @@ keeps the natural class order ([0, 1], [2, 3], ...).
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from synaptune.benchmarks.base import Pool, Stream, Task
-from synaptune.benchmarks.datasets import load_pool
+from synaptune.benchmarks.datasets import DATASET_FACTS, load_pool
 from synaptune.benchmarks.params import BenchmarkParams
 from synaptune.exceptions import ConfigError
 
@@ -85,6 +87,227 @@ def _scenario(params: BenchmarkParams, allowed: tuple[str, ...], kind: str) -> s
     return scenario
 
 
+#: benchmark name -> (family, dataset); the factories below are registered under these names.
+STREAMS: dict[str, tuple[str, str]] = {
+    "split-digits": ("split", "digits"),
+    "permuted-digits": ("permuted", "digits"),
+    "split-mnist": ("split", "mnist"),
+    "permuted-mnist": ("permuted", "mnist"),
+    "split-fashion-mnist": ("split", "fashion-mnist"),
+    "permuted-fashion-mnist": ("permuted", "fashion-mnist"),
+    "split-cifar10": ("split", "cifar10"),
+    "split-cifar100": ("split", "cifar100"),
+}
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a stream will be, known without loading its data.
+
+    Attributes:
+        name: the benchmark name.
+        family: ``split`` or ``permuted``.
+        dataset: the :func:`load_pool` dataset.
+        input_shape, n_classes: those of the dataset.
+        n_tasks, classes_per_task, scenario: resolved (no "default" placeholders).
+    """
+
+    name: str
+    family: str
+    dataset: str
+    input_shape: tuple[int, ...]
+    n_classes: int
+    n_tasks: int
+    classes_per_task: int
+    scenario: str
+
+    def describe(self) -> str:
+        """E.g. ``split-digits (class-il, 5 tasks x 2 classes, inputs 1x8x8, 10 classes)``."""
+        shape = "x".join(map(str, self.input_shape))
+        per_task = (f"all {self.n_classes} classes" if self.family == "permuted"
+                    else f"{self.classes_per_task} classes")
+        return (f"{self.name} ({self.scenario}, {self.n_tasks} tasks x {per_task}, inputs {shape}, "
+                f"{self.n_classes} classes)")
+
+
+def outline(name: str, params: BenchmarkParams | None = None) -> Outline:
+    """The shape of stream ``name`` under ``params``, checked, without loading any data.
+
+    Raises:
+        ConfigError: the options do not fit the benchmark (see :func:`split_stream`
+            and :func:`permuted_stream`).
+    """
+    if name not in STREAMS:
+        from synaptune.benchmarks import BENCHMARKS
+
+        BENCHMARKS.get(name)  # the did-you-mean error
+    family, dataset = STREAMS[name]
+    return _outline(name, family, dataset, _params(params))
+
+
+def _outline(name: str, family: str, dataset: str, params: BenchmarkParams) -> Outline:
+    if name == "split-cifar100" and not params.n_tasks and not params.classes_per_task:
+        params = dataclasses.replace(params, n_tasks=DEFAULT_CIFAR100_TASKS)
+    _, _, input_shape, n_classes = DATASET_FACTS[dataset]
+    if family == "permuted":
+        scenario = _scenario(params, PERMUTED_SCENARIOS, "permuted")
+        if params.classes_per_task not in (0, n_classes):
+            raise ConfigError(
+                f"{name}: every task of a permuted stream holds all {n_classes} classes; "
+                f"leave classes_per_task at 0 (got {params.classes_per_task})."
+            )
+        return Outline(name, family, dataset, input_shape, n_classes,
+                       params.n_tasks or DEFAULT_PERMUTED_TASKS, n_classes, scenario)
+    scenario = _scenario(params, SPLIT_SCENARIOS, "split")
+    cpt = params.classes_per_task
+    n_tasks = params.n_tasks or (max(n_classes // cpt, 1) if cpt else DEFAULT_SPLIT_TASKS)
+    cpt = cpt or max(n_classes // n_tasks, 1)
+    if n_tasks * cpt > n_classes:
+        raise ConfigError(
+            f"{name}: {n_tasks} tasks x {cpt} classes per task need {n_tasks * cpt} classes but the dataset "
+            f"has {n_classes}; choose n_tasks and classes_per_task with n_tasks * classes_per_task <= {n_classes}."
+        )
+    if params.classes_per_task and not params.n_tasks and n_classes % cpt:
+        # Only classes_per_task given: the tasks it makes would silently leave classes out.
+        dropped = sorted(_class_order(n_classes, params.seed)[n_tasks * cpt:])
+        divisors = [d for d in range(1, n_classes + 1) if n_classes % d == 0]
+        raise ConfigError(
+            f"{name}: --classes-per-task {cpt} does not divide the {n_classes} classes: it would make "
+            f"{n_tasks} task{'s' if n_tasks > 1 else ''} of {cpt} and leave class{'es' if len(dropped) > 1 else ''} "
+            f"{', '.join(map(str, dropped))} out. Use a --classes-per-task that divides {n_classes} "
+            f"({', '.join(map(str, divisors[:-1]))} or {divisors[-1]}), or add --n-tasks {n_tasks} to use only "
+            f"{n_tasks * cpt} of the classes on purpose."
+        )
+    return Outline(name, family, dataset, input_shape, n_classes, n_tasks, cpt, scenario)
+
+
+def _class_order(n_classes: int, seed: int) -> list[int]:
+    """The order classes are dealt to tasks: natural with seed 0, else a seeded permutation."""
+    if seed == 0:
+        return list(range(n_classes))  # the usual [0, 1], [2, 3], ... split
+    return torch.randperm(n_classes, generator=generator(seed, _CLASS_ORDER)).tolist()
+
+
+# --------------------------------------------------------------------------- memory
+
+_GIB = 1024**3
+
+
+def _size_text(n_bytes: float) -> str:
+    for unit, size in (("TiB", 1024**4), ("GiB", _GIB), ("MiB", 1024**2), ("KiB", 1024)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{int(n_bytes)} bytes"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take: the machine's ``MemAvailable``
+    (psutil when installed), capped by the cgroup's limit; ``None`` when unknown."""
+    found: list[int] = []
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        found.append(int(psutil.virtual_memory().available))
+    except Exception:  # noqa: BLE001 - not installed, or no /proc
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        found.append(int(line.split()[1]) * 1024)
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+    # A container's limit: what it may still use is the limit minus its working set (the usage
+    # less the page cache the kernel can drop, as docker and Kubernetes count it).
+    for folder, usage_name, cache_key in (("/sys/fs/cgroup", "memory.current", "inactive_file"),
+                                          ("/sys/fs/cgroup/memory", "memory.usage_in_bytes", "total_inactive_file")):
+        limit_name = "memory.max" if usage_name == "memory.current" else "memory.limit_in_bytes"
+        try:
+            with open(f"{folder}/{limit_name}") as f:
+                limit = f.read().strip()
+            with open(f"{folder}/{usage_name}") as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        cache = 0
+        try:
+            with open(f"{folder}/memory.stat") as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == cache_key:
+                        cache = int(value)
+                        break
+        except (OSError, ValueError):
+            pass
+        if limit.isdigit() and int(limit) < 2**60:  # "max" or a huge number: no limit
+            found.append(max(int(limit) - max(usage - cache, 0), 0))
+        break
+    return min(found) if found else None
+
+
+def memory_parts(o: Outline, *, matrices: int = 1) -> dict[str, int]:
+    """Bytes a stream and its accuracy matrices take in memory, by part.
+
+    What is counted is what the code materialises: the dataset pool (float32
+    pixels, int64 labels; loaded once per process), the int64 index tensors of
+    the tasks (at most one entry per sample), one int64 pixel permutation per
+    task after the first of a permuted stream, and ``matrices`` float64
+    ``n_tasks x n_tasks`` accuracy matrices (each run of a learner through the
+    stream fills one).
+    """
+    n_train, n_test, _, _ = DATASET_FACTS[o.dataset]
+    n, pixels = n_train + n_test, math.prod(o.input_shape)
+    return {
+        "accuracy matrix": matrices * o.n_tasks * o.n_tasks * 8,
+        "pixel permutations": (o.n_tasks - 1) * pixels * 8 if o.family == "permuted" else 0,
+        "dataset and indices": n * pixels * 4 + n * 8 + n * 8,
+    }
+
+
+def check_memory(o: Outline, *, matrices: int = 1, matrices_note: str = "",
+                 available: int | None = None) -> None:
+    """Refuse a stream whose estimated memory (:func:`memory_parts`) exceeds what this machine has.
+
+    Args:
+        o: the stream's outline.
+        matrices: accuracy matrices the caller will hold at once.
+        matrices_note: what those copies are, for the message.
+        available: bytes available; default :func:`available_memory` (no check when unknown).
+
+    Raises:
+        ConfigError: the estimate, its parts, what is available and the largest
+            ``--n-tasks`` that would fit.
+    """
+    parts = memory_parts(o, matrices=matrices)
+    total = sum(parts.values())
+    if total < 256 * 1024**2:  # not worth reading /proc for
+        return
+    available = available_memory() if available is None else available
+    if available is None or total <= available:
+        return
+    fit = 0
+    lo, hi = 1, o.n_tasks
+    while lo <= hi:  # the largest n_tasks that fits (the estimate grows with n_tasks)
+        mid = (lo + hi) // 2
+        if sum(memory_parts(dataclasses.replace(o, n_tasks=mid), matrices=matrices).values()) <= available:
+            fit, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    per = o.n_tasks * o.n_tasks * 8
+    note = f" ({matrices_note})" if matrices_note else ""
+    shown = [f"the {o.n_tasks} x {o.n_tasks} accuracy matrix {_size_text(per)}"
+             + (f" x {matrices} copies{note}" if matrices > 1 else "")]
+    if parts["pixel permutations"]:
+        shown.append(f"{o.n_tasks - 1} pixel permutations {_size_text(parts['pixel permutations'])}")
+    shown.append(f"the dataset and its indices {_size_text(parts['dataset and indices'])}")
+    fix = (f"use --n-tasks {fit} or fewer (the accuracy matrix grows with the square of the number of tasks)"
+           if fit >= 1 else "use a smaller benchmark, or a machine with more memory")
+    raise ConfigError(
+        f"{o.name} with {o.n_tasks} tasks needs about {_size_text(total)} of memory ({'; '.join(shown)}), "
+        f"more than the {_size_text(available)} available here; {fix}."
+    )
+
+
 def split_stream(name: str, dataset: str, params: BenchmarkParams) -> Stream:
     """A class-incremental split of ``dataset`` into tasks of disjoint classes.
 
@@ -103,23 +326,17 @@ def split_stream(name: str, dataset: str, params: BenchmarkParams) -> Stream:
         stay global), input shape that of the dataset.
 
     Raises:
-        ConfigError: the tasks need more classes than the dataset has, or the
-            scenario is not ``class-il`` / ``task-il``.
+        ConfigError: the tasks need more classes than the dataset has; only
+            ``classes_per_task`` is given and it does not divide the classes
+            (the tasks would leave classes out: give ``n_tasks`` too to mean it);
+            the scenario is not ``class-il`` / ``task-il``; or the stream would
+            not fit in memory (:func:`check_memory`).
     """
-    scenario = _scenario(params, SPLIT_SCENARIOS, "split")
+    o = _outline(name, "split", dataset, params)  # checks the options before any data is loaded
+    check_memory(o)
+    scenario, n_tasks, cpt = o.scenario, o.n_tasks, o.classes_per_task
     pool, input_shape, n_classes = load_pool(dataset, params.data_dir, params.download)
-    cpt = params.classes_per_task
-    n_tasks = params.n_tasks or (max(n_classes // cpt, 1) if cpt else DEFAULT_SPLIT_TASKS)
-    cpt = cpt or max(n_classes // n_tasks, 1)
-    if n_tasks * cpt > n_classes:
-        raise ConfigError(
-            f"{name}: {n_tasks} tasks x {cpt} classes per task need {n_tasks * cpt} classes but the dataset "
-            f"has {n_classes}; choose n_tasks and classes_per_task with n_tasks * classes_per_task <= {n_classes}."
-        )
-    if params.seed == 0:
-        order = list(range(n_classes))  # the usual [0, 1], [2, 3], ... split
-    else:
-        order = torch.randperm(n_classes, generator=generator(params.seed, _CLASS_ORDER)).tolist()
+    order = _class_order(n_classes, params.seed)
     all_train = torch.arange(pool.train_y.numel())
     all_test = torch.arange(pool.test_y.numel())
     tasks = []
@@ -144,17 +361,15 @@ def permuted_stream(name: str, dataset: str, params: BenchmarkParams) -> Stream:
     and its index tensors are shared by every task, like the pool.
 
     Raises:
-        ConfigError: ``classes_per_task`` set to less than all classes, or a
-            scenario other than ``domain-il`` / ``task-il``.
+        ConfigError: ``classes_per_task`` set to less than all classes, a
+            scenario other than ``domain-il`` / ``task-il``, or more tasks than
+            fit in memory (:func:`check_memory`: the permutations and the
+            ``n_tasks x n_tasks`` accuracy matrix grow with ``n_tasks``).
     """
-    scenario = _scenario(params, PERMUTED_SCENARIOS, "permuted")
+    o = _outline(name, "permuted", dataset, params)  # checks the options before any data is loaded
+    check_memory(o)
+    scenario, n_tasks = o.scenario, o.n_tasks
     pool, input_shape, n_classes = load_pool(dataset, params.data_dir, params.download)
-    if params.classes_per_task not in (0, n_classes):
-        raise ConfigError(
-            f"{name}: every task of a permuted stream holds all {n_classes} classes; "
-            f"leave classes_per_task at 0 (got {params.classes_per_task})."
-        )
-    n_tasks = params.n_tasks or DEFAULT_PERMUTED_TASKS
     n_pixels = int(np.prod(input_shape))
     train_idx, val_idx = carve_val(
         torch.arange(pool.train_y.numel()), pool.train_y, params.val_fraction, generator(params.seed, _VAL_SPLIT)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,24 +101,61 @@ def preset_from_record(record: TrialRecord, *, tracking_uri: str, metric: str, m
 
 
 def check_output(path: str | Path, *, force: bool) -> None:
-    """Refuse to overwrite an existing file unless ``force``."""
-    if Path(path).exists() and not force:
+    """Refuse an output path a preset cannot be written to, before anything else is done.
+
+    Refuses: an existing file without ``force``; a directory or something that
+    is not a regular file (``force`` or not); a path under a file; a folder in
+    which no file can be created (read-only, ``/proc``...), found by creating
+    and removing a probe file in the nearest existing folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"-o {path} is a directory; a preset is one YAML file: name the file, e.g. "
+                          f"-o {path / 'preset.yaml'} (--force never replaces a directory).")
+    if path.exists() and not force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it, or choose another -o.")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"-o {path} is not a regular file; choose another -o.")
+    check_writable_folder(path.parent, target=path)
+
+
+def check_writable_folder(folder: str | Path, *, target: str | Path | None = None) -> None:
+    """Refuse ``folder`` (existing or to be made) if no file can be created in it: one line naming why.
+
+    ``target`` is the path named by ``-o`` (for the message; default ``folder``).
+    """
+    folder = Path(folder)
+    target = folder if target is None else Path(target)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write -o {target}: {existing} is a file, not a folder; choose another -o.")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".synaptune-write-check-")
+    except OSError as e:
+        raise ConfigError(f"cannot write -o {target}: no file can be created in {existing} "
+                          f"({e.strerror or e}); choose another -o.") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_preset(preset: Preset, path: str | Path, *, force: bool = False) -> Path:
     """Write ``preset``; refuses to overwrite an existing file unless ``force``."""
     path = Path(path)
     check_output(path, force=force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(preset.to_yaml())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(preset.to_yaml(), encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot write -o {path} ({e.strerror or e}); choose another -o.") from None
     return path
 
 
 def load_preset(path: str | Path) -> Preset:
     """Read and validate a preset file; errors name the file and the key."""
     path = Path(path)
-    doc = read_yaml(path, what="preset")
+    doc = read_yaml(path, what="preset", example="`synaptune export` writes one")
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a preset is a mapping; see `synaptune export`.")
     version = doc.get("format_version")
@@ -134,7 +173,16 @@ def load_preset(path: str | Path) -> Preset:
         BENCHMARKS.get(bench["name"])
         if not isinstance(doc["params"] or {}, dict) or not isinstance(bench.get("params") or {}, dict):
             raise ConfigError("`params` and `benchmark.params` must map parameter names to values.")
-        protocol = Protocol.from_dict(doc.get("protocol"))
+        proto = doc.get("protocol")
+        if isinstance(proto, dict) and not isinstance(proto.get("eval_benchmark") or {}, dict):
+            raise ConfigError("`protocol.eval_benchmark` must be {name: ..., seed: ...}.")
+        protocol = Protocol.from_dict(proto)
+        seeds = doc.get("seeds", 1)
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ConfigError(f"`seeds` must be a whole number >= 1, got {seeds!r}.")
+        for key in ("objective", "stream", "provenance"):
+            if not isinstance(doc.get(key) or {}, dict):
+                raise ConfigError(f"`{key}` must be a mapping, got {doc[key]!r}.")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return Preset(
@@ -142,7 +190,7 @@ def load_preset(path: str | Path) -> Preset:
         params=from_dict(learner_cls.params_cls, doc["params"] or {}, where=f"{path}: params"),
         benchmark=bench["name"],
         benchmark_params=from_dict(BenchmarkParams, bench.get("params") or {}, where=f"{path}: benchmark"),
-        seeds=int(doc.get("seeds", 1)),
+        seeds=seeds,
         protocol=protocol,
         objective=doc.get("objective") or {},
         stream=doc.get("stream") or {},

@@ -125,7 +125,8 @@ def load_space(learner: str, path: str | Path | None = None) -> SearchSpace:
 
     params_cls = LEARNERS.get(learner).params_cls
     src = Path(path) if path is not None else space_path(learner)
-    doc = read_yaml(src, what="search space", hint="Give an existing YAML file to --space.")
+    doc = read_yaml(src, what="search space", hint="Give an existing YAML file to --space.",
+                    example=f"`synaptune space {learner}` prints one to start from")
     return parse_space(doc, params_cls, learner=learner, source=str(src))
 
 
@@ -177,7 +178,8 @@ def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<spa
                 raise ConfigError(f"{source}: `{d.name}` has a `when` on `{cond}`, which is neither sampled "
                                   f"nor fixed in this space{hint}.")
             # A value the condition can never take would silently disable the dimension.
-            accepted = tuple(_coerce(params_cls, cond, v, f"{source}: `{d.name}`: when") for v in accepted)
+            accepted = tuple(_typed(params_cls, cond, v, f"{source}: `{d.name}`: when", f"`{cond}` value")
+                             for v in accepted)
             cdim = by_name.get(cond)
             if cdim is None:
                 allowed, ok = domain_text(fields[cond]), (lambda v, f=fields[cond]: in_domain(f, v))
@@ -209,6 +211,26 @@ def _coerce(params_cls: type, name: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {e}") from None
 
 
+def _typed(params_cls: type, name: str, value: Any, where: str, what: str) -> Any:
+    """:func:`_coerce`, then refuse a value of the wrong type for field ``name`` (a boolean is no
+    int or float, a number no string), which the learner's Params would only refuse inside a trial."""
+    value = _coerce(params_cls, name, value, where)
+    want = field_types(params_cls)[name]
+    if want is bool:
+        ok = isinstance(value, bool)
+    elif want is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, want) and not isinstance(value, bool)
+    if not ok:
+        def a(kind: str) -> str:
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+        got = "a boolean" if isinstance(value, bool) else a(type(value).__name__)
+        raise ConfigError(f"{where}: {what} {value!r} is {got}, but `{name}` is {a(want.__name__)} field.")
+    return value
+
+
 def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_cls: type, source: str) -> Dim:
     where = f"{source}: `{name}`"
     if not isinstance(spec, dict):
@@ -230,7 +252,7 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
         choices = spec["categorical"]
         if not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}: `categorical` needs a non-empty list of choices.")
-        choices = tuple(_coerce(params_cls, name, c, where) for c in choices)
+        choices = tuple(_typed(params_cls, name, c, where, "choice") for c in choices)
         for c in choices:
             if not in_domain(f, c):
                 raise ConfigError(f"{where}: choice {c!r} is outside the domain {domain_text(f)}.")
@@ -241,6 +263,9 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     if ftype not in (int, float) or (kind == "float" and ftype is int):
         raise ConfigError(f"{where}: `{kind}` range on a {ftype.__name__} field; use "
                           f"{'int' if ftype is int else 'categorical'}.")
+    if any(isinstance(b, bool) for b in bounds):
+        raise ConfigError(f"{where}: bounds must be numbers, got {bounds!r}; true / false are booleans, "
+                          f"not {kind}s; write two numbers.")
     try:
         low, high = (float(b) for b in bounds)
     except (TypeError, ValueError):
@@ -269,6 +294,10 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
             raise ConfigError(f"{where}: `step` must be a positive number, got {step!r}.")
         if kind == "int" and not float(step).is_integer():
             raise ConfigError(f"{where}: an int `step` must be a whole number, got {step!r}.")
+        if step > high - low:
+            raise ConfigError(f"{where}: `step` {step} is larger than the range [{bounds[0]}, {bounds[1]}], so only "
+                              f"{bounds[0]} would ever be sampled; use a smaller step, or put `{name}` under "
+                              "`fixed`.")
     for bound in (low, high):
         if not in_domain(f, ftype(bound)):
             raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] leaves the domain "
