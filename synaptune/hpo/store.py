@@ -498,6 +498,26 @@ class SweepStore:
         self._mlflow.set_tag(parent_id, ERROR, reason[:5000])
         self._mlflow.set_terminated(parent_id, "FAILED")
 
+    def abandon_sweep(self, experiment: str, sweep_path: str, reason: str) -> int:
+        """A sweep that cannot go on (its saved state is damaged): close what it left open.
+
+        If its parent run had not finished (RUNNING after a killed driver, KILLED
+        after Ctrl-C), it ends FAILED with ``reason``; child runs still ``running``
+        end ``lost`` (KILLED): nothing will continue them. A finished sweep is left
+        as it is. Returns how many child runs were closed.
+        """
+        parent = self.sweep_run(experiment, sweep_path=sweep_path)
+        if parent is None or parent.info.status not in ("RUNNING", "KILLED"):
+            return 0
+        parent_id = str(parent.info.run_id)
+        children = self._search(str(parent.info.experiment_id), f"tags.`mlflow.parentRunId` = '{parent_id}' and "
+                                f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
+        for run in children:
+            self._mlflow.set_tag(run.info.run_id, STATUS, TrialStatus.LOST.value)
+            self._mlflow.set_terminated(run.info.run_id, "KILLED")
+        self.fail_sweep(parent_id, reason)
+        return len(children)
+
     def trial_logger(self, experiment: str, parent_id: str, *, learner: str, fixed: dict[str, Any],
                      settings: dict[str, Any]) -> TrialLogger:
         """The writer of the sweep's child runs (handed to Tune's callback)."""

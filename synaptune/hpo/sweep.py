@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
 from synaptune.benchmarks.base import Stream
-from synaptune.exceptions import ConfigError, SweepFailedError, UnreachableError
+from synaptune.exceptions import ConfigError, DamagedResultsError, SweepFailedError, UnreachableError
 from synaptune.hpo import storage, store
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
@@ -206,7 +206,11 @@ def prepare(cfg: SweepConfig) -> Prepared:
     store.check_tracking_uri(cfg.tracking_uri)
     if cfg.resume and not cfg.storage_is_uri:
         storage.check_owner(cfg.experiment_path, trusted=cfg.trust_results)
-        storage.check_experiment_state(cfg.experiment_path)
+        try:
+            storage.check_experiment_state(cfg.experiment_path)
+        except DamagedResultsError as e:  # it cannot go on: its runs must not stay RUNNING
+            store.SweepStore(cfg.tracking_uri).abandon_sweep(cfg.sweep_name, cfg.experiment_path, str(e))
+            raise
     check_room(cfg, space, stream, orders=cfg.task_orders)
     grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
     # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.

@@ -119,10 +119,22 @@ def test_a_damaged_experiment_state_is_refused_not_resumed_into(tmp_path: Path, 
     state.write_text(state.read_text()[:10])  # truncated
     with pytest.raises(DamagedResultsError, match="is damaged .*JSONDecodeError"):
         storage.check_experiment_state(str(folder))
+    # The killed sweep left its parent run and a mid-stream trial's run RUNNING in MLflow.
+    from synaptune.hpo import store
+
+    results = store.SweepStore(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = results.start_sweep("s", sweep_path=str(folder.resolve()), settings={}, tags={}, space_yaml="")
+    child = results.trial_logger("s", parent, learner="naive", fixed={}, settings={}).child_run("t1", {})
+    store.wait_for_logging()
     code, err = sweep(tmp_path, capsys, "--resume")
     assert code == 1  # not a usage error: the sweep cannot go on as it was
     line = one_error_line(err)
     assert "cannot resume" in line and "--name" in line
+    # ...and nothing is left RUNNING: nobody will continue them.
+    assert results._mlflow.get_run(parent).info.status == "FAILED"
+    assert "is damaged" in results._mlflow.get_run(parent).data.tags["synaptune.error"]
+    closed = results._mlflow.get_run(child)
+    assert closed.info.status == "KILLED" and closed.data.tags["synaptune.status"] == "lost"
     state.unlink()  # missing altogether
     with pytest.raises(DamagedResultsError, match="has no experiment_state"):
         storage.check_experiment_state(str(folder))
