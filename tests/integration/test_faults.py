@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +27,8 @@ def read_events(path: Path) -> list[tuple[str, str, int]]:
     """``(trial_id, what, task)`` lines written by the trainable's test event log."""
     if not path.exists():
         return []
-    return [(a, b, int(c)) for a, b, c, *_ in (line.split() for line in path.read_text().splitlines())]
+    rows = [line.split() for line in path.read_text().splitlines()]
+    return [(r[0], r[1], int(r[2])) for r in rows if len(r) >= 5]  # skips a line still being written
 
 
 def trial_runs(uri: str, experiment: str) -> list:
@@ -40,6 +43,95 @@ def sweep_args(tmp_path: Path, name: str, uri: str, *extra: str, space: str = FA
     return ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", space,
             "--num-cpus", "2", "--concurrency", "2", "--scheduler", "none", "--name", name,
             "--storage", str(tmp_path / "results"), "--tracking-uri", uri, *extra]
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of the session ``sid`` (a driver started with ``start_new_session=True``).
+
+    Ray's trial workers run in process groups of their own, so ``killpg`` of the
+    driver's group does not reach them; they share the driver's session.
+    """
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ...
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def signal_session(sid: int, sig: int) -> None:
+    """``sig`` to the driver's process group (driver, raylet, GCS), then to the rest of its session."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sid, sig)
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def wait_session_gone(sid: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while session_pids(sid):
+        assert time.monotonic() < deadline, f"processes of the killed sweep still alive: {session_pids(sid)}"
+        signal_session(sid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+def tune_state(experiment_dir: Path) -> dict[str, tuple[str, int]] | None:
+    """``{trial_id: (status, tasks_seen of its latest checkpoint, 0 if none)}`` from Tune's newest state file.
+
+    The file ``--resume`` restores from (Tune takes the greatest name). None when
+    there is none yet or it does not parse (Tune rewrites it in place).
+    """
+    from ray.tune.utils.serialization import TuneFunctionDecoder
+
+    files = sorted(experiment_dir.glob("experiment_state-*.json"))
+    if not files:
+        return None
+    try:
+        trials = {}
+        for trial_json, meta_json in json.loads(files[-1].read_text())["trial_data"]:
+            trial = json.loads(trial_json)
+            meta = json.loads(meta_json, cls=TuneFunctionDecoder, allow_cloudpickle=True)  # our own file
+            latest = meta["checkpoint_manager"].latest_checkpoint_result
+            trials[trial["trial_id"]] = (trial["status"], int(latest.metrics["tasks_seen"]) if latest else 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
+        return None
+    return trials
+
+
+def mid_stream(state: dict[str, tuple[str, int]] | None, n_tasks: int) -> dict[str, int]:
+    """Trials the state will resume (not terminated) with a checkpoint of a task before the last."""
+    return {t: k for t, (status, k) in (state or {}).items() if status not in ("TERMINATED", "ERROR")
+            and 0 < k < n_tasks}
+
+
+def freeze_when_mid_stream(driver: subprocess.Popen, events: Path, experiment_dir: Path, n_tasks: int,
+                           min_reported: int, timeout_s: float = 600) -> dict[str, int]:
+    """Wait until Tune's newest state records a checkpoint of a mid-stream trial; return those trials.
+
+    The sweep (its whole session) is stopped with SIGSTOP before the state is
+    read for the last time, so the state the caller sees is exactly the one a
+    ``--resume`` after a SIGKILL restores. When it turns out not to qualify
+    (rewritten meanwhile), the sweep continues and the wait goes on.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        reported = sum(what == "reported" for _, what, _ in read_events(events))
+        if reported >= min_reported and mid_stream(tune_state(experiment_dir), n_tasks):
+            signal_session(driver.pid, signal.SIGSTOP)
+            frozen = mid_stream(tune_state(experiment_dir), n_tasks)
+            if frozen:
+                return frozen
+            signal_session(driver.pid, signal.SIGCONT)
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint of a mid-stream trial in Tune's state after {timeout_s} s")
 
 
 def test_trial_failing_at_task_2_resumes_from_its_task_2_checkpoint(tmp_path: Path) -> None:
@@ -68,33 +160,35 @@ def test_trial_failing_at_task_2_resumes_from_its_task_2_checkpoint(tmp_path: Pa
 
 @pytest.mark.slow
 def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path: Path) -> None:
+    n_tasks, n_trials = 5, 6
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     events = tmp_path / "events.log"
     env = {**os.environ, "SYNAPTUNE_TEST_EVENT_LOG": str(events)}
-    args = sweep_args(tmp_path, "killed", uri, "--trials", "6", "--n-tasks", "5", space=SLOW_SPACE)
+    args = sweep_args(tmp_path, "killed", uri, "--trials", str(n_trials), "--n-tasks", str(n_tasks),
+                      space=SLOW_SPACE)
+    # Import Tune's state decoder now: under a CPU hog, importing it at the first poll takes longer
+    # than the whole sweep.
+    import ray.tune.utils.serialization  # noqa: F401
     log = open(tmp_path / "driver.log", "w")
     driver = subprocess.Popen([*synaptune_cmd(), *args], cwd=tmp_path, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        # Kill once some trials have checkpointed tasks but the sweep is far from done.
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            reported = [e for e in read_events(events) if e[1] == "reported"]
-            if len(reported) >= 4 or driver.poll() is not None:
-                break
-            time.sleep(0.2)
-        assert driver.poll() is None, "the sweep ended before it could be killed: " + \
-            (tmp_path / "driver.log").read_text()[-3000:]
-        time.sleep(1.5)  # let Tune snapshot the experiment state that records the checkpoints
+        # Kill once some trials have checkpointed tasks and Tune's experiment state records a
+        # checkpoint of a trial that is mid-stream: that trial must continue from it.
+        resumable = freeze_when_mid_stream(driver, events, tmp_path / "results" / "killed", n_tasks,
+                                           min_reported=4)
+    except AssertionError as e:
+        raise AssertionError(f"{e}:\n{(tmp_path / 'driver.log').read_text()[-3000:]}") from None
     finally:
         # SIGKILL the driver and the local Ray processes it started (its own session).
-        os.killpg(driver.pid, signal.SIGKILL)
+        signal_session(driver.pid, signal.SIGKILL)
         driver.wait()
+        wait_session_gone(driver.pid)
     before = read_events(events)
     checkpointed = {t for t, what, _ in before if what == "reported"}
     assert checkpointed, "no trial had checkpointed before the kill"
-    assert sum(what == "reported" for _, what, _ in before) < 6 * 5, "the kill came after the last task"
-    time.sleep(2)
+    assert sum(what == "reported" for _, what, _ in before) < n_trials * n_tasks, \
+        "the kill came after the last task"
 
     r = run_cli(*args, "--resume", cwd=tmp_path, env={"SYNAPTUNE_TEST_EVENT_LOG": str(events)})
     assert r.returncode == 0, r.stderr[-4000:]
@@ -103,15 +197,17 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     restarted_from_zero = {t for t, what, task in after if what == "start" and task == 0}
     # A trial that had checkpointed a task is never trained again from task 0.
     assert not (restarted_from_zero & checkpointed), (before, after)
-    # ...and at least one trial that was mid-stream continued from its checkpoint.
-    assert any(what == "start" and task > 0 for _, what, task in after), (after, r.stderr[-4000:])
+    # Each trial the restored state holds mid-stream continues from its checkpoint (or a newer one on disk).
+    for trial_id, tasks_done in resumable.items():
+        starts = [task for t, what, task in after if t == trial_id and what == "start"]
+        assert starts and min(starts) >= tasks_done, (trial_id, tasks_done, starts, r.stderr[-4000:])
 
     runs = trial_runs(uri, "killed")
     # A trial started within a second of the kill may be unknown to the restored
     # experiment: its run is closed as "lost" and a new trial takes its place.
     live = [r for r in runs if r.data.tags["synaptune.status"] != "lost"]
     trial_ids = [r.data.tags["trial_id"] for r in live]
-    assert len(trial_ids) == len(set(trial_ids)) == 6  # no duplicate child runs
+    assert len(trial_ids) == len(set(trial_ids)) == n_trials  # no duplicate child runs
     assert {r.data.tags["synaptune.status"] for r in live} == {"completed"}
     for lost in (r for r in runs if r.data.tags["synaptune.status"] == "lost"):
         assert lost.data.tags["trial_id"] not in trial_ids
@@ -119,6 +215,10 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
+    # Every task's result is in each completed run once: none missing after the kill, none logged twice.
+    for run in live:
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "tasks_seen"))
+        assert steps == list(range(1, n_tasks + 1)), (run.data.tags["trial_id"], steps)
     exp = client.get_experiment_by_name("killed")
     sweeps = client.search_runs([exp.experiment_id], filter_string="tags.`synaptune.role` = 'sweep'")
     assert len(sweeps) == 1  # the resumed sweep reuses its parent run
