@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
 from synaptune.benchmarks.base import Stream
+from synaptune.benchmarks.streams import check_memory, outline
 from synaptune.exceptions import ConfigError, DamagedResultsError, SweepFailedError, UnreachableError
 from synaptune.hpo import storage, store
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
@@ -43,6 +44,9 @@ OBJECTIVE = "objective"
 EXPERIMENT_STATE_PERIOD_S = "1"
 #: Trials of a new sweep when --trials is not given.
 DEFAULT_TRIALS = 9
+#: T x T matrices a trial holds besides one per run: the mean over runs, and the mean as a JSON-ready
+#: list and as JSON text in each result (``accuracy_matrix``).
+TRIAL_RESULT_MATRICES = 3
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,11 @@ def prepare(cfg: SweepConfig) -> Prepared:
                               "Pass --resume to continue it, or --name NEW for a new sweep.")
     if cfg.study_storage is not None:
         study_storage(cfg.study_storage)  # refuses a bad URL or an unreachable database now
+    if not cfg.address:  # local Ray: the trials run on this machine, each filling its accuracy matrices
+        check_memory(outline(cfg.benchmark, cfg.benchmark_params),
+                     matrices=cfg.concurrency * (cfg.seeds * cfg.task_orders + TRIAL_RESULT_MATRICES),
+                     matrices_note=f"{cfg.concurrency} trials at once x ({cfg.seeds * cfg.task_orders} runs + "
+                                   f"{TRIAL_RESULT_MATRICES} for each result's mean and JSON)")
     full = build_stream(cfg.benchmark, cfg.benchmark_params)
     if protocol.kind == "held-out-stream":
         check_same_shape(full, build_stream(protocol.eval_benchmark,

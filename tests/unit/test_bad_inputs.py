@@ -337,7 +337,14 @@ def test_sweep_refuses_too_many_tasks_before_ray(synaptune, workdir: Path,  # no
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streams, "available_memory", lambda: 8 * GIB)
     msg = error_line(synaptune(*sweep_args(workdir, "--benchmark", "permuted-digits", "--n-tasks", "100000")))
-    assert msg.startswith("permuted-digits with 100000 tasks needs about 74.6 GiB of memory"), msg
+    assert msg.startswith("permuted-digits with 100000 tasks needs about "), msg
+    # Every trial running at once fills its own matrices: 2 at once x (1 run + 3 for its results).
+    assert "accuracy matrix 74.5 GiB x 8 copies (2 trials at once x (1 runs + 3 for each result's mean" in msg
+    # A stream that fits once but not in every trial at once is refused too.
+    monkeypatch.setattr(streams, "available_memory", lambda: 2 * GIB)
+    msg = error_line(synaptune(*sweep_args(workdir, "--benchmark", "permuted-digits", "--n-tasks", "10000",
+                                           "--concurrency", "2", "--seeds", "2")))
+    assert "x 10 copies (2 trials at once x (2 runs + 3" in msg and "more than the 2.0 GiB available" in msg
 
 
 # ------------------------------------------------------------------ 5. --device
