@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.faults import signal_session, tune_state, wait_session_gone  # shared with the fault matrix
 from tests.conftest import run_cli, synaptune_cmd
 
 pytest.importorskip("ray")
@@ -43,66 +42,6 @@ def sweep_args(tmp_path: Path, name: str, uri: str, *extra: str, space: str = FA
     return ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", space,
             "--num-cpus", "2", "--concurrency", "2", "--scheduler", "none", "--name", name,
             "--storage", str(tmp_path / "results"), "--tracking-uri", uri, *extra]
-
-
-def session_pids(sid: int) -> list[int]:
-    """Live processes of the session ``sid`` (a driver started with ``start_new_session=True``).
-
-    Ray's trial workers run in process groups of their own, so ``killpg`` of the
-    driver's group does not reach them; they share the driver's session.
-    """
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ...
-        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
-            pids.append(int(entry.name))
-    return pids
-
-
-def signal_session(sid: int, sig: int) -> None:
-    """``sig`` to the driver's process group (driver, raylet, GCS), then to the rest of its session."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(sid, sig)
-    for pid in session_pids(sid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-def wait_session_gone(sid: int, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while session_pids(sid):
-        assert time.monotonic() < deadline, f"processes of the killed sweep still alive: {session_pids(sid)}"
-        signal_session(sid, signal.SIGKILL)
-        time.sleep(0.2)
-
-
-def tune_state(experiment_dir: Path) -> dict[str, tuple[str, int]] | None:
-    """``{trial_id: (status, tasks_seen of its latest checkpoint, 0 if none)}`` from Tune's newest state file.
-
-    The file ``--resume`` restores from (Tune takes the greatest name). None when
-    there is none yet or it does not parse (Tune rewrites it in place).
-    """
-    from ray.tune.utils.serialization import TuneFunctionDecoder
-
-    files = sorted(experiment_dir.glob("experiment_state-*.json"))
-    if not files:
-        return None
-    try:
-        trials = {}
-        for trial_json, meta_json in json.loads(files[-1].read_text())["trial_data"]:
-            trial = json.loads(trial_json)
-            meta = json.loads(meta_json, cls=TuneFunctionDecoder, allow_cloudpickle=True)  # our own file
-            latest = meta["checkpoint_manager"].latest_checkpoint_result
-            trials[trial["trial_id"]] = (trial["status"], int(latest.metrics["tasks_seen"]) if latest else 0)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
-        return None
-    return trials
 
 
 def mid_stream(state: dict[str, tuple[str, int]] | None, n_tasks: int) -> dict[str, int]:

@@ -159,24 +159,29 @@ def step_result(run: TrialRun) -> dict:
             "accuracy_matrix": json.dumps(run.accuracy_matrix())}
 
 
+CONFIG = {"lr": 0.1, "epochs": 1, "hidden_units": 16, "hidden_layers": 1, "batch_size": 64}
+
+
+def tracked_sweep(tmp_path: Path, name: str) -> tuple[store.SweepStore, store.TrialLogger]:
+    """A sweep's parent run in a fresh SQLite MLflow store, and the tracker of its trials."""
+    results = store.SweepStore(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = results.start_sweep(name, sweep_path=f"/x/{name}", settings={"learner": "naive"}, tags={}, space_yaml="")
+    return results, results.trial_logger(name, parent, learner="naive", fixed={}, settings={"learner": "naive"})
+
+
 def test_a_killed_drivers_queued_steps_are_filled_in_and_none_is_logged_twice(stream: Stream, tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    results = store.SweepStore(uri)
-    parent = results.start_sweep("killed", sweep_path="/x/killed", settings={"learner": "naive"}, tags={},
-                                 space_yaml="")
-    tracker = results.trial_logger("killed", parent, learner="naive", fixed={}, settings={"learner": "naive"})
-    config = {"lr": 0.1, "epochs": 1, "hidden_units": 16, "hidden_layers": 1, "batch_size": 64}
+    results, tracker = tracked_sweep(tmp_path, "killed")
     run = fresh(stream)
     run.step()
-    tracker.on_result(TRIAL, config, step_result(run))
+    tracker.on_result(TRIAL, CONFIG, step_result(run))
     store.wait_for_logging()
     saved = pickle.dumps(tracker)  # Tune's experiment state holds the tracker as it was here
     run.step()  # step 2's result is "queued" in the driver that is now killed: it never reaches MLflow
     run.step()
     resumed = pickle.loads(saved)
-    resumed.on_result(TRIAL, config, step_result(run))  # the resumed trial reports task 3, history 1..2
-    resumed.on_result(TRIAL, config, step_result(run))  # ... and again (restored from an older checkpoint)
-    resumed.on_end(TRIAL, config, step_result(run), error=False)
+    resumed.on_result(TRIAL, CONFIG, step_result(run))  # the resumed trial reports task 3, history 1..2
+    resumed.on_result(TRIAL, CONFIG, step_result(run))  # ... and again (restored from an older checkpoint)
+    resumed.on_end(TRIAL, CONFIG, step_result(run), error=False)
     store.wait_for_logging()
     client = results._mlflow
     run_id = resumed.run_ids[TRIAL]
@@ -190,20 +195,15 @@ def test_a_killed_drivers_queued_steps_are_filled_in_and_none_is_logged_twice(st
 
 
 def test_a_trial_ended_by_tune_but_open_in_mlflow_is_closed_at_the_end(stream: Stream, tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    results = store.SweepStore(uri)
-    parent = results.start_sweep("ended", sweep_path="/x/ended", settings={"learner": "naive"}, tags={},
-                                 space_yaml="")
-    tracker = results.trial_logger("ended", parent, learner="naive", fixed={}, settings={"learner": "naive"})
-    config = {"lr": 0.1, "epochs": 1, "hidden_units": 16, "hidden_layers": 1, "batch_size": 64}
+    results, tracker = tracked_sweep(tmp_path, "ended")
     run = fresh(stream)
     run.step()
-    tracker.on_result(TRIAL, config, step_result(run))
+    tracker.on_result(TRIAL, CONFIG, step_result(run))
     store.wait_for_logging()
     run.step()
     run.step()  # its last results and its end were queued in the killed driver
     resumed = pickle.loads(pickle.dumps(tracker))
-    assert resumed.close_ended({TRIAL: (config, step_result(run), False)}) == 1
+    assert resumed.close_ended({TRIAL: (CONFIG, step_result(run), False)}) == 1
     store.wait_for_logging()
     record = results.record(resumed.run_ids[TRIAL])
     assert record.status is store.TrialStatus.COMPLETED and record.tasks_seen == 3
