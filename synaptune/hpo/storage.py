@@ -41,8 +41,10 @@ SWEEP_OVERHEAD_BYTES = 4 * 1024 * 1024
 URI_PROBE_TIMEOUT_S = 60.0
 #: Sampled configurations whose checkpoint size is measured (the largest counts).
 SIZE_SAMPLES = 8
-#: The files ``--resume`` unpickles (Tune's and the searcher's state).
-PICKLED = ("tuner.pkl", "searcher-state-*.pkl")
+#: The files ``--resume`` unpickles (Tune's and the searcher's state; Tune's search state is a pickle too).
+PICKLED = ("tuner.pkl", "searcher-state-*.pkl", "search_gen_state-*.json")
+#: Tune's files of a sweep, written in Ray's staging folder first and then copied into the results folder.
+TUNE_FILES = ("experiment_state-*.json", *PICKLED)
 
 
 def human(n_bytes: float) -> str:
@@ -183,6 +185,38 @@ def _within(fn: Callable[[], None], timeout_s: float) -> str | None:
     thread.start()
     thread.join(timeout_s)
     return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
+
+
+def repair_from_staging(experiment_path: str, ray_temp: str | None = None) -> list[str]:
+    """Put back Tune files that a kill cut short while they were copied into the results folder.
+
+    Tune saves its state atomically in Ray's staging folder
+    (``<ray temp>/session_*/artifacts/<time>/<sweep>/driver_artifacts/``) and then
+    copies it into the results folder; a driver killed mid-copy leaves a short
+    file there (an empty ``search_gen_state-*.json``, a cut ``experiment_state``)
+    while the staged one is whole. A results file is replaced by the staged file
+    of the same name (the name carries Tune's session time) when that one is
+    yours and of another size: Tune copies each staged file as it is, so a
+    staged file is never older than its copy. Returns the names repaired.
+    """
+    folder = Path(experiment_path)
+    temp = Path(ray_temp or os.environ.get("RAY_TMPDIR") or "/tmp/ray")
+    repaired = []
+    for pattern in TUNE_FILES:
+        for path in folder.glob(pattern):
+            stamp = path.stem.split("-", 1)[1] if "-" in path.stem else "*"
+            staged = sorted(temp.glob(f"session_*/artifacts/{stamp}/{folder.name}/driver_artifacts/{path.name}"))
+            for source in staged[-1:]:
+                mine = not hasattr(os, "getuid") or source.stat().st_uid == os.getuid()
+                if mine and source.stat().st_size != path.stat().st_size:
+                    tmp = path.with_name(f".{path.name}.repair")
+                    shutil.copyfile(source, tmp)
+                    os.replace(tmp, path)
+                    repaired.append(path.name)
+    if repaired:
+        logger.warning("repaired %s in %s from Ray's staging copies (the sweep was killed while they were "
+                       "copied)", ", ".join(sorted(repaired)), folder)
+    return repaired
 
 
 def check_experiment_state(experiment_path: str) -> None:

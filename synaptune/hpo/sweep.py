@@ -215,6 +215,7 @@ def prepare(cfg: SweepConfig) -> Prepared:
     store.check_tracking_uri(cfg.tracking_uri)
     if cfg.resume and not cfg.storage_is_uri:
         storage.check_owner(cfg.experiment_path, trusted=cfg.trust_results)
+        storage.repair_from_staging(cfg.experiment_path)
         try:
             storage.check_experiment_state(cfg.experiment_path)
         except DamagedResultsError as e:  # it cannot go on: its runs must not stay RUNNING
@@ -454,8 +455,12 @@ def search_state(experiment_path: str) -> tuple[Path, dict[str, Any]] | None:
     files = sorted(Path(experiment_path).glob("search_gen_state-*.json"))
     if not files:
         return None
-    with open(files[-1], "rb") as f:
-        return files[-1], cloudpickle.load(f)
+    try:
+        with open(files[-1], "rb") as f:
+            return files[-1], cloudpickle.load(f)
+    except Exception as e:  # noqa: BLE001 - cut short, not a pickle: Tune could not restore from it either
+        raise DamagedResultsError(f"cannot resume: Tune's search state {files[-1]} is damaged ({_one_line(e)}). "
+                                  "Its finished trials stay in MLflow; start a new sweep with another --name.") from None
 
 
 def extend_trials(cfg: SweepConfig) -> None:

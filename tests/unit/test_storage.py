@@ -171,3 +171,29 @@ def test_a_full_or_unwritable_disk_is_named(tmp_path: Path) -> None:
     assert "is not writable any more" in (storage.trouble("/proc/self", below=0) or "")
     assert storage.trouble("s3://bucket/x") is None
 
+
+
+def test_tune_files_cut_short_by_a_kill_are_put_back_from_rays_staging_copy(tmp_path: Path) -> None:
+    folder = results_folder(tmp_path)
+    state = next(folder.glob("experiment_state-*.json"))
+    search = folder / "search_gen_state-2026-11-30_10-00-00.json"
+    search.write_bytes(b"\x80\x04}\x94.")  # an empty dict, pickled
+    # Ray staged the whole files first (same names: the name carries Tune's session time)...
+    staged = tmp_path / "ray" / "session_x" / "artifacts" / "2026-11-30_10-00-00" / "s" / "driver_artifacts"
+    staged.mkdir(parents=True)
+    for path in (state, search):
+        (staged / path.name).write_bytes(path.read_bytes())
+    # ...and the kill came while they were copied: one cut, one empty.
+    state.write_text(state.read_text()[:7])
+    search.write_bytes(b"")
+    with pytest.raises(DamagedResultsError):
+        storage.check_experiment_state(str(folder))
+    repaired = storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray"))
+    assert sorted(repaired) == sorted([state.name, search.name])
+    storage.check_experiment_state(str(folder))
+    assert search.read_bytes() == (staged / search.name).read_bytes()
+    # Whole files are left alone; a staged file of another sweep or session is never taken.
+    assert storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray")) == []
+    state.write_text(state.read_text()[:7])
+    (staged / state.name).rename(staged / "experiment_state-2026-11-30_11-11-11.json")
+    assert storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray")) == []
