@@ -348,7 +348,9 @@ def start_ray(cfg: SweepConfig) -> bool:
         except (ConnectionError, RuntimeError) as e:
             raise UnreachableError(f"cannot connect to Ray at {cfg.address}: {str(e).splitlines()[0]}") from None
     else:
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False,
+        # "local": a Ray of our own, even when `ray start` left a cluster on this machine; plain
+        # ray.init() would join that one (someone else's, with other resources and files).
+        ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     return True
 

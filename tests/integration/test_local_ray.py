@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+"""A sweep without --address runs on a Ray of its own, even when `ray start` left a cluster here.
+
+Plain ``ray.init()`` joins the cluster a ``ray start`` on this machine
+recorded in ``/tmp/ray/ray_current_cluster`` (and then refuses ``num_cpus``
+with a traceback); synaptune must start its own.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.faults import signal_session, wait_session_gone
+from tests.conftest import free_port, run_cli
+
+pytest.importorskip("ray")
+
+
+@pytest.mark.slow
+def test_a_local_sweep_ignores_a_ray_start_cluster(tmp_path: Path) -> None:
+    ray_exe = Path(sys.executable).parent / "ray"
+    started = time.time()
+    head = subprocess.Popen([str(ray_exe), "start", "--head", "--block", "--num-cpus", "1",
+                             "--port", str(free_port()), "--include-dashboard", "false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        recorded = Path("/tmp/ray/ray_current_cluster")
+        deadline = time.time() + 300
+        while not (recorded.exists() and recorded.stat().st_mtime >= started - 1):
+            assert head.poll() is None, "ray start --head exited"
+            assert time.time() < deadline, "ray start --head did not record its cluster"
+            time.sleep(0.2)
+        r = run_cli("sweep", "--learner", "naive", "--n-tasks", "2", "--trials", "1", "--num-cpus", "2",
+                    "--scheduler", "none", "--name", "own", "--storage", str(tmp_path / "results"),
+                    "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "sweep `own`: 1 completed" in r.stdout
+    finally:  # the head and everything it started (its session), and nothing else
+        signal_session(head.pid, signal.SIGTERM)
+        wait_session_gone(head.pid, grace_s=30)
+        head.wait()
