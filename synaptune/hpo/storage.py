@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import pickletools
 import shutil
 import threading
 from collections.abc import Callable
@@ -187,6 +188,21 @@ def _within(fn: Callable[[], None], timeout_s: float) -> str | None:
     return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
 
 
+def is_whole(path: Path) -> bool:
+    """Whether a Tune file reads to its end: JSON parses, a pickle's opcodes reach STOP (nothing is run)."""
+    try:
+        data = path.read_bytes()
+        if path.name.startswith("experiment_state"):
+            json.loads(data)
+        else:  # tuner.pkl, searcher-state-*.pkl and search_gen_state-*.json are pickles
+            ops = list(pickletools.genops(data))
+            if not ops or ops[-1][0].name != "STOP":
+                return False
+        return True
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
 def repair_from_staging(experiment_path: str, ray_temp: str | None = None) -> list[str]:
     """Put back Tune files that a kill cut short while they were copied into the results folder.
 
@@ -194,25 +210,32 @@ def repair_from_staging(experiment_path: str, ray_temp: str | None = None) -> li
     (``<ray temp>/session_*/artifacts/<time>/<sweep>/driver_artifacts/``) and then
     copies it into the results folder; a driver killed mid-copy leaves a short
     file there (an empty ``search_gen_state-*.json``, a cut ``experiment_state``)
-    while the staged one is whole. A results file is replaced by the staged file
-    of the same name (the name carries Tune's session time) when that one is
-    yours and of another size: Tune copies each staged file as it is, so a
-    staged file is never older than its copy. Returns the names repaired.
+    while the staged one is whole. Only a damaged file (see :func:`is_whole`) is
+    replaced, and only by a whole staged file of the same name from this sweep's
+    own Tune sessions: ``<time>`` must be a session time of this results folder
+    (carried in its files' names), since other sweeps of the same name on this
+    machine stage files of the same name too. Returns the names repaired.
     """
     folder = Path(experiment_path)
     temp = Path(ray_temp or os.environ.get("RAY_TMPDIR") or "/tmp/ray")
+    stamps = sorted({path.stem.split("-", 1)[1] for path in folder.glob("experiment_state-*.json")}, reverse=True)
     repaired = []
     for pattern in TUNE_FILES:
         for path in folder.glob(pattern):
-            stamp = path.stem.split("-", 1)[1] if "-" in path.stem else "*"
-            staged = sorted(temp.glob(f"session_*/artifacts/{stamp}/{folder.name}/driver_artifacts/{path.name}"))
-            for source in staged[-1:]:
-                mine = not hasattr(os, "getuid") or source.stat().st_uid == os.getuid()
-                if mine and source.stat().st_size != path.stat().st_size:
+            if is_whole(path):
+                continue
+            own = [path.stem.split("-", 1)[1]] if "-" in path.stem else stamps  # tuner.pkl has no time
+            for stamp in own:
+                staged = sorted(temp.glob(f"session_*/artifacts/{stamp}/{folder.name}/driver_artifacts/{path.name}"),
+                                key=lambda p: p.stat().st_mtime)
+                source = next((s for s in reversed(staged) if is_whole(s) and (
+                    not hasattr(os, "getuid") or s.stat().st_uid == os.getuid())), None)
+                if source is not None:
                     tmp = path.with_name(f".{path.name}.repair")
                     shutil.copyfile(source, tmp)
                     os.replace(tmp, path)
                     repaired.append(path.name)
+                    break
     if repaired:
         logger.warning("repaired %s in %s from Ray's staging copies (the sweep was killed while they were "
                        "copied)", ", ".join(sorted(repaired)), folder)
@@ -246,8 +269,9 @@ def check_experiment_state(experiment_path: str) -> None:
                                   f"would be lost. {fix}") from None
     for pattern in PICKLED:
         for path in folder.glob(pattern):
-            if path.stat().st_size == 0:
-                raise DamagedResultsError(f"cannot resume: {path} is empty (damaged). {fix}")
+            if not is_whole(path):
+                what = "empty" if path.stat().st_size == 0 else "cut short"
+                raise DamagedResultsError(f"cannot resume: {path} is {what} (damaged). {fix}")
 
 
 def check_owner(experiment_path: str, *, trusted: bool) -> None:

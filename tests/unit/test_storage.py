@@ -197,3 +197,30 @@ def test_tune_files_cut_short_by_a_kill_are_put_back_from_rays_staging_copy(tmp_
     state.write_text(state.read_text()[:7])
     (staged / state.name).rename(staged / "experiment_state-2026-11-30_11-11-11.json")
     assert storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray")) == []
+
+
+def test_a_whole_file_is_never_replaced_by_another_sweeps_staged_copy_of_the_same_name(tmp_path: Path) -> None:
+    """Sweeps named alike in other folders stage a tuner.pkl too (found at the 10th try of bench/faults.py:
+    a longer folder name made the sizes differ and the resume logged to the 9th try's MLflow)."""
+    import pickle
+
+    folder = results_folder(tmp_path)
+    tuner = folder / "tuner.pkl"
+    tuner.write_bytes(pickle.dumps({"storage": str(tmp_path / "sweep-10")}))
+    other = tmp_path / "ray" / "session_b" / "artifacts" / "2026-11-30_09-00-00" / "s" / "driver_artifacts"
+    other.mkdir(parents=True)
+    (other / "tuner.pkl").write_bytes(pickle.dumps({"storage": str(tmp_path / "sweep-9")}))
+    assert storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray")) == []
+    # A cut tuner.pkl is refused on resume, and put back only from this sweep's own session time.
+    whole = tuner.read_bytes()
+    tuner.write_bytes(whole[:-3])
+    assert not storage.is_whole(tuner)
+    with pytest.raises(DamagedResultsError, match="tuner.pkl is cut short"):
+        storage.check_experiment_state(str(folder))
+    assert storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray")) == []
+    own = tmp_path / "ray" / "session_a" / "artifacts" / "2026-11-30_10-00-00" / "s" / "driver_artifacts"
+    own.mkdir(parents=True)
+    (own / "tuner.pkl").write_bytes(whole)
+    assert storage.repair_from_staging(str(folder), ray_temp=str(tmp_path / "ray")) == ["tuner.pkl"]
+    assert tuner.read_bytes() == whole
+    storage.check_experiment_state(str(folder))
