@@ -79,23 +79,6 @@ def bench_space(epochs: int, path: Path) -> Any:
     return load_space(LEARNER, path)
 
 
-def sample_configs(space: Any, n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` configurations drawn at random from ``space`` (as the sweep's searcher would suggest them)."""
-    import optuna
-
-    from synaptune.hpo.raytune import DefineByRun
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    sample = DefineByRun(space)
-    configs = []
-    for _ in range(n):
-        trial = study.ask()
-        sample(trial)
-        configs.append(dict(trial.params))
-    return configs
-
-
 def _setup_worker(space_file: str) -> None:
     """Process state for :func:`_one_trial`: 1 torch thread, the stream, the space, a warm-up trial."""
     import torch
@@ -554,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="synaptune-bench-"))
     space_file = workdir / "space.yaml"
     space = bench_space(epochs, space_file)
+    from synaptune.hpo.raytune import sample_configs
+
     configs = sample_configs(space, n, args.seed)
 
     if args.plain_from:

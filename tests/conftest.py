@@ -18,6 +18,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Golden fixtures made by the original implementations (a copy kept in the repository: see its README.md).
+REFERENCE = ROOT / "tests" / "fixtures" / "reference"
+#: Strict JSON Schemas of the KubeRay CRDs, for validating the manifests offline.
+KUBERAY = ROOT / "tests" / "fixtures" / "kuberay"
+
+
+def reference_fixtures(prefix: str) -> list[Path]:
+    """Every ``<prefix>*.npz`` golden fixture; a new file dropped there is exercised without code changes."""
+    found = sorted(REFERENCE.glob(f"{prefix}*.npz"))
+    assert found, f"no {prefix}*.npz golden fixtures under {REFERENCE}"
+    return found
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -311,6 +311,24 @@ class DefineByRun:
                 values[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
 
 
+def sample_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` configurations drawn at random from ``space`` (Optuna's RandomSampler through
+    :class:`DefineByRun`, so ``when`` is honoured as in a sweep; ``fixed`` values left out)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        define = DefineByRun(space)
+        configs = []
+        for _ in range(n):
+            trial = study.ask()
+            define(trial)
+            configs.append(dict(trial.params))
+        return configs
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def make_searcher(space: SearchSpace, *, metric: str | list[str], seed: int, mode: str | list[str] = "max",
                   storage: Any = None, study_name: str | None = None) -> StreamAwareOptunaSearch:
     """TPE (seeded) over ``space`` through Ray Tune; lists of metrics and modes make it multi-objective.

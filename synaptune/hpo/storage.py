@@ -64,24 +64,12 @@ def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: 
     dimension at its upper bound; each is built as a :class:`TrialRun` (no
     training) and saved to memory. Configurations the learner refuses are skipped.
     """
-    import optuna
     import torch
 
-    from synaptune.hpo.raytune import DefineByRun
+    from synaptune.hpo.raytune import sample_configs
     from synaptune.hpo.trial import TrialRun
 
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
-    try:
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        define = DefineByRun(space)
-        samples = []
-        for _ in range(SIZE_SAMPLES):
-            trial = study.ask()
-            define(trial)
-            samples.append(dict(trial.params))
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    samples = sample_configs(space, SIZE_SAMPLES, seed)
     upper = {d.name: (int(d.high) if d.kind == "int" else d.high) if d.kind != "categorical" else d.choices[-1]
              for d in space.dims}
     samples.append(upper)

@@ -24,13 +24,7 @@ from synaptune.hpo.asha import (
 )
 from synaptune.hpo.sweep import SweepConfig, prepare
 from tests.conftest import free_port, run_cli
-from tests.unit.test_cli_errors import (  # noqa: F401 (synaptune, workdir: fixtures)
-    error_line,
-    sweep_args,
-    synaptune,
-    tree,
-    workdir,
-)
+from tests.unit.conftest import error_line, sweep_args, tree
 
 # ------------------------------------------------------------------ default_grace_period
 

@@ -7,9 +7,8 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,33 +22,12 @@ from synaptune.benchmarks import streams
 from synaptune.benchmarks.datasets import load_pool
 from synaptune.exceptions import ConfigError, DatasetNotFoundError
 from tests.conftest import free_port
+from tests.unit.conftest import error_line, run_args, sweep_args
 
-Result = tuple[int, str, str]
 GIB = 1024**3
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")
-    return tmp_path
-
-
-@pytest.fixture
-def synaptune(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``synaptune(*args)`` -> ``(exit code, stdout, stderr)``."""
-
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        code = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture(autouse=True)
@@ -66,26 +44,6 @@ def _no_ray_left() -> Iterator[None]:
 
     if "ray" in sys.modules:
         assert not sys.modules["ray"].is_initialized(), "a bad input started Ray"
-
-
-def sweep_args(workdir: Path, *extra: str) -> list[str]:
-    return ["sweep", "--storage", str(workdir / "res"), "--tracking-uri", f"sqlite:///{workdir}/m.db",
-            "--num-cpus", "1", *extra]
-
-
-def run_args(workdir: Path, *extra: str) -> list[str]:
-    return ["run", "--tracking-uri", f"sqlite:///{workdir}/m.db", *extra]
-
-
-def error_line(result: Result) -> str:
-    """The one error line (without its prefix), after checking code 2, one line, empty stdout."""
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("synaptune: error: "), err
-    assert out == ""
-    return lines[0][len("synaptune: error: "):]
 
 
 def unreachable_uri() -> str:

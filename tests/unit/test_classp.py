@@ -16,9 +16,9 @@ from torch import nn
 from synaptune.exceptions import ConfigError
 from synaptune.learners.classp import CLASSP, CLASSPLearner, CLASSPParams
 from synaptune.testing import blob_stream
+from tests.conftest import reference_fixtures
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-FIXTURES = sorted(REFERENCE.glob("classp_*.npz"))
+FIXTURES = reference_fixtures("classp_")
 HP = ("lr", "threshold", "epsilon", "power", "apply_scaling")
 
 
@@ -57,7 +57,6 @@ def _stepcall(d, t: int) -> dict:
     return kw
 
 
-@pytest.mark.skipif(not FIXTURES, reason=f"no classp_*.npz fixtures under {REFERENCE}")
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_reference_mode_reproduces_fixture(path: Path) -> None:
     d = np.load(path, allow_pickle=False)

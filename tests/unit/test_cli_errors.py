@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,29 +20,8 @@ import yaml
 from synaptune import cli
 from synaptune.learners import LEARNERS
 from tests.conftest import free_port
+from tests.unit.conftest import error_line, run_args, sweep_args, tree
 
-Result = tuple[int, str, str]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")
-    return tmp_path
-
-
-@pytest.fixture
-def synaptune(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``synaptune(*args)`` -> ``(exit code, stdout, stderr)``."""
-
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        code = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture(scope="module")
@@ -65,31 +43,6 @@ def mlflow_db(workdir: Path, mlflow_db_template: Path) -> Path:
     """
     shutil.copy(mlflow_db_template, workdir / "m.db")
     return workdir / "m.db"
-
-
-def sweep_args(workdir: Path, *extra: str) -> list[str]:
-    return ["sweep", "--storage", str(workdir / "res"), "--tracking-uri", f"sqlite:///{workdir}/m.db",
-            "--num-cpus", "1", *extra]
-
-
-def run_args(workdir: Path, *extra: str) -> list[str]:
-    return ["run", "--tracking-uri", f"sqlite:///{workdir}/m.db", *extra]
-
-
-def error_line(result: Result) -> str:
-    """The one error line (without its prefix), after checking code 2, one line, empty stdout."""
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("synaptune: error: "), err
-    assert out == ""
-    return lines[0][len("synaptune: error: "):]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its content (to show nothing changed)."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def unreachable_port() -> int:

@@ -23,10 +23,10 @@ from synaptune.learners.hebbian import (
 )
 from synaptune.runner import evaluate_row, train_task
 from synaptune.testing import blob_stream
+from tests.conftest import reference_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference"
-FIXTURES = sorted(REFERENCE.glob("bio_*.npz"))
+FIXTURES = reference_fixtures("bio_")
 
 TIGHT = {"rtol": 1e-4, "atol": 1e-5}  # weight, bias, delta_weights, x_normalized, bn stats
 LOOSE = {"rtol": 1e-4, "atol": 1e-4}  # out_eval, convergence
@@ -50,7 +50,6 @@ def _layer_from(d) -> BioLinear | BioConv2d:
     return layer
 
 
-@pytest.mark.skipif(not FIXTURES, reason=f"no bio_*.npz fixtures under {REFERENCE}")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_reference_mode_reproduces_fixture(path: Path, dtype: torch.dtype) -> None:

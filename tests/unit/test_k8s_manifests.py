@@ -2,7 +2,7 @@
 """The Kubernetes manifests under k8s/, checked offline (no cluster).
 
 Every overlay is rendered with `kubectl kustomize`; RayCluster and RayJob documents are
-validated against the strict JSON Schemas of the KubeRay v1.7.0 CRDs (../shared/kuberay),
+validated against the strict JSON Schemas of the KubeRay v1.7.0 CRDs (tests/fixtures/kuberay),
 built-in kinds with kubernetes-validate in strict mode, and so are the raw files. The RayJob
 entrypoints are parsed with synaptune's own CLI parser and the MLflow commands with MLflow's,
 so the manifests cannot drift from either; the Ray version of the image, the manifests and
@@ -33,10 +33,10 @@ import pytest
 import yaml
 
 from synaptune.cli import build_parser
+from tests.conftest import KUBERAY
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-KUBERAY = Path(__file__).resolve().parents[2].parent / "shared" / "kuberay"
 CRD_SCHEMAS = {"RayCluster": KUBERAY / "raycluster_v1.json", "RayJob": KUBERAY / "rayjob_v1.json"}
 #: Kubernetes version of the built-in schemas (one that kubernetes-validate ships).
 K8S_VERSION = "1.32"
@@ -76,10 +76,7 @@ def load_raw(path: Path) -> list[dict[str, Any]]:
 
 @functools.cache
 def crd_schema(kind: str) -> dict[str, Any]:
-    path = CRD_SCHEMAS[kind]
-    if not path.is_file():
-        pytest.skip(f"KubeRay JSON Schema {path} is missing (it lives in ../shared/kuberay)")
-    return json.loads(path.read_text())
+    return json.loads(CRD_SCHEMAS[kind].read_text())
 
 
 def validation_errors(doc: dict[str, Any]) -> list[str]:

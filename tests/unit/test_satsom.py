@@ -18,9 +18,9 @@ from synaptune.learners.som import grid_locations, lattice_sq_distances, quantil
 from synaptune.params import from_dict
 from synaptune.runner import evaluate_row, train_task
 from synaptune.testing import blob_stream
+from tests.conftest import reference_fixtures
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-FIXTURES = sorted(REFERENCE.glob("satsom_*.npz"))
+FIXTURES = reference_fixtures("satsom_")
 STATE = ("weights", "labels", "learning_rates", "sigmas")
 
 
@@ -54,7 +54,6 @@ def params_from_fixture(z) -> SatSOMParams:
                         q=float(z["hp_q"]), p=float(z["hp_p"]), mode="reference")
 
 
-@pytest.mark.skipif(not FIXTURES, reason=f"no satsom_*.npz golden fixtures under {REFERENCE}")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
 def test_reference_mode_matches_original(path: Path, dtype: torch.dtype) -> None:
@@ -95,7 +94,7 @@ def test_reference_mode_matches_original(path: Path, dtype: torch.dtype) -> None
             torch.testing.assert_close(out, want, **out_tol, msg=f"override{i} t={t}")
 
 
-# The golden values of ALGORITHMS.md §1.8 (float64, original code): these run without ../shared.
+# The golden values of ALGORITHMS.md §1.8 (float64, original code): they need no fixture file.
 def case_a() -> SatSOM:
     params = SatSOMParams(grid="3x3", initial_lr=0.5, initial_sigma_rel=1 / 3, Lr=0.1, Lr_bias=0.2,
                           Lr_sigma=0.05, q=0.3, p=2, mode="reference")

@@ -28,10 +28,10 @@ from synaptune.learners.sparse import (
 )
 from synaptune.runner import evaluate_row, train_task
 from synaptune.testing import blob_stream
+from tests.conftest import REFERENCE, reference_fixtures
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-KW_FIXTURES = sorted(REFERENCE.glob("kwinners*.npz"))
-SW_FIXTURES = sorted(REFERENCE.glob("sparse_weights_*.npz"))
+KW_FIXTURES = reference_fixtures("kwinners")
+SW_FIXTURES = reference_fixtures("sparse_weights_")
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -49,7 +49,6 @@ def _build_kwinners(d) -> KWinners | KWinners2d:
     return KWinners(int(d["hp_n"]), float(d["hp_percent_on"]), **kw)
 
 
-@pytest.mark.skipif(not KW_FIXTURES, reason=f"no kwinners*.npz fixtures under {REFERENCE}")
 @pytest.mark.parametrize("path", KW_FIXTURES, ids=lambda p: p.stem)
 def test_kwinners_reproduce_fixture(path: Path) -> None:
     d = np.load(path, allow_pickle=False)
@@ -115,7 +114,6 @@ def test_kwinners_state_dict_restores_boost_strength() -> None:
 
 
 # ------------------------------------------------------------------ sparse-weights fixtures
-@pytest.mark.skipif(not SW_FIXTURES, reason=f"no sparse_weights_*.npz fixtures under {REFERENCE}")
 @pytest.mark.parametrize("path", SW_FIXTURES, ids=lambda p: p.stem)
 def test_sparse_weights_reproduce_fixture(path: Path) -> None:
     d = np.load(path, allow_pickle=False)
@@ -159,7 +157,6 @@ def test_sparse_weights_reproduce_fixture(path: Path) -> None:
         torch.testing.assert_close(layer.bias.detach(), _t(d["bias_after_step"][t]), **tol)
 
 
-@pytest.mark.skipif(not SW_FIXTURES, reason=f"no sparse_weights_*.npz fixtures under {REFERENCE}")
 def test_sparse_weights_kept_counts_of_alternative_settings() -> None:
     d = np.load(REFERENCE / "sparse_weights_linear.npz", allow_pickle=False)
     for key, sparsity in (("alt_s075", 0.75), ("alt_ws03", 1 - 0.3)):  # weight_sparsity 0.3 = sparsity 0.7
