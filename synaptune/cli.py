@@ -186,7 +186,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.what in (None, "learners"):
         print("learners:")
         for name in LEARNERS.names():
-            print(f"  {name:<12} {LEARNERS.get(name).params_cls.__name__}")
+            doc = (LEARNERS.get(name).__doc__ or "").strip().splitlines()
+            origin = f" (from {LEARNERS.plugins[name]})" if name in LEARNERS.plugins else ""
+            print(f"  {name:<12} {doc[0] if doc else ''}{origin}")
     if args.what in (None, "benchmarks"):
         print("benchmarks:")
         for name in BENCHMARKS.names():
@@ -202,7 +204,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_space(args: argparse.Namespace) -> int:
     from synaptune.searchspaces import load_space
 
-    print(load_space(args.learner, args.space).to_yaml(), end="")
+    from synaptune.params import describe
+
+    space = load_space(args.learner, args.space)
+    print(space.to_yaml(), end="")
+    rows = describe(space.params_cls)
+    width = max(len(name) for name, *_ in rows)
+    print(f"# Every knob of {space.params_cls.__name__} (name, type, default, domain: what it does):")
+    for name, kind, default, domain, text in rows:
+        print(f"#   {name:<{width}}  {kind:<5}  {default!r}  {domain}: {text}".rstrip(": "))
     return EXIT_OK
 
 

@@ -162,11 +162,6 @@ def from_dict(cls: type[P], values: dict[str, Any], *, where: str = "") -> P:
         raise ConfigError(f"{where}: {e}" if where else str(e)) from None
 
 
-def to_dict(obj: Any) -> dict[str, Any]:
-    """All fields of a Params instance, as a plain dict."""
-    return dataclasses.asdict(obj)
-
-
 def describe(cls: type) -> list[tuple[str, str, Any, str, str]]:
     """Rows ``(name, type, default, domain, help)`` for tables and docs."""
     types = field_types(cls)

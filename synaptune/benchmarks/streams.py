@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from synaptune.benchmarks.base import Pool, Stream, Task
+from synaptune.benchmarks.base import Stream, Task
 from synaptune.benchmarks.datasets import DATASET_FACTS, load_pool
 from synaptune.benchmarks.params import BenchmarkParams
 from synaptune.exceptions import ConfigError

@@ -12,6 +12,7 @@ enough to resume.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -33,9 +34,16 @@ class Learner(nn.Module, ABC):
         scenario: ``class-il``, ``task-il`` or ``domain-il``.
         device: where parameters live and training happens.
         seed: seeds the learner's own ``torch.Generator`` (init, shuffling).
+
+    State (every learner):
+        rng_state: uint8, the state of ``generator`` when the state_dict was taken.
     """
 
     params_cls: ClassVar[type]
+    #: The learner's YAML search space, for a learner from another package (one shipped with
+    #: synaptune lives in ``synaptune/searchspaces/<name>.yaml``); e.g.
+    #: ``Path(__file__).with_name("space.yaml")``.
+    space_file: ClassVar[str | Path | None] = None
     #: ``True`` only for learners that train on every task seen so far.
     trains_on_seen_tasks: ClassVar[bool] = False
 
@@ -62,6 +70,9 @@ class Learner(nn.Module, ABC):
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # parameter init uses the global generator
+        # The generator's state travels in the state_dict, so a learner restored from a
+        # checkpoint shuffles (and reseeds dropout) exactly as the original would have.
+        self.register_buffer("rng_state", self.generator.get_state())
 
     @abstractmethod
     def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
@@ -77,6 +88,28 @@ class Learner(nn.Module, ABC):
 
         ``task_id`` is given only in the task-il scenario.
         """
+
+    def check_task_id(self, task_id: int | None) -> None:
+        """Raise ``ValueError`` unless ``task_id`` is ``None`` or a task of the stream."""
+        if task_id is not None and not 0 <= task_id < self.n_tasks:
+            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+
+    def seed_global_rng(self) -> None:
+        """Reseed torch's global generator from the learner's own ``generator``.
+
+        Dropout and some initialisations draw from the global generator; reseeding it
+        at the start of each task makes a run reproducible from the learner's own
+        state, whatever else ran in the process before.
+        """
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))
+
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        self.rng_state.copy_(self.generator.get_state())
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.generator.set_state(self.rng_state.cpu())
 
     def state_bytes(self) -> int:
         """Bytes of what the learner keeps against forgetting (optimizer or regularizer

@@ -293,7 +293,9 @@ class CLASSPParams(NetworkParams):
 
 
 class CLASSPLearner(NaiveLearner):
-    r"""The ``naive`` network (MLP or small CNN, single- or multi-head) trained with :class:`CLASSP`.
+    r"""The naive network (MLP or small CNN) trained with the CLASSP optimizer, which damps updates to weights used before.
+
+    That is, the ``naive`` network, single- or multi-head, trained with :class:`CLASSP`.
 
     Nothing is added to the loss: protection against forgetting comes from the
     optimiser alone. Its accumulator :math:`S` (one value per weight) persists

@@ -517,13 +517,6 @@ class BioConv2d(nn.Module):
         _apply(self.weight, self._raw_delta(x), learning_rate, per_unit=self.per_unit)
         return _convergence_from(self.weight, self._weff(self.weight, self.lebesgue_p))
 
-    def output_size(self, h: int, w: int) -> tuple[int, int]:
-        """(H_out, W_out) for an (H, W) input (either may come out below 1: too small)."""
-        left, right, top, bottom = self._pad4
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
-        return ((h + top + bottom - dh * (kh - 1) - 1) // sh + 1,
-                (w + left + right - dw * (kw - 1) - 1) // sw + 1)
-
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, "
@@ -678,7 +671,7 @@ class HebbianLearner(Learner):
         head.*: the classifier and its ``task_classes``.
         hebb_epochs_done: float64 (n_layers,), epochs each layer has trained (drives the schedule).
         tasks_done: int64, tasks trained so far (freezing after the first).
-        rng_state: uint8, the shuffling generator's state after the last task.
+        rng_state: the shuffling generator's state (:class:`~synaptune.learners.base.Learner`).
     """
 
     params_cls = HebbianParams
@@ -694,7 +687,6 @@ class HebbianLearner(Learner):
                           multi_head=params.multi_head)
         self.register_buffer("hebb_epochs_done", torch.zeros(len(layers), dtype=torch.float64))
         self.register_buffer("tasks_done", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("rng_state", self.generator.get_state())
         self.to(self.device)
 
     # ------------------------------------------------------------------ architecture
@@ -848,7 +840,7 @@ class HebbianLearner(Learner):
         self.head.task_classes[task.id, list(task.classes)] = True
         # Dropout draws from the global generator: reseed it from ours, so a run depends only
         # on the learner's own state.
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))
+        self.seed_global_rng()
         self.train()
         metrics: dict[str, float] = {}
         if not (self.params.freeze_hebbian and int(self.tasks_done) > 0):
@@ -856,14 +848,12 @@ class HebbianLearner(Learner):
         tid = task.id if self.scenario == "task-il" else None
         metrics.update(self._head_phase(task, split, tid))
         self.tasks_done += 1
-        self.rng_state.copy_(self.generator.get_state())
         logger.info("task %d: %s", task.id, metrics)
         return metrics
 
     # -------------------------------------------------------------------- prediction
     def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        if task_id is not None and not 0 <= task_id < self.n_tasks:
-            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        self.check_task_id(task_id)
         self.eval()
         with torch.no_grad():
             return self.head(self.features(x.to(self.device)), task_id).argmax(dim=1)
@@ -886,7 +876,3 @@ class HebbianLearner(Learner):
         low, high = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
         return ((flat - low) / (high - low).clamp_min(1e-12)).view_as(w)
 
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        # Resume shuffling exactly where the checkpointed learner left off.
-        self.generator.set_state(self.rng_state.cpu())

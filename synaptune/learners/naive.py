@@ -55,8 +55,7 @@ class NaiveLearner(Learner):
     State:
         net.*: the :class:`~synaptune.learners.networks.Classifier` parameters.
         net.task_classes: bool (n_tasks, n_classes), the classes of each task seen.
-        rng_state: uint8, state of the shuffling generator after the last task,
-            so a learner restored from a checkpoint shuffles as the original would.
+        rng_state: the shuffling generator's state (:class:`~synaptune.learners.base.Learner`).
     """
 
     params_cls = NaiveParams
@@ -67,7 +66,6 @@ class NaiveLearner(Learner):
         check_multi_head(params, self.scenario)
         self.net = Classifier(params, input_shape=self.input_shape, n_classes=self.n_classes,
                               n_tasks=self.n_tasks)
-        self.register_buffer("rng_state", self.generator.get_state())
         self.to(self.device)
 
     # ----------------------------------------------------------------- training
@@ -107,7 +105,7 @@ class NaiveLearner(Learner):
         """``epochs`` passes over ``batches()``; returns the last epoch's mean loss."""
         # Dropout draws from the global generator: reseed it from ours so a run is
         # reproducible from the learner's own state, whatever ran before in the process.
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))
+        self.seed_global_rng()
         self.train()
         opt = self._make_optimizer()
         total = torch.zeros((), device=self.device)
@@ -130,18 +128,12 @@ class NaiveLearner(Learner):
                 total += loss.detach() * y.shape[0]
                 count += y.shape[0]
             logger.debug("epoch %d/%d done", epoch + 1, self.params.epochs)
-        self.rng_state.copy_(self.generator.get_state())
         return {"train/loss": float(total / max(count, 1))}
 
     # --------------------------------------------------------------- prediction
     def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        if task_id is not None and not 0 <= task_id < self.n_tasks:
-            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        self.check_task_id(task_id)
         self.eval()
         with torch.no_grad():
             return self.net(x.to(self.device), task_id).argmax(dim=1)
 
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        # Resume shuffling exactly where the checkpointed learner left off.
-        self.generator.set_state(self.rng_state.cpu())

@@ -406,7 +406,9 @@ class SatSOM(nn.Module):
 
 
 class SatSOMLearner(Learner):
-    r"""SatSOM as a continual learner: one :meth:`SatSOM.step` per training sample.
+    r"""A saturating self-organising map whose units freeze as they learn, labelled by the classes they see.
+
+    SatSOM as a continual learner: one :meth:`SatSOM.step` per training sample.
 
     Each task is walked ``epochs`` times in an order shuffled by the learner's
     generator, one step per sample, in ``train()`` mode (the ``Lr_bias`` boost
@@ -433,8 +435,7 @@ class SatSOMLearner(Learner):
         som.*: the :class:`SatSOM` buffers (weights, labels, learning_rates, sigmas, locations).
         projection: (prod(input_shape), feature_dim), only with features=random-projection.
         task_classes: bool (n_tasks, n_classes); row t marks the classes of task t.
-        rng_state: uint8, state of the shuffling generator after the last task,
-            so a learner restored from a checkpoint shuffles as the original would.
+        rng_state: the shuffling generator's state (:class:`~synaptune.learners.base.Learner`).
     """
 
     params_cls = SatSOMParams
@@ -457,7 +458,6 @@ class SatSOMLearner(Learner):
             self.register_buffer("projection", None)
         self.som = SatSOM(params, input_dim=in_dim, output_dim=self.n_classes, generator=self.generator)
         self.register_buffer("task_classes", torch.zeros(self.n_tasks, self.n_classes, dtype=torch.bool))
-        self.register_buffer("rng_state", self.generator.get_state())
         self.to(self.device)
 
     def features(self, x: Tensor) -> Tensor:
@@ -479,7 +479,6 @@ class SatSOMLearner(Learner):
                 for i in range(f.shape[0]):
                     self.som.step(f[i], onehot[i])
                 steps += f.shape[0]
-        self.rng_state.copy_(self.generator.get_state())
         saturation = self.som.saturation()
         return {"train/steps": float(steps),
                 "train/trained_fraction": float((saturation >= UNDERSATURATED).float().mean()),
@@ -487,8 +486,7 @@ class SatSOMLearner(Learner):
 
     @torch.no_grad()
     def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        if task_id is not None and not 0 <= task_id < self.n_tasks:
-            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        self.check_task_id(task_id)
         scores: Tensor = self.som(self.features(x))
         if task_id is not None:
             mask = self.task_classes[task_id]
@@ -510,7 +508,3 @@ class SatSOMLearner(Learner):
         lo, hi = w.min(), w.max()
         return (w - lo) / (hi - lo).clamp_min(1e-12)
 
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        # Resume shuffling exactly where the checkpointed learner left off.
-        self.generator.set_state(self.rng_state.cpu())

@@ -462,7 +462,7 @@ class _SOMMaskLearnerMixin:
 
 
 class SOMMaskMLPLearner(_SOMMaskLearnerMixin, NaiveLearner):
-    r"""``sommask-mlp``: fine-tuning an MLP whose hidden layers are SOM-masked (SOM+FC).
+    r"""Fine-tunes an MLP whose hidden units are gated by a self-organising map per layer (SOM+FC).
 
     Each masked hidden layer computes :math:`m(x) \odot \mathrm{relu}(W x + b)`
     (``post``) or :math:`\mathrm{relu}(m(x) \odot W x + b)` (``pre``), with
@@ -496,7 +496,7 @@ class SOMMaskMLPLearner(_SOMMaskLearnerMixin, NaiveLearner):
 
 
 class SOMMaskCNNLearner(_SOMMaskLearnerMixin, NaiveLearner):
-    r"""``sommask-cnn``: fine-tuning the small CNN with SOM-masked convolutions (SOM+CNN, CSOM).
+    r"""Fine-tunes the small CNN with its convolutions gated by self-organising maps (SOM+CNN, CSOM).
 
     Each masked convolution's output channels are multiplied by a mask from a
     :class:`SOMMask`: per channel from a map of the whole input (``conv_mask=image``)

@@ -616,7 +616,7 @@ class SparseMLPLearner(Learner):
             ``boost_strength`` and ``learning_iterations`` of each k-winners.
         net.task_classes: bool (n_tasks, n_classes), the classes of each task seen.
         tasks_done: int64 (), tasks trained so far (picks train_ep or train_ep_inc).
-        rng_state: uint8, state of the shuffling generator after the last task.
+        rng_state: the shuffling generator's state (:class:`~synaptune.learners.base.Learner`).
     """
 
     params_cls: Any = SparseMLPParams
@@ -629,7 +629,6 @@ class SparseMLPLearner(Learner):
         self.net = SparseClassifier(features, multi_head=params.multi_head, n_classes=self.n_classes,
                                     n_tasks=self.n_tasks)
         self.register_buffer("tasks_done", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("rng_state", self.generator.get_state())
         self.to(self.device)
         self._sparse_layers = [m for m in self.net.modules() if isinstance(m, _SparseWeightsBase)]
         self._kwinners = [m for m in self.net.modules() if isinstance(m, _KWinnersBase)]
@@ -666,7 +665,7 @@ class SparseMLPLearner(Learner):
 
     def _train(self, task: Task, split: Split, tid: int | None, epochs: int) -> dict[str, float]:
         # Dropout draws from the global generator: reseed it from ours (as `naive` does).
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))
+        self.seed_global_rng()
         self.train()
         opt = self._make_optimizer()
         total = torch.zeros((), device=self.device)
@@ -686,24 +685,21 @@ class SparseMLPLearner(Learner):
                 for kw in self._kwinners:
                     kw.update_boost_strength()
             logger.debug("epoch %d/%d done", epoch + 1, epochs)
-        self.rng_state.copy_(self.generator.get_state())
         return {"train/loss": float(total / max(count, 1))}
 
     # --------------------------------------------------------------- prediction
     def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        if task_id is not None and not 0 <= task_id < self.n_tasks:
-            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        self.check_task_id(task_id)
         self.eval()
         with torch.no_grad():
             return self.net(x.to(self.device), task_id).argmax(dim=1)
 
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.generator.set_state(self.rng_state.cpu())
 
 
 class SparseCNNLearner(SparseMLPLearner):
-    """``sparse-cnn``: :class:`SparseMLPLearner` with the :class:`SparseCNN` features.
+    """Fine-tuning of a sparse CNN (k-winners after ReLU, fixed sparse weights), else as sparse-mlp.
+
+    :class:`SparseMLPLearner` with the :class:`SparseCNN` features.
 
     State: as :class:`SparseMLPLearner` (with the conv layers' masks and duty cycles).
     """

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,19 @@ class Dim:
         """Whether the ``when`` conditions hold for the values chosen so far."""
         return all(values.get(k) in accepted for k, accepted in self.when.items())
 
+    def sample(self, rng: random.Random) -> Any:
+        """A value drawn at random (uniform, or log-uniform with ``log``; on the ``step`` grid)."""
+        if self.kind == "categorical":
+            return rng.choice(self.choices)
+        low, high = float(self.low), float(self.high)  # type: ignore[arg-type]
+        if self.step is not None:
+            value = low + self.step * rng.randint(0, int((high - low) // self.step))
+        elif self.log:
+            value = math.exp(rng.uniform(math.log(low), math.log(high)))
+        else:
+            value = rng.uniform(low, high) if self.kind == "float" else rng.randint(int(low), int(high))
+        return int(round(value)) if self.kind == "int" else min(max(value, low), high)
+
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -79,6 +93,15 @@ class SearchSpace:
     dims: tuple[Dim, ...]
     fixed: dict[str, Any]
     source: str = ""
+
+    def sample(self, rng: random.Random) -> dict[str, Any]:
+        """A random point of the space (``when`` honoured; ``fixed`` values not included)."""
+        values: dict[str, Any] = dict(self.fixed)
+        point = {}
+        for d in self.dims:
+            if d.active(values):
+                values[d.name] = point[d.name] = d.sample(rng)
+        return point
 
     def build(self, sample: dict[str, Any]) -> Any:
         """Params instance from a sample (sampled values override ``fixed``)."""
@@ -105,8 +128,15 @@ class SearchSpace:
 
 
 def space_path(learner: str) -> Path:
-    """Path of the search space shipped with the package for ``learner``."""
-    return Path(__file__).with_name(f"{learner}.yaml")
+    """Path of the search space shipped for ``learner``: synaptune's own, or the ``space_file``
+    of a learner from another package (a path that may not exist: callers check)."""
+    shipped = Path(__file__).with_name(f"{learner}.yaml")
+    if shipped.exists():
+        return shipped
+    from synaptune.learners import LEARNERS
+
+    own = getattr(LEARNERS.get(learner), "space_file", None)
+    return Path(own) if own is not None else shipped
 
 
 def load_space(learner: str, path: str | Path | None = None) -> SearchSpace:

@@ -1,117 +1,91 @@
 # SPDX-License-Identifier: MIT
-"""Every registered learner passes the same checks (registering one is enough to get them)."""
+"""Every registered learner passes :class:`synaptune.testing.LearnerConformance`
+(registering one is enough to get the checks), and the suite can fail."""
 
 from __future__ import annotations
 
 import dataclasses
-import random
-
-import numpy as np
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
-import yaml
 
 from synaptune.learners import LEARNERS
-from synaptune.params import from_dict
-from synaptune.runner import evaluate_row, train_task
-from synaptune.searchspaces import load_space
-from synaptune.testing import blob_stream
-
-NAMES = LEARNERS.names()
+from synaptune.learners.base import Learner
+from synaptune.params import param
+from synaptune.testing import LearnerConformance
 
 
-@pytest.fixture(scope="module")
-def stream():
-    return blob_stream()
+# Found by this suite (2026-11-30), not yet explained: with their default Params the two
+# CNN learners learn task 0 of the class-il blob stream, then answer one class (2) for all
+# of task 1 (accuracy 0.5); task-il and multi-head pass, and so do the MLP variants.
+# sommask-cnn passes at lr 0.01 (its default: 0.05, momentum 0.9); sparse-cnn fails at
+# lr 0.005-0.01 with or without momentum. Strict: an xfail that starts passing fails.
+CNN_COLLAPSE = pytest.mark.xfail(strict=True, reason="the small CNN answers one class on task 1 of the "
+                                                     "class-il blobs (see the comment above)")
+KNOWN_FAILURES = {"sommask-cnn": ["test_learns_each_task_class_il"],
+                  "sparse-cnn": ["test_learns_each_task_class_il"]}
 
 
-def build(name: str, stream, params=None, seed: int = 0):
-    cls = LEARNERS.get(name)
-    return cls(params if params is not None else cls.params_cls(), input_shape=stream.input_shape,
-               n_classes=stream.n_classes, n_tasks=stream.n_tasks, scenario=stream.scenario, seed=seed)
+def conformance_class(name: str) -> type:
+    title = "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+    body: dict = {"learner": name, "__module__": __name__}
+    for method in KNOWN_FAILURES.get(name, []):
+        def known_failure(self, _method: str = method) -> None:  # noqa: ANN001
+            getattr(LearnerConformance, _method)(self)
+
+        known_failure.__name__ = method
+        body[method] = CNN_COLLAPSE(known_failure)
+    return type(f"Test{title}", (LearnerConformance,), body)
 
 
-def space_sample(name: str, rng: random.Random) -> dict:
-    """A random point of the learner's shipped search space (inclusive bounds, `when` honoured)."""
-    space = load_space(name)
-    values = dict(space.fixed)
-    for d in space.dims:
-        if not d.active(values):
-            continue
-        if d.kind == "categorical":
-            values[d.name] = rng.choice(d.choices)
-        elif d.kind == "int":
-            values[d.name] = rng.randint(int(d.low), int(d.high))
-        else:
-            values[d.name] = rng.uniform(d.low, d.high)
-    return values
+for _name in LEARNERS.names():
+    if _name not in LEARNERS.plugins:  # an installed plugin is tested by its own package
+        globals()[conformance_class(_name).__name__] = conformance_class(_name)
 
 
-def run_two_tasks(learner, stream) -> list[list[float]]:
-    rows = []
-    for t in range(stream.n_tasks):
-        train_task(learner, stream, t)
-        rows.append(evaluate_row(learner, stream, t))
-    return rows
+# ------------------------------------------------------------------ the suite catches a learner that does not learn
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_builds_from_defaults_trains_and_predicts(name: str, stream) -> None:
-    learner = build(name, stream)
-    assert isinstance(learner, torch.nn.Module)
-    rows = run_two_tasks(learner, stream)
-    assert all(0.0 <= v <= 1.0 for v in rows[-1])
-    x, _ = stream.tasks[0].tensors("test")
-    pred = learner.predict(x)
-    assert pred.dtype == torch.int64 and pred.shape == (x.shape[0],)
-    assert int(pred.min()) >= 0 and int(pred.max()) < stream.n_classes
+@dataclasses.dataclass(frozen=True)
+class ConstantParams:
+    label: int = param(0, low=0, help="The class it always predicts.")
+    lr: float = param(0.1, low=0.0, help="Unused.")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_builds_from_search_space_samples(name: str, stream) -> None:
-    rng = random.Random(0)
-    for _ in range(3):
-        params = load_space(name).build(space_sample(name, rng))
-        learner = build(name, stream, params)
-        train_task(learner, stream, 0)
-        assert learner.predict(stream.tasks[0].tensors("val")[0]).dtype == torch.int64
+class ConstantLearner(Learner):
+    """Predicts one class whatever the input (and learns nothing)."""
+
+    params_cls = ConstantParams
+
+    def fit_task(self, task, *, split="train", seen=()):  # noqa: ANN001, ANN201
+        return {}
+
+    def predict(self, x: torch.Tensor, *, task_id: int | None = None) -> torch.Tensor:
+        return torch.full((x.shape[0],), self.params.label, dtype=torch.int64)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_deterministic_under_seed(name: str, stream) -> None:
-    a, b = build(name, stream, seed=3), build(name, stream, seed=3)
-    np.testing.assert_array_equal(run_two_tasks(a, stream), run_two_tasks(b, stream))
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key]), key
+@pytest.fixture
+def constant_learner(tmp_path: Path) -> Iterator[str]:
+    space = tmp_path / "constant.yaml"
+    space.write_text("learner: constant\nparams:\n  lr: {float: [0.01, 1.0], log: true}\nfixed: {}\n")
+    LEARNERS.register("constant", ConstantLearner)
+    ConstantLearner.space_file = space
+    yield "constant"
+    LEARNERS.unregister("constant")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_state_dict_round_trip_resumes_exactly(name: str, stream) -> None:
-    whole = build(name, stream)
-    run_two_tasks(whole, stream)
-
-    first = build(name, stream)
-    train_task(first, stream, 0)
-    resumed = build(name, stream, seed=99)  # a different seed: everything must come from the state
-    resumed.load_state_dict(first.state_dict())
-    train_task(resumed, stream, 1)
-    x, _ = stream.tasks[0].tensors("test")
-    assert torch.equal(resumed.predict(x), whole.predict(x))
+class ConstantConformance(LearnerConformance):
+    learner: ClassVar[str] = "constant"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_params_round_trip_through_dict_and_yaml(name: str) -> None:
-    cls = LEARNERS.get(name).params_cls
-    params = load_space(name).build(space_sample(name, random.Random(1)))
-    as_yaml = yaml.safe_dump(dataclasses.asdict(params))
-    assert from_dict(cls, yaml.safe_load(as_yaml)) == params
-    as_strings = {k: str(v) for k, v in dataclasses.asdict(params).items()}  # as MLflow logs them
-    assert from_dict(cls, as_strings) == params
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_search_space_validates(name: str) -> None:
-    space = load_space(name)
-    assert space.learner == name
-    assert space.dims, "a search space should sample something"
+def test_the_suite_fails_a_learner_that_predicts_a_constant_class(constant_learner: str) -> None:
+    suite = ConstantConformance()
+    suite.test_search_space_validates()  # the parts it can pass, it passes
+    suite.test_params_round_trip_through_dict_yaml_mlflow_strings_and_a_preset()
+    with pytest.raises(AssertionError, match=r"constant reached \[0\.5, 0\.0\] .*class-il.* at least 0\.8"):
+        suite.test_learns_each_task_class_il()
+    with pytest.raises(AssertionError, match=r"outside \[2, 3\]"):  # task-il: class 0 is not in task 1
+        suite.test_learns_each_task_task_il_with_the_task_id()

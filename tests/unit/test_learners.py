@@ -7,38 +7,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from synaptune.benchmarks.base import Pool, Stream, Task
+from synaptune.benchmarks.base import Stream, Task
 from synaptune.exceptions import ConfigError
 from synaptune.learners import LEARNERS
 from synaptune.learners.ewc import EWCLearner, EWCParams
 from synaptune.learners.joint import JointLearner, JointParams
 from synaptune.learners.naive import NaiveLearner, NaiveParams
+from synaptune.searchspaces import load_space
+from synaptune.testing import blob_stream
 
 NAMES = ["naive", "ewc", "joint"]
 SHAPE = (1, 8, 8)
 
 
-def make_stream(scenario: str = "class-il", seed: int = 0) -> Stream:
+def make_stream(scenario: str = "class-il") -> Stream:
     """2 tasks x 2 classes of well-separated Gaussian blobs shaped (1, 8, 8)."""
-    g = torch.Generator().manual_seed(seed)
-    n_classes = 4
-    means = torch.rand(n_classes, *SHAPE, generator=g)
-
-    def sample(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.arange(n_classes).repeat_interleave(per_class)
-        return means[y] + 0.05 * torch.randn(len(y), *SHAPE, generator=g), y
-
-    train_x, train_y = sample(60)
-    test_x, test_y = sample(20)
-    pool = Pool(train_x, train_y, test_x, test_y)
-    tasks = []
-    for t in range(2):
-        classes = (2 * t, 2 * t + 1)
-        tr = torch.nonzero((train_y == classes[0]) | (train_y == classes[1])).flatten()
-        te = torch.nonzero((test_y == classes[0]) | (test_y == classes[1])).flatten()
-        tasks.append(Task(id=t, classes=classes, pool=pool, train_idx=tr[tr % 6 != 0],
-                          val_idx=tr[tr % 6 == 0], test_idx=te))
-    return Stream("blobs", tuple(tasks), scenario, SHAPE, n_classes)  # type: ignore[arg-type]
+    return blob_stream(scenario=scenario, per_class=60, input_shape=SHAPE)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -194,11 +178,26 @@ def test_ewc_with_lambda_zero_equals_naive(stream: Stream) -> None:
     assert all(torch.equal(sn[k], se[k]) for k in sn)
 
 
-def test_ewc_penalty_reduces_forgetting(stream: Stream) -> None:
+def test_ewc_penalty_anchors_the_weights_important_to_the_first_task(stream: Stream) -> None:
+    """The mechanism, not an accuracy: in class-il on these blobs both forget task 0 entirely
+    (the shared head's new classes win; EWC is known not to help there), so the check is that
+    the penalty keeps the weights that task 0's Fisher marks as important near task 0's
+    solution, while plain fine-tuning moves them."""
     naive, ewc = build("naive", stream), build("ewc", stream, ewc_lambda=1e4)
-    fit_all(naive, stream)
-    fit_all(ewc, stream)
-    assert accuracy(ewc, stream.tasks[0]) >= accuracy(naive, stream.tasks[0])
+    fit_all(naive, stream, upto=1)
+    fit_all(ewc, stream, upto=1)
+    theta_0 = ewc._flat_params().detach().clone()
+    assert torch.equal(theta_0, torch.cat([p.reshape(-1) for p in naive.net.parameters()]))  # same seed, task
+    fisher_0 = ewc.ewc_fisher.clone()
+
+    def drift(learner) -> float:  # noqa: ANN001
+        """Fisher-weighted squared distance from task 0's weights after learning task 1."""
+        learner.fit_task(stream.tasks[1])
+        theta = torch.cat([p.detach().reshape(-1) for p in learner.net.parameters()])
+        return float((fisher_0 * (theta - theta_0) ** 2).sum())
+
+    naive_drift, ewc_drift = drift(naive), drift(ewc)
+    assert ewc_drift < 0.5 * naive_drift, (ewc_drift, naive_drift)
 
 
 # ----------------------------------------------------------------- joint
@@ -241,8 +240,7 @@ def test_params_classes_and_registry() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_search_space_is_valid(name: str, stream: Stream) -> None:
-    space_mod = pytest.importorskip("synaptune.searchspaces.space")
-    space = space_mod.load_space(name)
+    space = load_space(name)
     assert space.learner == name
     params = space.build({})
     learner = build(name, stream, **{k: getattr(params, k) for k in space.fixed})

@@ -21,7 +21,6 @@ from synaptune.params import (
     from_dict,
     in_domain,
     param,
-    to_dict,
     validate,
 )
 
@@ -49,7 +48,7 @@ def _field(name: str) -> dataclasses.Field:
 
 def test_defaults_are_valid() -> None:
     p = ToyParams()
-    assert to_dict(p) == {"lr": 0.1, "rate": 0.5, "width": 8, "count": 3, "mode": "a",
+    assert dataclasses.asdict(p) == {"lr": 0.1, "rate": 0.5, "width": 8, "count": 3, "mode": "a",
                           "flag": False, "name": "x"}
 
 
