@@ -157,6 +157,20 @@ def tune_state(experiment_dir: Path) -> dict[str, tuple[str, int]] | None:
     return trials
 
 
+def named_checkpoints(experiment_dir: Path) -> dict[str, Path]:
+    """``{trial_id: folder of the latest checkpoint}`` that Tune's newest state names (local storage)."""
+    from ray.tune.utils.serialization import TuneFunctionDecoder
+
+    files = sorted(experiment_dir.glob("experiment_state-*.json"))
+    named = {}
+    for trial_json, meta_json in json.loads(files[-1].read_text())["trial_data"]:
+        latest = json.loads(meta_json, cls=TuneFunctionDecoder,
+                            allow_cloudpickle=True)["checkpoint_manager"].latest_checkpoint_result
+        if latest is not None:
+            named[json.loads(trial_json)["trial_id"]] = Path(latest.checkpoint.path)
+    return named
+
+
 def state_mtime(experiment_dir: Path) -> float:
     files = sorted(experiment_dir.glob("experiment_state-*.json"))
     try:
@@ -517,6 +531,36 @@ def corrupt_newest_checkpoint(t: Try, w: Work) -> None:
     judge(t, m)
 
 
+def deleted_named_checkpoint(t: Try, w: Work) -> None:
+    """SIGKILL once a mid-stream trial has 2 checkpoints; delete the checkpoint folder Tune's state names
+    for each mid-stream trial (as Tune's rotation does between two state snapshots); resume.
+
+    Every trial must complete (Tune alone fails such a trial: "does not exist on storage anymore"),
+    and a trial with another checkpoint on disk must not start from 0.
+    """
+    def ready(state: dict | None) -> dict:
+        on_disk = checkpoint_files(w.experiment)
+        return {tid: k for tid, k in mid_stream(state).items() if len(on_disk.get(tid, ())) >= 2}
+
+    resumable = kill_mid_stream(t, w, w.start(), ready)
+    named = named_checkpoints(w.experiment)
+    for tid in resumable:
+        shutil.rmtree(named[tid])
+    others = {tid for tid, paths in checkpoint_files(w.experiment).items() if tid in resumable and paths}
+    t.notes.append(f"deleted the named checkpoint of {len(resumable)} trials; {len(others)} have another")
+    before = w.read_events()
+    p, rc = w.run("--resume")
+    expect_exit(t, w, p, rc, 0, "resume")
+    after = w.read_events()[len(before):]
+    from_zero = {tid for tid, what, task in after if what == "start" and task == 0} & others
+    if from_zero:
+        t.problems.append(f"restarted from task 0 though another checkpoint was on disk: {sorted(from_zero)}")
+    m = w.measure()
+    if m.statuses.get("completed", 0) != w.trials or sum(m.statuses.values()) != w.trials:
+        t.problems.append(f"not every trial completed: {dict(m.statuses)}")
+    judge(t, m)
+
+
 def corrupt_all_checkpoints(t: Try, w: Work) -> None:
     """SIGKILL mid-stream; truncate every trial.pt; resume: every trial completes (from task 0 is fine)."""
     kill_mid_stream(t, w, w.start())
@@ -655,6 +699,7 @@ FAULTS: dict[str, tuple[Callable[[Try, Work], None], int]] = {
     "trial-exception": (trial_exception, 4),
     "corrupt-newest-checkpoint": (corrupt_newest_checkpoint, 6),
     "corrupt-all-checkpoints": (corrupt_all_checkpoints, 4),
+    "deleted-named-checkpoint": (deleted_named_checkpoint, 6),
     "corrupt-experiment-state": (corrupt_experiment_state, 6),
     "mlflow-server-down": (mlflow_server_down, 6),
 }

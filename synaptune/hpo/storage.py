@@ -262,6 +262,43 @@ def check_experiment_state(experiment_path: str) -> None:
                 raise DamagedResultsError(f"cannot resume: {path} is {what} (damaged). {fix}")
 
 
+def stand_in_for_deleted_checkpoints(experiment_path: str) -> list[str]:
+    """Make the checkpoints that Tune's state names but that are gone from disk exist again, empty.
+
+    Tune keeps a trial's newest checkpoints (``CHECKPOINTS_KEPT``) and deletes older
+    ones as results arrive, while its experiment state is written every few
+    seconds. A driver killed in between leaves a state whose "latest" checkpoint of
+    a trial is already deleted, and Tune then fails that trial on resume ("does not
+    exist on storage anymore") before synaptune's trainable runs. An empty folder
+    at that path (with a note) lets the trainable start: it tries every checkpoint
+    of the trial, skips the empty one and continues from the newest one on disk
+    (see ``hpo.raytune.restore``). Call after :func:`check_experiment_state`.
+    Returns the folders made.
+    """
+    from ray.tune.utils.serialization import TuneFunctionDecoder
+
+    from synaptune.hpo.trial import STAND_IN_NOTE
+
+    folder = Path(experiment_path)
+    newest = sorted(folder.glob("experiment_state-*.json"))[-1]
+    made = []
+    for trial_json, meta_json in json.loads(newest.read_text())["trial_data"]:
+        meta = json.loads(meta_json, cls=TuneFunctionDecoder, allow_cloudpickle=True)  # owner checked first
+        latest = meta["checkpoint_manager"].latest_checkpoint_result
+        path = Path(latest.checkpoint.path) if latest is not None else None
+        if path is None or not path.is_absolute() or path.exists() or not path.parent.is_dir():
+            continue  # none, on object storage, present, or the trial folder itself is gone
+        path.mkdir()
+        (path / STAND_IN_NOTE).write_text(
+            "Tune had deleted this checkpoint (it keeps the newest ones) when the sweep was killed, but its\n"
+            "saved state still named it. synaptune --resume made this empty folder so that the trial can\n"
+            "start and continue from its newest checkpoint on disk.\n")
+        made.append(str(path))
+        logger.warning("trial %s: Tune's state names %s, deleted before the sweep was killed; the trial "
+                       "continues from its newest checkpoint on disk", json.loads(trial_json)["trial_id"], path)
+    return made
+
+
 def check_owner(experiment_path: str, *, trusted: bool) -> None:
     """Refuse to resume (unpickle) a results folder the current user does not own, unless ``trusted``."""
     if trusted or not hasattr(os, "getuid"):

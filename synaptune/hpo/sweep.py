@@ -221,6 +221,7 @@ def prepare(cfg: SweepConfig) -> Prepared:
         except DamagedResultsError as e:  # it cannot go on: its runs must not stay RUNNING
             store.SweepStore(cfg.tracking_uri).abandon_sweep(cfg.sweep_name, cfg.experiment_path, str(e))
             raise
+        storage.stand_in_for_deleted_checkpoints(cfg.experiment_path)
     check_room(cfg, space, stream, orders=cfg.task_orders)
     grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
     # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.

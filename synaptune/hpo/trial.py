@@ -23,6 +23,9 @@ from synaptune.benchmarks.base import Split, Stream
 from synaptune.learners import LEARNERS
 from synaptune.runner import evaluate_row, train_task
 
+#: The note in an empty folder that stands in for a checkpoint Tune had deleted when the sweep
+#: was killed (``hpo.storage.stand_in_for_deleted_checkpoints``).
+STAND_IN_NOTE = "STAND-IN.txt"
 CHECKPOINT_FILE = "trial.pt"
 
 
@@ -230,7 +233,9 @@ class TrialRun:
         """
         path = Path(directory) / CHECKPOINT_FILE
         if not path.is_file():
-            raise CheckpointError(f"no {CHECKPOINT_FILE}")
+            stand_in = (Path(directory) / STAND_IN_NOTE).is_file()
+            raise CheckpointError("is an empty stand-in for a checkpoint Tune had deleted" if stand_in
+                                  else f"no {CHECKPOINT_FILE}")
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as e:  # noqa: BLE001 - truncated, zeroed, not a torch file: all mean "unusable"

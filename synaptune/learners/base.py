@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
 
 
+def restrict_to_task(scores: Tensor, task_classes: Tensor, task_id: int | Tensor) -> Tensor:
+    """``scores`` (B, n_classes) with the classes outside task ``task_id`` set to ``-inf``.
+
+    ``task_classes`` is bool (n_tasks, n_classes), row t marking task t's classes;
+    ``task_id`` an int or an int64 (B,) tensor (one task per sample). A task never
+    trained on has an empty row: its scores are left unmasked rather than all
+    ``-inf`` (decided without a host sync, so this also works under vmap).
+    """
+    mask = task_classes[task_id]
+    mask = mask | ~mask.any(dim=-1, keepdim=True)
+    return scores.masked_fill(~mask, float("-inf"))
+
+
 class Learner(nn.Module, ABC):
     """Base class of continual learners.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.base import Learner
+from synaptune.learners.base import Learner, restrict_to_task
 from synaptune.learners.networks import check_multi_head
+from synaptune.learners.training import fit_epochs
 from synaptune.params import param, validate
 
 if TYPE_CHECKING:
@@ -636,9 +638,7 @@ class _Head(nn.Module):
         out = self.heads[h](self.dropout(f))
         if task_id is None:
             return out
-        mask = self.task_classes[task_id]
-        mask = mask | ~mask.any()  # a task never trained on: leave its logits unmasked
-        return out.masked_fill(~mask, float("-inf"))
+        return restrict_to_task(out, self.task_classes, task_id)
 
 
 class HebbianLearner(Learner):
@@ -817,23 +817,17 @@ class HebbianLearner(Learner):
     def _head_phase(self, task: Task, split: Split, tid: int | None) -> dict[str, float]:
         p = self.params
         params = [w for w in self.head.parameters() if w.requires_grad]
-        opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum)
-        total = torch.zeros((), device=self.device)
-        count = 0
-        for _ in range(p.epochs):
-            total.zero_()
-            count = 0
+
+        def batches() -> Iterator[tuple[Tensor, Tensor]]:
             for x, y in task.batches(split, p.batch_size, shuffle=True, generator=self.generator):
-                if x.shape[0] < 2:  # the head's BatchNorm needs two samples in training mode
-                    continue
-                x, y = x.to(self.device), y.to(self.device)
-                loss = F.cross_entropy(self.head(self.features(x), tid), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * y.shape[0]  # on the device: no host sync per batch
-                count += y.shape[0]
-        return {"train/loss": float(total / max(count, 1))}
+                if x.shape[0] >= 2:  # the head's BatchNorm needs two samples in training mode
+                    yield x, y
+
+        def loss_of(x: Tensor, y: Tensor) -> Tensor:
+            return F.cross_entropy(self.head(self.features(x), tid), y)
+
+        return fit_epochs(loss_of, batches, torch.optim.SGD(params, lr=p.lr, momentum=p.momentum), p.epochs,
+                          device=self.device)
 
     def fit_task(self, task: Task, *, split: Split = "train",
                  seen: tuple[Task, ...] = ()) -> dict[str, float]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,11 +13,11 @@ from torch import Tensor
 
 from synaptune.learners.base import Learner
 from synaptune.learners.networks import Classifier, NetworkParams, check_multi_head
+from synaptune.learners.training import fit_epochs
 
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
 
-logger = logging.getLogger(__name__)
 
 #: ``(x, y, task_id)``: task_id is ``None``, an int, or an int64 (B,) tensor.
 Batch = tuple[Tensor, Tensor, "int | Tensor | None"]
@@ -107,28 +106,13 @@ class NaiveLearner(Learner):
         # reproducible from the learner's own state, whatever ran before in the process.
         self.seed_global_rng()
         self.train()
-        opt = self._make_optimizer()
-        total = torch.zeros((), device=self.device)
-        count = 0
-        for epoch in range(self.params.epochs):
-            total.zero_()
-            count = 0
-            for x, y, tid in batches():
-                x, y = x.to(self.device), y.to(self.device)
-                if isinstance(tid, Tensor):
-                    tid = tid.to(self.device)
-                loss = F.cross_entropy(self.net(x, tid), y)
-                extra = self.regularizer()
-                if extra is not None:
-                    loss = loss + extra
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                # Accumulate on the device: no host sync per batch.
-                total += loss.detach() * y.shape[0]
-                count += y.shape[0]
-            logger.debug("epoch %d/%d done", epoch + 1, self.params.epochs)
-        return {"train/loss": float(total / max(count, 1))}
+        return fit_epochs(self._loss, batches, self._make_optimizer(), self.params.epochs, device=self.device)
+
+    def _loss(self, x: Tensor, y: Tensor, tid: int | Tensor | None) -> Tensor:
+        """Cross-entropy of one batch, plus :meth:`regularizer` when there is one."""
+        loss = F.cross_entropy(self.net(x, tid), y)
+        extra = self.regularizer()
+        return loss if extra is None else loss + extra
 
     # --------------------------------------------------------------- prediction
     def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:

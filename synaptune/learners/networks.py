@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
+from synaptune.learners.base import restrict_to_task
 from synaptune.params import param, validate
 
 MULTI_HEAD_NEEDS_TASK_IL = (
@@ -184,8 +185,4 @@ class Classifier(nn.Module):
             out = self.head(f)
         if task_id is None:
             return out
-        mask = self.task_classes[task_id]
-        # A task never trained on has an empty row: leave its logits unmasked rather than
-        # making every class -inf (without a host sync, so it also works under vmap).
-        mask = mask | ~mask.any(dim=-1, keepdim=True)
-        return out.masked_fill(~mask, float("-inf"))
+        return restrict_to_task(out, self.task_classes, task_id)

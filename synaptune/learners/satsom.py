@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.base import Learner
+from synaptune.learners.base import Learner, restrict_to_task
 from synaptune.learners.som import (
     gaussian,
     grid_locations,
@@ -489,10 +489,7 @@ class SatSOMLearner(Learner):
         self.check_task_id(task_id)
         scores: Tensor = self.som(self.features(x))
         if task_id is not None:
-            mask = self.task_classes[task_id]
-            # A task never trained on has an empty row: leave its scores unmasked.
-            mask = mask | ~mask.any()
-            scores = scores.masked_fill(~mask, float("-inf"))
+            scores = restrict_to_task(scores, self.task_classes, task_id)
         return scores.argmax(dim=1)
 
     @torch.no_grad()

@@ -435,6 +435,14 @@ class _SOMMaskLearnerMixin:
 
     net: Any
     device: torch.device
+    input_shape: tuple[int, ...]
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        """Arguments as :class:`~synaptune.learners.base.Learner`: the naive network, then its
+        layers replaced by their SOM-masked versions (:func:`mask_layers`)."""
+        super().__init__(params, **kwargs)  # type: ignore[call-arg]
+        feats = self.net.features
+        feats.layers = mask_layers(feats.layers, params, self.input_shape)
 
     def masked_modules(self) -> list[SOMMaskedLinear | SOMMaskedConv2d]:
         """The masked layers, input to output."""
@@ -488,12 +496,6 @@ class SOMMaskMLPLearner(_SOMMaskLearnerMixin, NaiveLearner):
 
     params_cls = SOMMaskMLPParams
 
-    def __init__(self, params: Any, **kwargs: Any) -> None:
-        """Arguments as :class:`~synaptune.learners.base.Learner`."""
-        super().__init__(params, **kwargs)
-        feats = self.net.features
-        feats.layers = mask_layers(feats.layers, params, self.input_shape)
-
 
 class SOMMaskCNNLearner(_SOMMaskLearnerMixin, NaiveLearner):
     r"""Fine-tunes the small CNN with its convolutions gated by self-organising maps (SOM+CNN, CSOM).
@@ -518,9 +520,3 @@ class SOMMaskCNNLearner(_SOMMaskLearnerMixin, NaiveLearner):
     """
 
     params_cls = SOMMaskCNNParams
-
-    def __init__(self, params: Any, **kwargs: Any) -> None:
-        """Arguments as :class:`~synaptune.learners.base.Learner`."""
-        super().__init__(params, **kwargs)
-        feats = self.net.features
-        feats.layers = mask_layers(feats.layers, params, self.input_shape)

@@ -14,7 +14,6 @@ layer, which is the comparison the original draws.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 from synaptune.exceptions import ConfigError
 from synaptune.learners.base import Learner
 from synaptune.learners.networks import Classifier, check_multi_head
+from synaptune.learners.training import fit_epochs
 from synaptune.params import param, validate
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ __all__ = [
     "rezero_weights",
 ]
 
-logger = logging.getLogger(__name__)
 
 MODES = ("default", "reference")
 
@@ -483,6 +482,24 @@ def _sparse(layer: nn.Linear | nn.Conv2d, sparsity: float, p: SparseMLPParams,
     return wrap(layer, sparsity, generator=g, rezero_on_train_forward=p.mode == "reference")
 
 
+def _hidden_layer(width: int, p: SparseMLPParams, g: torch.Generator, *, relu_first: bool) -> list[nn.Module]:
+    """SparseWeights(Linear(width, hidden_units)) -> activation -> Dropout, as modules in order.
+
+    The activation differs as in the originals: the MLP's k-winners *replace*
+    the ReLU (``relu_first=False``: negative winners pass), the CNN's dense layer
+    has a ReLU and *then* k-winners (``relu_first=True``). With ``percent_on_fc = 1``
+    both are a plain ReLU.
+    """
+    layers = [_sparse(nn.Linear(width, p.hidden_units), p.sparsity_fc, p, g)]
+    if relu_first or p.percent_on_fc == 1:
+        layers.append(nn.ReLU())
+    if p.percent_on_fc < 1:
+        layers.append(_kwinners(p.hidden_units, p.percent_on_fc, p))
+    if p.dropout > 0:
+        layers.append(nn.Dropout(p.dropout))
+    return layers
+
+
 class SparseMLP(nn.Module):
     """Flatten, then ``hidden_layers`` x (SparseWeights(Linear) -> KWinners -> Dropout).
 
@@ -499,10 +516,7 @@ class SparseMLP(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for _ in range(p.hidden_layers):
-            layers.append(_sparse(nn.Linear(width, p.hidden_units), p.sparsity_fc, p, generator))
-            layers.append(nn.ReLU() if p.percent_on_fc == 1 else _kwinners(p.hidden_units, p.percent_on_fc, p))
-            if p.dropout > 0:
-                layers.append(nn.Dropout(p.dropout))
+            layers += _hidden_layer(width, p, generator, relu_first=False)
             width = p.hidden_units
         self.layers = nn.Sequential(*layers)
         self.out_features = width
@@ -547,11 +561,7 @@ class SparseCNN(nn.Module):
         layers.append(nn.Flatten())
         width = k * (h // 4) * (w // 4)
         for _ in range(p.hidden_layers):
-            layers += [_sparse(nn.Linear(width, p.hidden_units), p.sparsity_fc, p, generator), nn.ReLU()]
-            if p.percent_on_fc < 1:
-                layers.append(_kwinners(p.hidden_units, p.percent_on_fc, p))
-            if p.dropout > 0:
-                layers.append(nn.Dropout(p.dropout))
+            layers += _hidden_layer(width, p, generator, relu_first=True)
             width = p.hidden_units
         self.layers = nn.Sequential(*layers)
         self.out_features = width
@@ -667,25 +677,17 @@ class SparseMLPLearner(Learner):
         # Dropout draws from the global generator: reseed it from ours (as `naive` does).
         self.seed_global_rng()
         self.train()
-        opt = self._make_optimizer()
-        total = torch.zeros((), device=self.device)
-        count = 0
-        for epoch in range(epochs):
-            total.zero_()
-            count = 0
-            for x, y in self._batches(task, split):
-                x, y = x.to(self.device), y.to(self.device)
-                loss = F.cross_entropy(self.net(x, tid), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * y.shape[0]
-                count += y.shape[0]
+
+        def loss_of(x: Tensor, y: Tensor) -> Tensor:
+            return F.cross_entropy(self.net(x, tid), y)
+
+        def end_of_epoch(epoch: int) -> None:
             if self.params.mode == "default":
                 for kw in self._kwinners:
                     kw.update_boost_strength()
-            logger.debug("epoch %d/%d done", epoch + 1, epochs)
-        return {"train/loss": float(total / max(count, 1))}
+
+        return fit_epochs(loss_of, lambda: self._batches(task, split), self._make_optimizer(), epochs,
+                          device=self.device, on_epoch_end=end_of_epoch)
 
     # --------------------------------------------------------------- prediction
     def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:

@@ -162,3 +162,14 @@ def test_sigkilled_driver_resumes_without_retraining_or_duplicate_runs(tmp_path:
     sweeps = client.search_runs([exp.experiment_id], filter_string="tags.`synaptune.role` = 'sweep'")
     assert len(sweeps) == 1  # the resumed sweep reuses its parent run
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {sweeps[0].info.run_id}
+
+
+@pytest.mark.slow
+def test_a_checkpoint_tune_had_deleted_when_the_driver_was_killed_does_not_fail_the_trial(tmp_path: Path) -> None:
+    """Tune's state, written every few seconds, can name a checkpoint its rotation deleted since
+    (found at try 17 of 20 of `bench/faults.py --faults sigkill-driver`): Tune alone fails that
+    trial on resume ("does not exist on storage anymore"). The fault matrix's own try of it."""
+    from bench.faults import run_try
+
+    t = run_try("deleted-named-checkpoint", tmp_path, timeout_s=600)
+    assert t.survived, (t.problems, t.notes, t.measure)
