@@ -336,6 +336,19 @@ def _check_ray_address(address: str) -> None:
                                "Start it (ray start --head) or fix --address.") from None
 
 
+#: Niceness of the worker processes (the trials) of a Ray that synaptune starts. Ray's default,
+#: 15, yields the CPUs to every other process on the machine: under two busy processes on 2
+#: cores a trial got ~3% of a CPU (the fashion CLASSP sweep of the tests crawled past its
+#: timeout). 0 shares the CPUs fairly with the user's other work. An exported
+#: RAY_worker_niceness wins; a cluster given with --address keeps its own setting.
+WORKER_NICENESS = 0
+
+
+def local_ray_config() -> dict[str, Any] | None:
+    """Ray's ``_system_config`` for the Ray a sweep starts (None: leave it to the environment)."""
+    return None if "RAY_worker_niceness" in os.environ else {"worker_niceness": WORKER_NICENESS}
+
+
 def start_ray(cfg: SweepConfig) -> bool:
     """Connect to ``--address`` or start local Ray; returns True if we started it."""
     import ray
@@ -352,7 +365,7 @@ def start_ray(cfg: SweepConfig) -> bool:
         # "local": a Ray of our own, even when `ray start` left a cluster on this machine; plain
         # ray.init() would join that one (someone else's, with other resources and files).
         ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, _system_config=local_ray_config())
     return True
 
 

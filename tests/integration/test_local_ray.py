@@ -45,3 +45,25 @@ def test_a_local_sweep_ignores_a_ray_start_cluster(tmp_path: Path) -> None:
         signal_session(head.pid, signal.SIGTERM)
         wait_session_gone(head.pid, grace_s=30)
         head.wait()
+
+
+def test_the_trials_of_a_local_ray_share_the_cpus_fairly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray runs its workers at niceness 15, so any busy process on the machine starved the trials
+    (a trial got ~3% of a CPU beside two busy processes); a Ray that synaptune starts uses 0."""
+    import os
+
+    import ray
+
+    from synaptune.hpo.sweep import SweepConfig, start_ray
+
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    assert not ray.is_initialized()
+    assert start_ray(SweepConfig(learner="naive", num_cpus=1))
+    try:
+        @ray.remote(num_cpus=1)
+        def niceness() -> int:
+            return os.nice(0)
+
+        assert ray.get(niceness.remote(), timeout=300) == os.nice(0)
+    finally:
+        ray.shutdown()
