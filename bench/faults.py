@@ -500,16 +500,33 @@ def trial_exception(t: Try, w: Work) -> None:
     judge(t, w.measure())
 
 
+def two_on_disk(w: Work, state: dict | None) -> dict[str, int]:
+    """The mid-stream trials of Tune's state that have 2 checkpoints on disk (a kill point)."""
+    on_disk = checkpoint_files(w.experiment)
+    return {tid: k for tid, k in mid_stream(state).items() if len(on_disk.get(tid, ())) >= 2}
+
+
+def resume_all_complete(t: Try, w: Work, *, kept: set[str], why: str) -> None:
+    """Resume; exit 0, every trial completed, and none of ``kept`` started again from task 0."""
+    before = w.read_events()
+    p, rc = w.run("--resume")
+    expect_exit(t, w, p, rc, 0, "resume")
+    after = w.read_events()[len(before):]
+    from_zero = {tid for tid, what, task in after if what == "start" and task == 0} & kept
+    if from_zero:
+        t.problems.append(f"restarted from task 0 though {why}: {sorted(from_zero)}")
+    m = w.measure()
+    if m.statuses.get("completed", 0) != w.trials or sum(m.statuses.values()) != w.trials:
+        t.problems.append(f"not every trial completed: {dict(m.statuses)}")
+    judge(t, m)
+
+
 def corrupt_newest_checkpoint(t: Try, w: Work) -> None:
     """SIGKILL once a mid-stream trial has 2 checkpoints; truncate each trial's newest trial.pt; resume.
 
     Every trial must complete, and a resumed trial with an older intact checkpoint must not start from 0.
     """
-    def ready(state: dict | None) -> dict:
-        on_disk = checkpoint_files(w.experiment)
-        return {tid: k for tid, k in mid_stream(state).items() if len(on_disk.get(tid, ())) >= 2}
-
-    kill_mid_stream(t, w, w.start(), ready)
+    kill_mid_stream(t, w, w.start(), lambda state: two_on_disk(w, state))
     state = tune_state(w.experiment) or {}
     older_good = set()
     for tid, paths in checkpoint_files(w.experiment).items():
@@ -518,17 +535,7 @@ def corrupt_newest_checkpoint(t: Try, w: Work) -> None:
             older_good.add(tid)
     resumed = {tid for tid, (status, _) in state.items() if status not in ("TERMINATED", "ERROR")}
     t.notes.append(f"{len(older_good)} trials with an older intact checkpoint, {len(resumed)} to resume")
-    before = w.read_events()
-    p, rc = w.run("--resume")
-    expect_exit(t, w, p, rc, 0, "resume")
-    after = w.read_events()[len(before):]
-    from_zero = {tid for tid, what, task in after if what == "start" and task == 0} & older_good & resumed
-    if from_zero:
-        t.problems.append(f"restarted from task 0 though an older checkpoint was intact: {sorted(from_zero)}")
-    m = w.measure()
-    if m.statuses.get("completed", 0) != w.trials or sum(m.statuses.values()) != w.trials:
-        t.problems.append(f"not every trial completed: {dict(m.statuses)}")
-    judge(t, m)
+    resume_all_complete(t, w, kept=older_good & resumed, why="an older checkpoint was intact")
 
 
 def deleted_named_checkpoint(t: Try, w: Work) -> None:
@@ -538,27 +545,13 @@ def deleted_named_checkpoint(t: Try, w: Work) -> None:
     Every trial must complete (Tune alone fails such a trial: "does not exist on storage anymore"),
     and a trial with another checkpoint on disk must not start from 0.
     """
-    def ready(state: dict | None) -> dict:
-        on_disk = checkpoint_files(w.experiment)
-        return {tid: k for tid, k in mid_stream(state).items() if len(on_disk.get(tid, ())) >= 2}
-
-    resumable = kill_mid_stream(t, w, w.start(), ready)
+    resumable = kill_mid_stream(t, w, w.start(), lambda state: two_on_disk(w, state))
     named = named_checkpoints(w.experiment)
     for tid in resumable:
         shutil.rmtree(named[tid])
     others = {tid for tid, paths in checkpoint_files(w.experiment).items() if tid in resumable and paths}
     t.notes.append(f"deleted the named checkpoint of {len(resumable)} trials; {len(others)} have another")
-    before = w.read_events()
-    p, rc = w.run("--resume")
-    expect_exit(t, w, p, rc, 0, "resume")
-    after = w.read_events()[len(before):]
-    from_zero = {tid for tid, what, task in after if what == "start" and task == 0} & others
-    if from_zero:
-        t.problems.append(f"restarted from task 0 though another checkpoint was on disk: {sorted(from_zero)}")
-    m = w.measure()
-    if m.statuses.get("completed", 0) != w.trials or sum(m.statuses.values()) != w.trials:
-        t.problems.append(f"not every trial completed: {dict(m.statuses)}")
-    judge(t, m)
+    resume_all_complete(t, w, kept=others, why="another checkpoint was on disk")
 
 
 def corrupt_all_checkpoints(t: Try, w: Work) -> None:
