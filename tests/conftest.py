@@ -17,6 +17,12 @@ from pathlib import Path
 
 import pytest
 
+# One torch thread in the test process and in every CLI it starts, set before torch is first imported.
+# The suite shares 2 cores with the Ray workers it starts (and, in CI, with whatever else runs): two
+# OpenMP threads beside two busy processes spin at every barrier and ran a SatSOM loop 8x slower than
+# one thread (108 s against 14 s, measured with two `while True` processes). Ray sets its workers' own.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Golden fixtures made by the original implementations (a copy kept in the repository: see its README.md).
 REFERENCE = ROOT / "tests" / "fixtures" / "reference"

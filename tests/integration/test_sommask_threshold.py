@@ -33,7 +33,6 @@ needs_fashion = pytest.mark.skipif(not FASHION_DIR.is_dir(),
 
 def small_stream():
     """split-fashion-mnist (task-il) with the first TRAIN_PER_TASK training images of each task."""
-    torch.set_num_threads(2)
     full = build_stream("split-fashion-mnist", BenchmarkParams(data_dir=str(FASHION_DIR), scenario="task-il"))
     tasks = tuple(dataclasses.replace(t, train_idx=t.train_idx[:TRAIN_PER_TASK]) for t in full.tasks)
     return dataclasses.replace(full, tasks=tasks)
