@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from synaptune.benchmarks import STREAMS
 from synaptune.benchmarks.base import Stream, Task
 from synaptune.benchmarks.datasets import DATASET_FACTS, load_pool
 from synaptune.benchmarks.params import BenchmarkParams
@@ -85,19 +86,6 @@ def _scenario(params: BenchmarkParams, allowed: tuple[str, ...], kind: str) -> s
             f"scenario `{scenario}` is not available for {kind} streams; use one of: {', '.join(allowed)}."
         )
     return scenario
-
-
-#: benchmark name -> (family, dataset); the factories below are registered under these names.
-STREAMS: dict[str, tuple[str, str]] = {
-    "split-digits": ("split", "digits"),
-    "permuted-digits": ("permuted", "digits"),
-    "split-mnist": ("split", "mnist"),
-    "permuted-mnist": ("permuted", "mnist"),
-    "split-fashion-mnist": ("split", "fashion-mnist"),
-    "permuted-fashion-mnist": ("permuted", "fashion-mnist"),
-    "split-cifar10": ("split", "cifar10"),
-    "split-cifar100": ("split", "cifar100"),
-}
 
 
 @dataclass(frozen=True)
@@ -389,44 +377,10 @@ def _params(params: BenchmarkParams | None) -> BenchmarkParams:
     return params if params is not None else BenchmarkParams()
 
 
-def split_digits(params: BenchmarkParams | None = None) -> Stream:
-    """Split 8x8 digits (scikit-learn, offline): 5 tasks of 2 classes by default."""
-    return split_stream("split-digits", "digits", _params(params))
-
-
-def permuted_digits(params: BenchmarkParams | None = None) -> Stream:
-    """Permuted 8x8 digits (scikit-learn, offline): 10 tasks by default."""
-    return permuted_stream("permuted-digits", "digits", _params(params))
-
-
-def split_mnist(params: BenchmarkParams | None = None) -> Stream:
-    """Split MNIST: 5 tasks of 2 digits by default."""
-    return split_stream("split-mnist", "mnist", _params(params))
-
-
-def permuted_mnist(params: BenchmarkParams | None = None) -> Stream:
-    """Permuted MNIST: 10 tasks by default."""
-    return permuted_stream("permuted-mnist", "mnist", _params(params))
-
-
-def split_fashion_mnist(params: BenchmarkParams | None = None) -> Stream:
-    """Split Fashion-MNIST: 5 tasks of 2 classes by default."""
-    return split_stream("split-fashion-mnist", "fashion-mnist", _params(params))
-
-
-def permuted_fashion_mnist(params: BenchmarkParams | None = None) -> Stream:
-    """Permuted Fashion-MNIST: 10 tasks by default."""
-    return permuted_stream("permuted-fashion-mnist", "fashion-mnist", _params(params))
-
-
-def split_cifar10(params: BenchmarkParams | None = None) -> Stream:
-    """Split CIFAR-10: 5 tasks of 2 classes by default."""
-    return split_stream("split-cifar10", "cifar10", _params(params))
-
-
-def split_cifar100(params: BenchmarkParams | None = None) -> Stream:
-    """Split CIFAR-100 (fine labels): 10 tasks of 10 classes by default, the original's iCIFAR-100."""
-    params = _params(params)
-    if not params.n_tasks and not params.classes_per_task:
-        params = dataclasses.replace(params, n_tasks=DEFAULT_CIFAR100_TASKS)
-    return split_stream("split-cifar100", "cifar100", params)
+def build_named(name: str, params: BenchmarkParams | None = None) -> Stream:
+    """The built-in stream ``name``: :func:`split_stream` or :func:`permuted_stream` of the dataset that
+    :data:`STREAMS` gives it (defaults: split streams 5 tasks of 2 classes, split-cifar100 10 of 10,
+    permuted streams 10 tasks)."""
+    family, dataset = STREAMS[name]
+    build = split_stream if family == "split" else permuted_stream
+    return build(name, dataset, _params(params))

@@ -60,16 +60,39 @@ def check_multi_head(params: NetworkParams, scenario: str) -> None:
         raise ConfigError(MULTI_HEAD_NEEDS_TASK_IL.format(scenario=scenario))
 
 
-class MLP(nn.Module):
-    """Flatten, then ``hidden_layers`` x (Linear -> ReLU -> Dropout).
+class FeatureStack(nn.Module):
+    """A feature extractor that is one ``nn.Sequential`` (state keys ``layers.<i>.*``).
 
     Attributes:
-        out_features: width of the output features (``hidden_units``).
+        out_features: width of the output features.
     """
+
+    def __init__(self, layers: list[nn.Module], out_features: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+        self.out_features = out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+def image_shape(input_shape: tuple[int, ...], *, needs: str, instead: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` of an image input with H, W >= 4 (two 2x2 poolings); else :class:`ConfigError`.
+
+    ``needs`` names what asked for images, ``instead`` what to use for this stream.
+    """
+    if len(input_shape) != 3 or input_shape[1] < 4 or input_shape[2] < 4:
+        raise ConfigError(f"{needs} needs image inputs shaped (C, H, W) with H, W >= 4, got input_shape "
+                          f"{tuple(input_shape)}. Use {instead} for this stream.")
+    c, h, w = input_shape
+    return c, h, w
+
+
+class MLP(FeatureStack):
+    """Flatten, then ``hidden_layers`` x (Linear -> ReLU -> Dropout); ``out_features`` = ``hidden_units``."""
 
     def __init__(self, input_shape: tuple[int, ...], *, hidden_units: int, hidden_layers: int,
                  dropout: float = 0.0) -> None:
-        super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for _ in range(hidden_layers):
@@ -77,32 +100,20 @@ class MLP(nn.Module):
             if dropout > 0:  # p=0 adds no module, so no random draw either
                 layers.append(nn.Dropout(dropout))
             width = hidden_units
-        self.layers = nn.Sequential(*layers)
-        self.out_features = width
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        super().__init__(layers, width)
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(FeatureStack):
     """Two blocks of Conv3x3 -> ReLU -> MaxPool2, then Linear -> ReLU -> Dropout.
 
     ``padding=1`` keeps the spatial size through each convolution, so inputs as
     small as 8x8 work (8 -> 4 -> 2); 28x28 gives 7x7 and 32x32 gives 8x8.
-
-    Attributes:
-        out_features: width of the output features (``hidden_units``).
+    ``out_features`` = ``hidden_units``.
     """
 
     def __init__(self, input_shape: tuple[int, ...], *, conv_channels: int, hidden_units: int,
                  dropout: float = 0.0) -> None:
-        super().__init__()
-        if len(input_shape) != 3 or input_shape[1] < 4 or input_shape[2] < 4:
-            raise ConfigError(
-                f"`arch`=cnn needs image inputs shaped (C, H, W) with H, W >= 4, got input_shape "
-                f"{tuple(input_shape)}. Use arch=mlp for this stream."
-            )
-        c, h, w = input_shape
+        c, h, w = image_shape(input_shape, needs="`arch`=cnn", instead="arch=mlp")
         k = conv_channels
         layers: list[nn.Module] = [
             nn.Conv2d(c, k, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -112,11 +123,7 @@ class SmallCNN(nn.Module):
         ]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        self.layers = nn.Sequential(*layers)
-        self.out_features = hidden_units
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        super().__init__(layers, hidden_units)
 
 
 def build_features(params: NetworkParams, input_shape: tuple[int, ...]) -> MLP | SmallCNN:

@@ -173,6 +173,8 @@ class SOMMask(nn.Module):
         if not 0.0 <= threshold < 1.0:
             raise ConfigError(f"`threshold` must be in [0, 1), got {threshold!r}: a mask value is at most 1, "
                               "so a threshold of 1 or more would switch every unit off.")
+        #: M and D: the prototypes' fixed shape (a state_dict of another shape does not load).
+        self.n_units, self.input_dim = n_units, input_dim
         self.grid_shape = near_square(n_units)
         self.sigma_org, self.sigma_org_final, self.sigma_fwd = sigma_org, sigma_org_final, sigma_fwd
         self.som_lr, self.som_lr_final, self.decay_steps = som_lr, som_lr_final, decay_steps
@@ -190,14 +192,6 @@ class SOMMask(nn.Module):
         self.register_buffer("mask_table", g * (g > threshold), persistent=False)
         #: The last mask computed (not state): read by ``active_fraction``.
         self.last_mask: Tensor | None = None
-
-    @property
-    def n_units(self) -> int:
-        return self.prototypes.shape[0]
-
-    @property
-    def input_dim(self) -> int:
-        return self.prototypes.shape[1]
 
     def extra_repr(self) -> str:
         return (f"grid={self.grid_shape}, input_dim={self.input_dim}, sigma_org={self.sigma_org}"

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.base import Learner
-from synaptune.learners.networks import Classifier, check_multi_head
+from synaptune.learners.networks import Classifier, FeatureStack, check_multi_head, image_shape
 from synaptune.learners.training import fit_epochs
 from synaptune.params import param, validate
 
@@ -286,8 +286,15 @@ class KWinners2d(_KWinnersBase):
 class _SparseWeightsBase(nn.Module):
     """A layer whose weight keeps a fixed random subset of zeros (``zero_mask``)."""
 
-    def __init__(self, module: nn.Linear | nn.Conv2d, sparsity: float, *, generator: torch.Generator | None,
-                 rezero_on_train_forward: bool) -> None:
+    #: The layer type a subclass wraps, and the subclass that wraps the other one.
+    wraps: type[nn.Module]
+    other: str
+
+    def __init__(self, module: nn.Linear | nn.Conv2d, sparsity: float, *, generator: torch.Generator | None = None,
+                 rezero_on_train_forward: bool = False) -> None:
+        if not isinstance(module, self.wraps):
+            raise ConfigError(f"{type(self).__name__} wraps an nn.{self.wraps.__name__}, got "
+                              f"{type(module).__name__}; use {self.other} for other layers.")
         super().__init__()
         if isinstance(sparsity, bool) or not (isinstance(sparsity, (int, float)) and 0.0 <= sparsity < 1.0):
             raise ConfigError(BAD_SPARSITY.format(value=sparsity))
@@ -362,12 +369,7 @@ class SparseWeights(_SparseWeightsBase):
         zero_mask: bool, the weight's shape; True = forced to zero.
     """
 
-    def __init__(self, module: nn.Linear, sparsity: float, *, generator: torch.Generator | None = None,
-                 rezero_on_train_forward: bool = False) -> None:
-        if not isinstance(module, nn.Linear):
-            raise ConfigError(f"SparseWeights wraps an nn.Linear, got {type(module).__name__}; "
-                              "use SparseWeights2d for nn.Conv2d.")
-        super().__init__(module, sparsity, generator=generator, rezero_on_train_forward=rezero_on_train_forward)
+    wraps, other = nn.Linear, "SparseWeights2d (nn.Conv2d)"
 
 
 class SparseWeights2d(_SparseWeightsBase):
@@ -380,12 +382,7 @@ class SparseWeights2d(_SparseWeightsBase):
         zero_mask: bool (out_channels, in_channels / groups, kh, kw); True = forced to zero.
     """
 
-    def __init__(self, module: nn.Conv2d, sparsity: float, *, generator: torch.Generator | None = None,
-                 rezero_on_train_forward: bool = False) -> None:
-        if not isinstance(module, nn.Conv2d):
-            raise ConfigError(f"SparseWeights2d wraps an nn.Conv2d, got {type(module).__name__}; "
-                              "use SparseWeights for nn.Linear.")
-        super().__init__(module, sparsity, generator=generator, rezero_on_train_forward=rezero_on_train_forward)
+    wraps, other = nn.Conv2d, "SparseWeights (nn.Linear)"
 
 
 def rezero_weights(model: nn.Module) -> None:
@@ -500,7 +497,7 @@ def _hidden_layer(width: int, p: SparseMLPParams, g: torch.Generator, *, relu_fi
     return layers
 
 
-class SparseMLP(nn.Module):
+class SparseMLP(FeatureStack):
     """Flatten, then ``hidden_layers`` x (SparseWeights(Linear) -> KWinners -> Dropout).
 
     As in the original, the k-winners replace the ReLU (negative winners pass).
@@ -512,20 +509,15 @@ class SparseMLP(nn.Module):
     """
 
     def __init__(self, input_shape: tuple[int, ...], p: SparseMLPParams, *, generator: torch.Generator) -> None:
-        super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for _ in range(p.hidden_layers):
             layers += _hidden_layer(width, p, generator, relu_first=False)
             width = p.hidden_units
-        self.layers = nn.Sequential(*layers)
-        self.out_features = width
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        super().__init__(layers, width)
 
 
-class SparseCNN(nn.Module):
+class SparseCNN(FeatureStack):
     """Two blocks of SparseWeights2d(Conv3x3) -> ReLU -> KWinners2d -> MaxPool2, then
     ``hidden_layers`` x (SparseWeights(Linear) -> ReLU -> KWinners -> Dropout).
 
@@ -540,13 +532,7 @@ class SparseCNN(nn.Module):
     """
 
     def __init__(self, input_shape: tuple[int, ...], p: SparseCNNParams, *, generator: torch.Generator) -> None:
-        super().__init__()
-        if len(input_shape) != 3 or input_shape[1] < 4 or input_shape[2] < 4:
-            raise ConfigError(
-                f"sparse-cnn needs image inputs shaped (C, H, W) with H, W >= 4, got input_shape "
-                f"{tuple(input_shape)}. Use sparse-mlp for this stream."
-            )
-        c, h, w = input_shape
+        c, h, w = image_shape(input_shape, needs="sparse-cnn", instead="sparse-mlp")
         k = p.conv_channels
         layers: list[nn.Module] = []
         for c_in in (c, k):
@@ -563,11 +549,7 @@ class SparseCNN(nn.Module):
         for _ in range(p.hidden_layers):
             layers += _hidden_layer(width, p, generator, relu_first=True)
             width = p.hidden_units
-        self.layers = nn.Sequential(*layers)
-        self.out_features = width
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        super().__init__(layers, width)
 
 
 class SparseClassifier(Classifier):
