@@ -25,26 +25,30 @@ logger = logging.getLogger("synaptune")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("benchmark")
-    g.add_argument("--benchmark", help="continual stream (see `synaptune list`; default split-digits)")
-    g.add_argument("--n-tasks", type=int, help="number of tasks (default: the benchmark's)")
-    g.add_argument("--classes-per-task", type=int, help="classes per task of a split stream")
-    g.add_argument("--benchmark-seed", type=int, help="seed of class order, permutations and val split")
-    g.add_argument("--val-fraction", type=float, help="validation fraction of each task's train data")
-    g.add_argument("--scenario", choices=["class-il", "task-il", "domain-il"])
-    g.add_argument("--data-dir", help="dataset directory (MNIST, Fashion-MNIST, CIFAR-10)")
-    g.add_argument("--download", action="store_true", default=None, help="download the dataset if missing")
+def _add_benchmark_flags(p: argparse.ArgumentParser, *, only_given: bool) -> None:
+    """One flag per :class:`BenchmarkParams` field (``args.benchmark_<field>``).
+
+    ``only_given``: no defaults (``run`` merges the flags given over a preset's benchmark).
+    """
+    from synaptune.benchmarks.params import BenchmarkParams
+    from synaptune.flags import add_flags
+
+    add_flags(p.add_argument_group("benchmark options"), BenchmarkParams, dest_prefix="benchmark_",
+              only_given=only_given)
 
 
 def _benchmark_params(args: argparse.Namespace, base: Any = None) -> Any:
+    """``base`` (default: the defaults) with the benchmark flags given."""
     from synaptune.benchmarks import BenchmarkParams
+    from synaptune.flags import given
 
-    given = {"n_tasks": args.n_tasks, "classes_per_task": args.classes_per_task,
-             "seed": args.benchmark_seed, "val_fraction": args.val_fraction,
-             "scenario": args.scenario, "data_dir": args.data_dir, "download": args.download}
-    given = {k: v for k, v in given.items() if v is not None}
-    return dataclasses.replace(base or BenchmarkParams(), **given)
+    return dataclasses.replace(base or BenchmarkParams(), **given(args, BenchmarkParams, dest_prefix="benchmark_"))
+
+
+def _metric_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
+                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
+                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
 
 
 def _tracking_flag(p: argparse.ArgumentParser) -> None:
@@ -53,6 +57,9 @@ def _tracking_flag(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from synaptune.flags import add_flags
+    from synaptune.hpo.config import DEFAULT_STORAGE, SweepConfig
+
     parser = argparse.ArgumentParser(prog="synaptune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"synaptune {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
@@ -68,63 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="a search-space YAML file to validate and print instead")
 
     p = sub.add_parser("sweep", help="tune a learner on a benchmark with Ray Tune + Optuna + ASHA")
-    p.add_argument("--learner", default="naive")
-    _add_benchmark_flags(p)
-    p.add_argument("--space", help="search-space YAML replacing the learner's own")
-    p.add_argument("--trials", type=int, default=None,
-                   help="trials to run (default 9: ASHA then completes 3); with --resume, more than before extends the sweep")
-    p.add_argument("--concurrency", type=int, default=2, help="trials running at once")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractional GPUs per trial")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per trial (its score aggregates them)")
-    p.add_argument("--task-orders", type=int, default=1,
-                   help="class-to-task assignments per trial (benchmark seeds S, S+1, ...)")
-    p.add_argument("--aggregate", choices=["mean", "mean-minus-std", "worst"], default="mean",
-                   help="a trial's objective over its seeds x task orders (robust: mean-minus-std, worst)")
-    p.add_argument("--protocol", default="end-of-stream",
-                   help="end-of-stream | first-tasks:N | validation-tasks:N | held-out-stream "
-                        "(what is tuned on vs reported; see README)")
-    p.add_argument("--eval-benchmark", help="held-out-stream: the stream presets are reported on")
-    p.add_argument("--eval-benchmark-seed", type=int, help="held-out-stream: its benchmark seed")
-    p.add_argument("--time-budget", type=float, metavar="SECONDS",
-                   help="stop launching trials after this wall-clock time (running trials finish)")
-    p.add_argument("--gpu-hours", type=float, help="stop launching trials once trials used this many GPU hours")
+    add_flags(p, SweepConfig)
+    _add_benchmark_flags(p, only_given=False)
     p.add_argument("--objective", action="append", default=[], metavar="METRIC[:min|max]",
                    help="twice or more for a multi-objective sweep, e.g. --objective val/acc "
                         "--objective state_bytes:min (needs --scheduler none)")
-    p.add_argument("--scheduler", choices=["asha", "none"], default="asha")
-    p.add_argument("--grace-period", type=int, default=None,
-                   help="ASHA: tasks before a trial may stop (default: 2 on split streams, where one 2-class "
-                        "task tells configurations apart poorly; 1 on permuted / domain-il streams)")
-    p.add_argument("--reduction-factor", type=int, default=3, help="ASHA reduction factor")
-    p.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
-    p.add_argument("--address", help="existing Ray cluster (host:port, ray://..., auto)")
-    p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")
-    p.add_argument("--storage", default="./synaptune-results",
-                   help="results and checkpoints: a path, or an object-store URI (s3://, gs://)")
-    p.add_argument("--storage-is-shared", action="store_true",
-                   help="the local --storage path is mounted on every node of the cluster")
-    p.add_argument("--cluster-autoscales", action="store_true",
-                   help="the cluster adds nodes on demand: a request larger than it is now only warns")
-    p.add_argument("--name", help="sweep name = MLflow experiment (default LEARNER-BENCHMARK)")
-    p.add_argument("--resume", action="store_true", help="continue the sweep stored under --storage/--name")
-    p.add_argument("--resume-if-possible", action="store_true",
-                   help="continue the sweep if its state exists, else start it (for job retries)")
-    p.add_argument("--trust-results", action="store_true",
-                   help="resume a results folder owned by another user (resuming unpickles its files, "
-                        "which can run code: only for results you trust)")
-    p.add_argument("--study-storage", metavar="URL_OR_FILE",
-                   help="keep the Optuna study in a database (postgresql://..., sqlite:///...) or a "
-                        "journal file, so its history outlives the results folder")
-    p.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
     _tracking_flag(p)
 
     p = sub.add_parser("best", help="best completed trials of a sweep, from MLflow")
     p.add_argument("--experiment", required=True)
     p.add_argument("--top", type=int, default=1)
-    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
-                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
-                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
+    _metric_flag(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
 
@@ -132,9 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--run-id", help="export this trial run instead of the best")
-    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
-                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
-                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
+    _metric_flag(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.add_argument("--pareto", action="store_true",
                    help="multi-objective sweeps: one preset per Pareto front point, into the folder -o")
@@ -143,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train from scratch on train+val and report test metrics")
     p.add_argument("--preset", help="preset YAML from `synaptune export`")
     p.add_argument("--learner", help="learner (when no --preset)")
-    _add_benchmark_flags(p)
+    p.add_argument("--benchmark", help="continual stream (default: the preset's, else split-digits)")
+    _add_benchmark_flags(p, only_given=True)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a learner parameter (repeatable)")
     p.add_argument("--seeds", type=int, default=1)
@@ -162,15 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a static HTML page with figures of a sweep (also logged to MLflow)")
     p.add_argument("--experiment", required=True)
     p.add_argument("-o", "--output", required=True, help="folder for index.html and the PNG figures")
-    p.add_argument("--metric", default=None, metavar="NAME[:min|max]",
-                   help="rank by this metric (default: the sweep's objective, val/acc aggregated per --aggregate); "
-                        "built-in metrics know their direction (val/forgetting, state_bytes: min)")
+    _metric_flag(p)
     _tracking_flag(p)
 
     p = sub.add_parser("doctor", help="check the tracking URI, Ray cluster, storage and GPUs for real")
     _tracking_flag(p)
     p.add_argument("--address", help="Ray cluster to check (host:port, ray://..., auto)")
-    p.add_argument("--storage", default="./synaptune-results", help="results path or URI to check")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="results path or URI to check")
     p.add_argument("--study-storage", metavar="URL_OR_FILE", help="Optuna study storage to check")
     return parser
 
@@ -216,25 +174,22 @@ def cmd_space(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def sweep_config(args: argparse.Namespace) -> Any:
+    """The :class:`~synaptune.hpo.config.SweepConfig` of parsed ``synaptune sweep`` flags."""
+    from synaptune.flags import given
     from synaptune.hpo import store
+    from synaptune.hpo.config import SweepConfig
     from synaptune.hpo.pareto import parse_objectives
-    from synaptune.hpo.sweep import SweepConfig, run_sweep
 
-    cfg = SweepConfig(
-        learner=args.learner, benchmark=args.benchmark or "split-digits", benchmark_params=_benchmark_params(args),
-        space_file=args.space, trials=args.trials, concurrency=args.concurrency,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, seeds=args.seeds,
-        task_orders=args.task_orders, aggregate=args.aggregate, protocol=args.protocol,
-        eval_benchmark=args.eval_benchmark, eval_benchmark_seed=args.eval_benchmark_seed,
-        time_budget_s=args.time_budget, gpu_hours=args.gpu_hours, objectives=parse_objectives(args.objective),
-        scheduler=args.scheduler, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
-        max_failures=args.max_failures, address=args.address, num_cpus=args.num_cpus,
-        storage=args.storage, storage_is_shared=args.storage_is_shared,
-        cluster_autoscales=args.cluster_autoscales, name=args.name, resume=args.resume,
-        resume_if_possible=args.resume_if_possible, study_storage=args.study_storage,
-        tracking_uri=store.resolve_tracking_uri(args.tracking_uri), seed=args.seed,
-        trust_results=args.trust_results)
+    return SweepConfig(**given(args, SweepConfig), benchmark_params=_benchmark_params(args),
+                       objectives=parse_objectives(args.objective),
+                       tracking_uri=store.resolve_tracking_uri(args.tracking_uri))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from synaptune.hpo.sweep import run_sweep
+
+    cfg = sweep_config(args)
     summary = run_sweep(cfg)
     counts = summary["counts"]
     if summary["interrupted"]:
@@ -558,8 +513,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if preset is not None:
         tuned, asked, diffs = _other_stream(preset, args.preset, bench_name, bench_params)
         if diffs and not args.other_stream:
-            given = [flag for flag, value in (("--benchmark", args.benchmark), ("--scenario", args.scenario),
-                                              ("--classes-per-task", args.classes_per_task)) if value is not None]
+            given = [flag for flag, value in (("--benchmark", args.benchmark),
+                                              ("--scenario", getattr(args, "benchmark_scenario", None)),
+                                              ("--classes-per-task", getattr(args, "benchmark_classes_per_task", None)))
+                     if value is not None]
             raise ConfigError(
                 f"{args.preset} was tuned on {tuned.describe()}, not on {asked.describe()}: "
                 f"{', '.join(diffs)}; its tuned values are not known to hold there. "

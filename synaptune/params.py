@@ -44,10 +44,15 @@ def param(
     high_open: bool = False,
     choices: tuple[Any, ...] | None = None,
     unit: str | None = None,
+    flag: str | None = None,
 ) -> Any:
-    """A dataclass field with a validity domain (bounds inclusive unless ``*_open``)."""
+    """A dataclass field with a validity domain (bounds inclusive unless ``*_open``).
+
+    ``flag`` names its command-line flag where the default ``--<name-with-dashes>`` would not do
+    (see :mod:`synaptune.flags`).
+    """
     meta = {"help": help, "low": low, "high": high, "low_open": low_open,
-            "high_open": high_open, "choices": choices, "unit": unit}
+            "high_open": high_open, "choices": choices, "unit": unit, "flag": flag}
     return dataclasses.field(default=default, metadata=meta)
 
 

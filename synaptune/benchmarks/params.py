@@ -14,7 +14,8 @@ class BenchmarkParams:
 
     n_tasks: int = param(0, low=0, help="Number of tasks; 0 = the benchmark's default (5 split, 10 permuted).")
     classes_per_task: int = param(0, low=0, help="Classes per task of a split stream; 0 = n_classes / n_tasks.")
-    seed: int = param(0, low=0, help="Seeds the class order, the permutations and the train/val split.")
+    seed: int = param(0, low=0, flag="--benchmark-seed",
+                      help="Seeds the class order, the permutations and the train/val split.")
     val_fraction: float = param(0.1, low=0.0, high=1.0, high_open=True,
                                 help="Fraction of each task's training data held out as validation.")
     scenario: str = param("", choices=("", "class-il", "task-il", "domain-il"),

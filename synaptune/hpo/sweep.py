@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import math
 import os
 import re
 import signal
@@ -18,16 +17,17 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
 from synaptune.benchmarks.base import Stream
 from synaptune.benchmarks.streams import check_memory, outline
 from synaptune.exceptions import ConfigError, DamagedResultsError, SweepFailedError, UnreachableError
+from synaptune.flags import check_numbers
 from synaptune.hpo import storage, store
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
-from synaptune.hpo.trial import AGGREGATES
+from synaptune.hpo.config import SweepConfig
 from synaptune.learners import LEARNERS
 from synaptune.protocols import Protocol, check_same_shape
 from synaptune.searchspaces import SearchSpace, load_space
@@ -47,75 +47,6 @@ DEFAULT_TRIALS = 9
 #: T x T matrices a trial holds besides one per run: the mean over runs, and the mean as a JSON-ready
 #: list and as JSON text in each result (``accuracy_matrix``).
 TRIAL_RESULT_MATRICES = 3
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """Settings of one sweep (the CLI flags of ``synaptune sweep``)."""
-
-    learner: str
-    benchmark: str = "split-digits"
-    benchmark_params: BenchmarkParams = dataclasses.field(default_factory=BenchmarkParams)
-    space_file: str | None = None
-    #: Trials to run; None: 8 for a new sweep, as many as before for a resumed one.
-    trials: int | None = None
-    concurrency: int = 2
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    seeds: int = 1
-    #: Class-to-task assignments per trial (benchmark seeds seed, seed+1, ...).
-    task_orders: int = 1
-    #: How the runs (task orders x seeds) make a trial's objective.
-    aggregate: str = "mean"
-    #: ``end-of-stream``, ``first-tasks:N``, ``validation-tasks:N`` or ``held-out-stream``.
-    protocol: str = "end-of-stream"
-    eval_benchmark: str | None = None
-    eval_benchmark_seed: int | None = None
-    #: Stop launching trials after this many seconds of wall clock (running trials finish).
-    time_budget_s: float | None = None
-    #: Stop launching trials once trials have used this many GPU hours (GPUs x hours).
-    gpu_hours: float | None = None
-    #: Two or more ``(metric, "max"|"min")``: a multi-objective sweep (Pareto front); empty: single objective.
-    objectives: tuple[tuple[str, str], ...] = ()
-    scheduler: Literal["asha", "none"] = "asha"
-    #: ASHA: tasks before a trial may stop; None: :func:`~synaptune.hpo.asha.default_grace_period`
-    #: of the tuning stream (2 on split streams, 1 on permuted / domain-il ones).
-    grace_period: int | None = None
-    reduction_factor: int = 3
-    max_failures: int = 2
-    address: str | None = None
-    num_cpus: int | None = None
-    storage: str = "./synaptune-results"
-    #: The local ``storage`` path is mounted on every node of the cluster (NFS, a shared PVC).
-    storage_is_shared: bool = False
-    #: The cluster adds nodes on demand (KubeRay autoscaling): resources missing now may come.
-    cluster_autoscales: bool = False
-    name: str | None = None
-    resume: bool = False
-    #: Resume if the sweep's state exists under ``storage``, else start it (a Kubernetes job retry).
-    resume_if_possible: bool = False
-    #: Where the Optuna study lives: an RDB URL (postgresql://, sqlite:///...) or a journal
-    #: file path; None keeps it in memory (saved with Tune's experiment state).
-    study_storage: str | None = None
-    tracking_uri: str = store.DEFAULT_TRACKING_URI
-    seed: int = 0
-    #: ``--trust-results``: resume a results folder that another user owns (its pickles can run code).
-    trust_results: bool = False
-
-    @property
-    def sweep_name(self) -> str:
-        return self.name or f"{self.learner}-{self.benchmark}"
-
-    @property
-    def experiment_path(self) -> str:
-        if self.storage_is_uri:
-            return f"{self.storage.rstrip('/')}/{self.sweep_name}"
-        return str(Path(self.storage).expanduser().resolve() / self.sweep_name)
-
-    @property
-    def storage_is_uri(self) -> bool:
-        """An object-store URI (s3://, gs://, ...) rather than a file system path."""
-        return "://" in self.storage
 
 
 @dataclass
@@ -141,33 +72,10 @@ def prepare(cfg: SweepConfig) -> Prepared:
     """
     LEARNERS.get(cfg.learner)
     BENCHMARKS.get(cfg.benchmark)
-    for flag, value, minimum in (("--trials", 1 if cfg.trials is None else cfg.trials, 1), ("--concurrency", cfg.concurrency, 1),
-                                 ("--seeds", cfg.seeds, 1), ("--task-orders", cfg.task_orders, 1),
-                                 ("--grace-period", 1 if cfg.grace_period is None else cfg.grace_period, 1),
-                                 ("--reduction-factor", cfg.reduction_factor, 2),
-                                 ("--max-failures", cfg.max_failures, 0)):
-        if value < minimum:
-            raise ConfigError(f"{flag} must be at least {minimum}, got {value}.")
-    for flag, value in (("--cpus-per-trial", cfg.cpus_per_trial), ("--gpus-per-trial", cfg.gpus_per_trial),
-                        ("--time-budget", cfg.time_budget_s), ("--gpu-hours", cfg.gpu_hours)):
-        if value is not None and not math.isfinite(value):
-            raise ConfigError(f"{flag} must be a finite number, got {value}.")
+    check_numbers(cfg)
     check_sweep_name(cfg.sweep_name)
-    if cfg.cpus_per_trial <= 0:
-        raise ConfigError(f"--cpus-per-trial must be > 0, got {cfg.cpus_per_trial}.")
-    if cfg.gpus_per_trial < 0:
-        raise ConfigError(f"--gpus-per-trial must be >= 0, got {cfg.gpus_per_trial}.")
-    if cfg.scheduler not in ("asha", "none"):
-        raise ConfigError(f"--scheduler must be asha or none, got {cfg.scheduler!r}.")
-    if cfg.aggregate not in AGGREGATES:
-        raise ConfigError(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {cfg.aggregate!r}.")
-    if cfg.time_budget_s is not None and cfg.time_budget_s <= 0:
-        raise ConfigError(f"--time-budget must be > 0 seconds, got {cfg.time_budget_s:g}.")
-    if cfg.gpu_hours is not None:
-        if cfg.gpu_hours <= 0:
-            raise ConfigError(f"--gpu-hours must be > 0, got {cfg.gpu_hours:g}.")
-        if cfg.gpus_per_trial == 0:
-            raise ConfigError("--gpu-hours counts the GPUs trials use, but --gpus-per-trial is 0. "
+    if cfg.gpu_hours is not None and cfg.gpus_per_trial == 0:
+        raise ConfigError("--gpu-hours counts the GPUs trials use, but --gpus-per-trial is 0. "
                               "Give --gpus-per-trial, or use --time-budget.")
     if len(cfg.objectives) == 1:
         raise ConfigError("--objective given once: a multi-objective sweep needs two or more (e.g. --objective "

@@ -20,6 +20,7 @@ import torch
 
 from synaptune.benchmarks import metrics
 from synaptune.benchmarks.base import Split, Stream
+from synaptune.hpo.config import AGGREGATES
 from synaptune.learners import LEARNERS
 from synaptune.runner import evaluate_row, train_task
 
@@ -31,9 +32,6 @@ CHECKPOINT_FILE = "trial.pt"
 
 class CheckpointError(ValueError):
     """A trial checkpoint that does not load, or loads but does not fit this trial (see :meth:`TrialRun.read_checkpoint`)."""
-
-#: Ways to turn one accuracy per run (task orders x seeds) into a trial's objective.
-AGGREGATES = ("mean", "mean-minus-std", "worst")
 
 
 def aggregate(values: list[float], how: str) -> float:

@@ -298,7 +298,7 @@ def test_rayjob_entrypoint_matches_cli_and_cluster(overlay: str) -> None:
     args = sweep_args(spec["entrypoint"])
     LEARNERS.get(args.learner)
     BENCHMARKS.get(args.benchmark or "split-digits")
-    load_space(args.learner, args.space)
+    load_space(args.learner, args.space_file)
     assert args.address == "auto", "the driver runs on the head: --address auto"
     assert args.resume_if_possible and not args.resume, "retries must resume: --resume-if-possible"
 
