@@ -57,9 +57,6 @@ def _tracking_flag(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from synaptune.flags import add_flags
-    from synaptune.hpo.config import DEFAULT_STORAGE, SweepConfig
-
     parser = argparse.ArgumentParser(prog="synaptune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"synaptune {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
@@ -74,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("learner")
     p.add_argument("--space", help="a search-space YAML file to validate and print instead")
 
+    _add_sweep_parser(sub)
+    _add_result_parsers(sub)
+    _add_run_parser(sub)
+    sub.add_parser("env", help="versions and devices")
+    _add_doctor_parser(sub)
+    return parser
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    """``sweep``: its flags are the fields of SweepConfig and BenchmarkParams (see :mod:`synaptune.flags`)."""
+    from synaptune.flags import add_flags
+    from synaptune.hpo.config import SweepConfig
+
     p = sub.add_parser("sweep", help="tune a learner on a benchmark with Ray Tune + Optuna + ASHA")
     add_flags(p, SweepConfig)
     _add_benchmark_flags(p, only_given=False)
@@ -82,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--objective state_bytes:min (needs --scheduler none)")
     _tracking_flag(p)
 
+
+def _add_result_parsers(sub: Any) -> None:
+    """``best``, ``export`` and ``report``: they read a sweep's runs from MLflow."""
     p = sub.add_parser("best", help="best completed trials of a sweep, from MLflow")
     p.add_argument("--experiment", required=True)
     p.add_argument("--top", type=int, default=1)
@@ -99,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multi-objective sweeps: one preset per Pareto front point, into the folder -o")
     _tracking_flag(p)
 
+    p = sub.add_parser("report", help="a static HTML page with figures of a sweep (also logged to MLflow)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("-o", "--output", required=True, help="folder for index.html and the PNG figures")
+    _metric_flag(p)
+    _tracking_flag(p)
+
+
+def _add_run_parser(sub: Any) -> None:
+    """``run``: a preset (or a learner with --set) trained from scratch and reported on test data."""
     p = sub.add_parser("run", help="train from scratch on train+val and report test metrics")
     p.add_argument("--preset", help="preset YAML from `synaptune export`")
     p.add_argument("--learner", help="learner (when no --preset)")
@@ -117,20 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
 
-    sub.add_parser("env", help="versions and devices")
 
-    p = sub.add_parser("report", help="a static HTML page with figures of a sweep (also logged to MLflow)")
-    p.add_argument("--experiment", required=True)
-    p.add_argument("-o", "--output", required=True, help="folder for index.html and the PNG figures")
-    _metric_flag(p)
-    _tracking_flag(p)
+def _add_doctor_parser(sub: Any) -> None:
+    """``doctor``: checks what a sweep would use, for real."""
+    from synaptune.hpo.config import DEFAULT_STORAGE
 
     p = sub.add_parser("doctor", help="check the tracking URI, Ray cluster, storage and GPUs for real")
     _tracking_flag(p)
     p.add_argument("--address", help="Ray cluster to check (host:port, ray://..., auto)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="results path or URI to check")
     p.add_argument("--study-storage", metavar="URL_OR_FILE", help="Optuna study storage to check")
-    return parser
 
 
 # ---------------------------------------------------------------- handlers
@@ -460,12 +478,11 @@ def _cut_for(bench_name: str, preset: Any, params: Any) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, resolve_params
+    from synaptune.benchmarks import build_stream, resolve_params
     from synaptune.benchmarks.streams import check_memory, outline
     from synaptune.hpo import store
-    from synaptune.protocols import Protocol
     from synaptune.hpo.evaluate import run_preset
-    from synaptune.hpo.presets import Preset, load_preset
+    from synaptune.hpo.presets import Preset
     from synaptune.learners import LEARNERS
     from synaptune.params import from_dict
     from synaptune.runner import check_device
@@ -475,92 +492,126 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_device(args.device)
     if args.other_stream and not args.preset:
         raise ConfigError("--other-stream is for running a --preset on another stream; drop it, or give --preset.")
-    overrides = {}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--set expects NAME=VALUE, got {item!r}.")
-        overrides[name.strip()] = value.strip()
-    if args.preset:
-        preset = load_preset(args.preset)
-        if args.learner and args.learner != preset.learner:
-            raise ConfigError(f"--learner {args.learner} contradicts the preset's learner {preset.learner}.")
-        params = dataclasses.asdict(preset.params)
-        protocol = preset.protocol
-        if protocol.kind == "held-out-stream":
-            # Report on the held-out stream unless told otherwise, and never silently on the tuning one.
-            bench_name = args.benchmark or protocol.eval_benchmark
-            bench_params = _benchmark_params(args, _cut_for(bench_name, preset, protocol.eval_benchmark_params(
-                preset.benchmark_params)))
-            if _same_stream(bench_name, bench_params, preset.benchmark, preset.benchmark_params) \
-                    and not args.allow_tuning_stream:
-                raise ConfigError(
-                    f"{args.preset} was tuned on {preset.benchmark} (seed {preset.benchmark_params.seed}) under "
-                    f"held-out-stream; a test number on that stream is not held out. Report on "
-                    f"{protocol.eval_benchmark} (the default), or pass --allow-tuning-stream to do it anyway.")
-        else:
-            bench_name = args.benchmark or preset.benchmark
-            bench_params = _benchmark_params(args, _cut_for(bench_name, preset, preset.benchmark_params))
-    else:
-        if not args.learner:
-            raise ConfigError("give --preset FILE, or --learner NAME (with --benchmark and --set name=value).")
-        params, bench_name, bench_params = {}, args.benchmark or "split-digits", _benchmark_params(args, BenchmarkParams())
-        preset, protocol = None, Protocol()
-    learner = preset.learner if preset else args.learner
-    params_cls = LEARNERS.get(learner).params_cls
-    BENCHMARKS.get(bench_name)
-    tuned_elsewhere = ""
-    if preset is not None:
-        tuned, asked, diffs = _other_stream(preset, args.preset, bench_name, bench_params)
-        if diffs and not args.other_stream:
-            given = [flag for flag, value in (("--benchmark", args.benchmark),
-                                              ("--scenario", getattr(args, "benchmark_scenario", None)),
-                                              ("--classes-per-task", getattr(args, "benchmark_classes_per_task", None)))
-                     if value is not None]
-            raise ConfigError(
-                f"{args.preset} was tuned on {tuned.describe()}, not on {asked.describe()}: "
-                f"{', '.join(diffs)}; its tuned values are not known to hold there. "
-                + (f"Drop {' / '.join(given)} to run it on the stream it was tuned on, or pass"
-                   if given else "Pass") + f" --other-stream to run it on {bench_name} anyway "
-                "(the result is then marked as tuned on another stream).")
-        if diffs:
-            tuned_elsewhere = tuned.describe()
-    params_obj = from_dict(params_cls, {**params, **overrides}, where="--set" if overrides else "")
+    overrides = _set_overrides(args.set)
+    target = _run_target(args)
+    params_cls = LEARNERS.get(target.learner).params_cls
+    params_obj = from_dict(params_cls, {**target.params, **overrides}, where="--set" if overrides else "")
     # Memory before anything is built: every seed fills a T x T accuracy matrix, kept to the end.
-    check_memory(outline(bench_name, bench_params), matrices=args.seeds + _RUN_EXTRA_MATRICES,
+    check_memory(outline(target.bench_name, target.bench_params), matrices=args.seeds + _RUN_EXTRA_MATRICES,
                  matrices_note=f"{args.seeds} for the seeds, {_RUN_EXTRA_MATRICES} for their mean as JSON")
     uri = store.resolve_tracking_uri(args.tracking_uri)
     store.check_tracking_uri(uri)
     # What ran, not placeholders; built now so a dataset problem shows before any training.
-    resolved = resolve_params(bench_params, build_stream(bench_name, bench_params))
-    to_run = Preset(learner=learner, params=params_obj, benchmark=bench_name, benchmark_params=bench_params,
-                    seeds=args.seeds, protocol=protocol)
+    resolved = resolve_params(target.bench_params, build_stream(target.bench_name, target.bench_params))
+    to_run = Preset(learner=target.learner, params=params_obj, benchmark=target.bench_name,
+                    benchmark_params=target.bench_params, seeds=args.seeds, protocol=target.protocol)
     with _Progress() as progress:
         result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update)
-    m = result["metrics"]
-    tags = {"learner": learner, "benchmark": bench_name, "reported_tasks": result["reported_tasks"]}
-    if preset is not None:
+    tags = {"learner": target.learner, "benchmark": target.bench_name, "reported_tasks": result["reported_tasks"]}
+    if target.preset is not None:
         tags["preset"] = str(args.preset)
-        tags.update({f"source.{k}": str(v) for k, v in preset.provenance.items() if k in ("run_id", "experiment")})
-    if tuned_elsewhere:
-        tags.update({"other_stream": "true", "preset_tuned_on": tuned_elsewhere})
+        tags.update({f"source.{k}": str(v) for k, v in target.preset.provenance.items()
+                     if k in ("run_id", "experiment")})
+    if target.tuned_elsewhere:
+        tags.update({"other_stream": "true", "preset_tuned_on": target.tuned_elsewhere})
     run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
-        **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": learner,
-        "benchmark": bench_name, "seeds": args.seeds, **protocol.as_params(),
+        **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": target.learner,
+        "benchmark": target.bench_name, "seeds": args.seeds, **target.protocol.as_params(),
         **store.flat("benchmark/", dataclasses.asdict(resolved))},
-        metrics=m, tags=tags, matrix=result["matrix"])
+        metrics=result["metrics"], tags=tags, matrix=result["matrix"])
+    _print_run(args, target, result, run_id, uri)
+    return EXIT_OK
+
+
+def _set_overrides(items: list[str]) -> dict[str, str]:
+    """``--set NAME=VALUE`` flags as ``{name: value}`` (strings; the Params class converts them)."""
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set expects NAME=VALUE, got {item!r}.")
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunTarget:
+    """What ``run`` trains and where: the learner and its parameters (from the preset, or none), the
+    protocol and the stream. ``tuned_elsewhere`` describes the preset's own stream when it differs."""
+
+    learner: str
+    params: dict[str, Any]
+    protocol: Any
+    bench_name: str
+    bench_params: Any
+    preset: Any = None
+    tuned_elsewhere: str = ""
+
+
+def _run_target(args: argparse.Namespace) -> _RunTarget:
+    """The target of ``run``: ``--preset`` (its stream unless flags change it) or ``--learner``."""
+    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
+    from synaptune.hpo.presets import load_preset
+    from synaptune.learners import LEARNERS
+    from synaptune.protocols import Protocol
+
+    if not args.preset:
+        if not args.learner:
+            raise ConfigError("give --preset FILE, or --learner NAME (with --benchmark and --set name=value).")
+        bench_name = args.benchmark or "split-digits"
+        LEARNERS.get(args.learner)
+        BENCHMARKS.get(bench_name)
+        return _RunTarget(args.learner, {}, Protocol(), bench_name, _benchmark_params(args, BenchmarkParams()))
+    preset = load_preset(args.preset)
+    if args.learner and args.learner != preset.learner:
+        raise ConfigError(f"--learner {args.learner} contradicts the preset's learner {preset.learner}.")
+    protocol = preset.protocol
+    if protocol.kind == "held-out-stream":
+        # Report on the held-out stream unless told otherwise, and never silently on the tuning one.
+        bench_name = args.benchmark or protocol.eval_benchmark
+        bench_params = _benchmark_params(args, _cut_for(bench_name, preset, protocol.eval_benchmark_params(
+            preset.benchmark_params)))
+        if _same_stream(bench_name, bench_params, preset.benchmark, preset.benchmark_params) \
+                and not args.allow_tuning_stream:
+            raise ConfigError(
+                f"{args.preset} was tuned on {preset.benchmark} (seed {preset.benchmark_params.seed}) under "
+                f"held-out-stream; a test number on that stream is not held out. Report on "
+                f"{protocol.eval_benchmark} (the default), or pass --allow-tuning-stream to do it anyway.")
+    else:
+        bench_name = args.benchmark or preset.benchmark
+        bench_params = _benchmark_params(args, _cut_for(bench_name, preset, preset.benchmark_params))
+    LEARNERS.get(preset.learner)
+    BENCHMARKS.get(bench_name)
+    tuned, asked, diffs = _other_stream(preset, args.preset, bench_name, bench_params)
+    if diffs and not args.other_stream:
+        given = [flag for flag, value in (("--benchmark", args.benchmark),
+                                          ("--scenario", getattr(args, "benchmark_scenario", None)),
+                                          ("--classes-per-task", getattr(args, "benchmark_classes_per_task", None)))
+                 if value is not None]
+        raise ConfigError(
+            f"{args.preset} was tuned on {tuned.describe()}, not on {asked.describe()}: "
+            f"{', '.join(diffs)}; its tuned values are not known to hold there. "
+            + (f"Drop {' / '.join(given)} to run it on the stream it was tuned on, or pass"
+               if given else "Pass") + f" --other-stream to run it on {bench_name} anyway "
+            "(the result is then marked as tuned on another stream).")
+    return _RunTarget(preset.learner, dataclasses.asdict(preset.params), protocol, bench_name, bench_params,
+                      preset=preset, tuned_elsewhere=tuned.describe() if diffs else "")
+
+
+def _print_run(args: argparse.Namespace, target: _RunTarget, result: dict[str, Any], run_id: str, uri: str) -> None:
+    """The test metrics of ``run``, as JSON or as a table."""
+    m, tuned_elsewhere = result["metrics"], target.tuned_elsewhere
     if args.format == "json":
         print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"],
                           **({"preset_tuned_on_other_stream": tuned_elsewhere} if tuned_elsewhere else {})},
                          indent=2))
-    else:
-        elsewhere = f" [preset tuned on another stream: {tuned_elsewhere}]" if tuned_elsewhere else ""
-        print(f"{learner} on {bench_name}{elsewhere}, {args.seeds} seed(s), trained on train+val, tested on test"
-              f" (protocol {protocol}, tasks {result['reported_tasks']}):")
-        for key in ("test/acc", "test/bwt", "test/forgetting"):
-            print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
-        print(f"logged to MLflow run {run_id} (experiment `{args.experiment}`, {uri})")
-    return EXIT_OK
+        return
+    elsewhere = f" [preset tuned on another stream: {tuned_elsewhere}]" if tuned_elsewhere else ""
+    print(f"{target.learner} on {target.bench_name}{elsewhere}, {args.seeds} seed(s), trained on train+val, "
+          f"tested on test (protocol {target.protocol}, tasks {result['reported_tasks']}):")
+    for key in ("test/acc", "test/bwt", "test/forgetting"):
+        print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
+    print(f"logged to MLflow run {run_id} (experiment `{args.experiment}`, {uri})")
 
 
 class _Progress:
