@@ -70,26 +70,56 @@ def prepare(cfg: SweepConfig) -> Prepared:
 
     Order: names, numbers, search space, existing results, dataset, tracking store.
     """
+    check_settings(cfg)
+    protocol = Protocol.parse(cfg.protocol, eval_benchmark=cfg.eval_benchmark,
+                              eval_benchmark_seed=cfg.eval_benchmark_seed)
+    space = load_space(cfg.learner, cfg.space_file)
+    check_driver_locality(cfg)
+    cfg = _resolve_resume(cfg)
+    if cfg.study_storage is not None:
+        study_storage(cfg.study_storage)  # refuses a bad URL or an unreachable database now
+    if not cfg.address:  # local Ray: the trials run on this machine, each filling its accuracy matrices
+        check_memory(outline(cfg.benchmark, cfg.benchmark_params),
+                     matrices=cfg.concurrency * (cfg.seeds * cfg.task_orders + TRIAL_RESULT_MATRICES),
+                     matrices_note=f"{cfg.concurrency} trials at once x ({cfg.seeds * cfg.task_orders} runs + "
+                                   f"{TRIAL_RESULT_MATRICES} for each result's mean and JSON)")
+    full, stream, more_orders = _tuning_streams(cfg, protocol)
+    store.check_tracking_uri(cfg.tracking_uri)
+    if cfg.resume and not cfg.storage_is_uri:
+        _check_results_folder(cfg)
+    check_room(cfg, space, stream, orders=cfg.task_orders)
+    grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
+    # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.
+    warnings = [few_samples_warning(stream, "val")]
+    if cfg.scheduler == "asha":
+        warnings.insert(0, too_small_warning(requested_trials(cfg), grace, cfg.reduction_factor, stream.n_tasks))
+    for warning in filter(None, warnings):
+        logger.warning("%s", warning)
+    return Prepared(cfg, space, stream, protocol, full, more_orders, grace_period=grace)
+
+
+def check_settings(cfg: SweepConfig) -> None:
+    """The names exist, the numbers are in range, and the flags fit together (nothing is read or built)."""
     LEARNERS.get(cfg.learner)
     BENCHMARKS.get(cfg.benchmark)
     check_numbers(cfg)
     check_sweep_name(cfg.sweep_name)
     if cfg.gpu_hours is not None and cfg.gpus_per_trial == 0:
         raise ConfigError("--gpu-hours counts the GPUs trials use, but --gpus-per-trial is 0. "
-                              "Give --gpus-per-trial, or use --time-budget.")
+                          "Give --gpus-per-trial, or use --time-budget.")
     if len(cfg.objectives) == 1:
         raise ConfigError("--objective given once: a multi-objective sweep needs two or more (e.g. --objective "
                           "val/acc --objective state_bytes:min); a single-objective sweep ranks by val/acc "
                           "aggregated per --aggregate.")
     if cfg.objectives and cfg.scheduler == "asha":
         raise ConfigError("ASHA stops trials by one metric; a multi-objective sweep needs --scheduler none.")
-    protocol = Protocol.parse(cfg.protocol, eval_benchmark=cfg.eval_benchmark,
-                              eval_benchmark_seed=cfg.eval_benchmark_seed)
-    space = load_space(cfg.learner, cfg.space_file)
     if cfg.resume and cfg.resume_if_possible:
         raise ConfigError("--resume and --resume-if-possible exclude each other: --resume fails when "
                           "there is nothing to resume, --resume-if-possible then starts the sweep.")
-    check_driver_locality(cfg)
+
+
+def _resolve_resume(cfg: SweepConfig) -> SweepConfig:
+    """``cfg`` with ``--resume-if-possible`` decided; refuses a resume of nothing and a start over a sweep."""
     if cfg.resume_if_possible:
         cfg = dataclasses.replace(cfg, resume=can_resume(cfg), resume_if_possible=False)
         logger.info("%s sweep `%s` at %s", "resuming" if cfg.resume else "starting", cfg.sweep_name,
@@ -101,13 +131,12 @@ def prepare(cfg: SweepConfig) -> Prepared:
         if not cfg.resume and Path(cfg.experiment_path).exists():
             raise ConfigError(f"{cfg.experiment_path} already holds a sweep named `{cfg.sweep_name}`. "
                               "Pass --resume to continue it, or --name NEW for a new sweep.")
-    if cfg.study_storage is not None:
-        study_storage(cfg.study_storage)  # refuses a bad URL or an unreachable database now
-    if not cfg.address:  # local Ray: the trials run on this machine, each filling its accuracy matrices
-        check_memory(outline(cfg.benchmark, cfg.benchmark_params),
-                     matrices=cfg.concurrency * (cfg.seeds * cfg.task_orders + TRIAL_RESULT_MATRICES),
-                     matrices_note=f"{cfg.concurrency} trials at once x ({cfg.seeds * cfg.task_orders} runs + "
-                                   f"{TRIAL_RESULT_MATRICES} for each result's mean and JSON)")
+    return cfg
+
+
+def _tuning_streams(cfg: SweepConfig, protocol: Protocol) -> tuple[Stream, Stream, tuple[Stream, ...]]:
+    """The benchmark's whole stream, the protocol's tuning part of it, and that part under the other
+    task orders; each checked to have validation (and test) samples in every task."""
     full = build_stream(cfg.benchmark, cfg.benchmark_params)
     if protocol.kind == "held-out-stream":
         check_same_shape(full, build_stream(protocol.eval_benchmark,
@@ -120,25 +149,20 @@ def prepare(cfg: SweepConfig) -> Prepared:
     for tuned in (stream, *more_orders):  # a task without validation samples cannot rank trials
         check_eval_samples(tuned, "val", val_fraction=cfg.benchmark_params.val_fraction)
     check_eval_samples(full, "test")  # nor could a preset be reported on a task without test samples
-    store.check_tracking_uri(cfg.tracking_uri)
-    if cfg.resume and not cfg.storage_is_uri:
-        storage.check_owner(cfg.experiment_path, trusted=cfg.trust_results)
-        storage.repair_from_staging(cfg.experiment_path)
-        try:
-            storage.check_experiment_state(cfg.experiment_path)
-        except DamagedResultsError as e:  # it cannot go on: its runs must not stay RUNNING
-            store.SweepStore(cfg.tracking_uri).abandon_sweep(cfg.sweep_name, cfg.experiment_path, str(e))
-            raise
-        storage.stand_in_for_deleted_checkpoints(cfg.experiment_path)
-    check_room(cfg, space, stream, orders=cfg.task_orders)
-    grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
-    # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.
-    warnings = [few_samples_warning(stream, "val")]
-    if cfg.scheduler == "asha":
-        warnings.insert(0, too_small_warning(requested_trials(cfg), grace, cfg.reduction_factor, stream.n_tasks))
-    for warning in filter(None, warnings):
-        logger.warning("%s", warning)
-    return Prepared(cfg, space, stream, protocol, full, more_orders, grace_period=grace)
+    return full, stream, more_orders
+
+
+def _check_results_folder(cfg: SweepConfig) -> None:
+    """Before a resume: the folder is ours (or trusted), its Tune files whole or repaired, and stand-ins put
+    where Tune's state names checkpoints its rotation had deleted."""
+    storage.check_owner(cfg.experiment_path, trusted=cfg.trust_results)
+    storage.repair_from_staging(cfg.experiment_path)
+    try:
+        storage.check_experiment_state(cfg.experiment_path)
+    except DamagedResultsError as e:  # it cannot go on: its runs must not stay RUNNING
+        store.SweepStore(cfg.tracking_uri).abandon_sweep(cfg.sweep_name, cfg.experiment_path, str(e))
+        raise
+    storage.stand_in_for_deleted_checkpoints(cfg.experiment_path)
 
 
 def check_room(cfg: SweepConfig, space: SearchSpace, stream: Stream, *, orders: int) -> None:
@@ -513,9 +537,8 @@ def _close_sweep(results_store: store.SweepStore, trial_logger: store.TrialLogge
 def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, parent_id: str,
           trial_logger: store.TrialLogger) -> dict[str, Any]:
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from synaptune.hpo.raytune import BudgetLimiter, MLflowTrialCallback, TrialSpec, make_searcher, train_trial
+    from synaptune.hpo.raytune import MLflowTrialCallback, TrialSpec, train_trial
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
@@ -529,35 +552,7 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
         tuner = tune.Tuner.restore(cfg.experiment_path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True)
     else:
-        optuna_storage = study_storage(cfg.study_storage) if cfg.study_storage else None
-        if cfg.objectives:  # multi-objective: Optuna sees final values only (no pruning)
-            metric: Any = [PER_TASK_NAME[m] for m, _ in cfg.objectives]
-            mode: Any = [mode for _, mode in cfg.objectives]
-        else:
-            metric, mode = TRIAL_METRIC, "max"
-        searcher = BudgetLimiter(make_searcher(space, metric=metric, mode=mode, seed=cfg.seed,
-                                               storage=optuna_storage, study_name=cfg.sweep_name),
-                                 max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
-                                 gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
-        if cfg.scheduler == "asha":
-            scheduler = ASHAScheduler(time_attr="tasks_seen", max_t=stream.n_tasks,
-                                      grace_period=prepared.grace_period,
-                                      reduction_factor=cfg.reduction_factor)
-        else:
-            scheduler = FIFOScheduler()
-        results_path = cfg.storage if cfg.storage_is_uri else str(Path(cfg.storage).expanduser().resolve())
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(metric=None if cfg.objectives else TRIAL_METRIC,
-                                        mode=None if cfg.objectives else "max", search_alg=searcher,
-                                        scheduler=scheduler, num_samples=trials, reuse_actors=True),
-            run_config=tune.RunConfig(
-                name=cfg.sweep_name, storage_path=results_path, verbose=0,
-                callbacks=[MLflowTrialCallback(trial_logger)],
-                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            ),
-        )
+        tuner = _new_tuner(prepared, trainable, trials, MLflowTrialCallback(trial_logger))
     with InterruptWatch() as watch:
         results = tuner.fit()
     store.wait_for_logging()
@@ -569,19 +564,64 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     else:  # every trial ended: a run still open lost its end with a killed driver (see close_ended)
         trial_logger.close_ended({r.metrics["trial_id"]: (r.config, r.metrics, r.error is not None)
                                   for r in results if r.metrics and "trial_id" in r.metrics})
+    return _finish(cfg, results_store, parent_id, trials, launched=len(results), interrupted=watch.interrupted)
+
+
+def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callback: Any) -> Any:
+    """A ``tune.Tuner`` for a new sweep: Optuna (under the budget limiter), ASHA or FIFO, the results path."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from synaptune.hpo.raytune import BudgetLimiter, make_searcher
+
+    cfg, space, stream = prepared.config, prepared.space, prepared.stream
+    optuna_storage = study_storage(cfg.study_storage) if cfg.study_storage else None
+    if cfg.objectives:  # multi-objective: Optuna sees final values only (no pruning)
+        metric: Any = [PER_TASK_NAME[m] for m, _ in cfg.objectives]
+        mode: Any = [mode for _, mode in cfg.objectives]
+    else:
+        metric, mode = TRIAL_METRIC, "max"
+    searcher = BudgetLimiter(make_searcher(space, metric=metric, mode=mode, seed=cfg.seed,
+                                           storage=optuna_storage, study_name=cfg.sweep_name),
+                             max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
+                             gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
+    if cfg.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="tasks_seen", max_t=stream.n_tasks,
+                                  grace_period=prepared.grace_period,
+                                  reduction_factor=cfg.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    results_path = cfg.storage if cfg.storage_is_uri else str(Path(cfg.storage).expanduser().resolve())
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(metric=None if cfg.objectives else TRIAL_METRIC,
+                                    mode=None if cfg.objectives else "max", search_alg=searcher,
+                                    scheduler=scheduler, num_samples=trials, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=cfg.sweep_name, storage_path=results_path, verbose=0,
+            callbacks=[callback],
+            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        ),
+    )
+
+
+def _finish(cfg: SweepConfig, results_store: store.SweepStore, parent_id: str, trials: int, *, launched: int,
+            interrupted: bool) -> dict[str, Any]:
+    """Count the sweep's runs by status, rank them, close the parent run; the summary ``run_sweep`` returns."""
     records = results_store.records(cfg.sweep_name, parent_id=parent_id)
     counts = {s.value: 0 for s in store.TrialStatus}
     for record in records:
         counts[record.status.value] += 1
-    counts["not_launched"] = 0 if watch.interrupted else max(0, trials - len(results))
+    counts["not_launched"] = 0 if interrupted else max(0, trials - launched)
     ranked = store.rank(records, OBJECTIVE, "max")
     best = ranked[0] if ranked else None
-    results_store.finish_sweep(parent_id, best, counts, status="KILLED" if watch.interrupted else "FINISHED")
+    results_store.finish_sweep(parent_id, best, counts, status="KILLED" if interrupted else "FINISHED")
     front = store.pareto_front(records, cfg.objectives) if cfg.objectives else None
     return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts, "best": best,
             "ranked": ranked, "pareto": front, "tracking_uri": cfg.tracking_uri, "storage": cfg.experiment_path,
-            "budget": cfg.time_budget_s is not None or cfg.gpu_hours is not None, "interrupted": watch.interrupted,
-            "trials": trials, "launched": len(results), "recorded": len(records)}
+            "budget": cfg.time_budget_s is not None or cfg.gpu_hours is not None, "interrupted": interrupted,
+            "trials": trials, "launched": launched, "recorded": len(records)}
 
 
 class InterruptWatch:
