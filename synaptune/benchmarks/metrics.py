@@ -87,3 +87,15 @@ def summarize(R: MatrixLike, prefix: str) -> dict[str, float]:
     }
     out.update({f"{prefix}/acc_task_{j}": float(M[-1, j]) for j in range(T)})
     return out
+
+
+def summarize_runs(matrices: Sequence[MatrixLike], prefix: str) -> dict[str, float]:
+    """``{prefix}/acc``, ``/bwt`` and ``/forgetting`` of each run's matrix (the runs of one configuration:
+    its seeds, or seeds x task orders), as the mean over runs and ``_std``, their population standard
+    deviation."""
+    out = {}
+    for name, fn in (("acc", average_accuracy), ("bwt", backward_transfer), ("forgetting", forgetting)):
+        values = [float(fn(R)) for R in matrices]
+        out[f"{prefix}/{name}"] = float(np.mean(values))
+        out[f"{prefix}/{name}_std"] = float(np.std(values))
+    return out

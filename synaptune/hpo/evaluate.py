@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from synaptune.benchmarks import build_stream
+from synaptune.benchmarks.metrics import summarize_runs
 from synaptune.exceptions import DivergedError
 from synaptune.hpo.presets import Preset
 from synaptune.hpo.trial import TrialRun
@@ -55,11 +56,7 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
                 on_task(i, run.tasks_done)
         per_seed.append({k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")})
         matrices.append(run.matrices[0])
-    metrics: dict[str, float] = {}
-    for key in ("test/acc", "test/bwt", "test/forgetting"):
-        values = [s[key] for s in per_seed]
-        metrics[key] = float(np.mean(values))
-        metrics[f"{key}_std"] = float(np.std(values))
+    metrics = summarize_runs(matrices, "test")
     mean = np.mean(matrices, axis=0)
     matrix = [[None if np.isnan(v) else float(v) for v in row] for row in mean]
     return {"metrics": metrics, "matrix": matrix, "per_seed": per_seed,

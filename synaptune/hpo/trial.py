@@ -191,14 +191,10 @@ class TrialRun:
         for j in range(t):
             out[f"{sp}/acc_task_{j}"] = float(mean_row[j])
         if self.finished:
-            for name, fn in (("acc", metrics.average_accuracy), ("bwt", metrics.backward_transfer),
-                             ("forgetting", metrics.forgetting)):
-                values = [float(fn(R)) for R in self.matrices]
-                out[f"{sp}/{name}"] = float(np.mean(values))
-                out[f"{sp}/{name}_std"] = float(np.std(values))
-                if name == "acc":
-                    out[f"{sp}/acc_worst"] = float(np.min(values))
-                    out["objective"] = aggregate(values, self.aggregate)
+            out.update(metrics.summarize_runs(self.matrices, sp))
+            per_run = [metrics.average_accuracy(R) for R in self.matrices]
+            out[f"{sp}/acc_worst"] = float(np.min(per_run))
+            out["objective"] = aggregate(per_run, self.aggregate)
         reason = self.diverged()
         if reason is not None:
             out["diverged"] = 1

@@ -88,3 +88,15 @@ def test_bad_matrices() -> None:
 
 def test_nan_in_lower_triangle_propagates() -> None:
     assert math.isnan(average_accuracy([[0.9], [NAN, 0.8]]))
+
+
+def test_summarize_runs_gives_the_mean_and_population_std_over_runs() -> None:
+    from synaptune.benchmarks.metrics import summarize_runs
+
+    a = [[0.9, float("nan")], [0.5, 0.8]]  # acc 0.65, bwt -0.4, forgetting 0.4
+    b = [[0.7, float("nan")], [0.7, 0.6]]  # acc 0.65, bwt 0.0, forgetting 0.0
+    out = summarize_runs([a, b], "test")
+    assert out["test/acc"] == pytest.approx(0.65) and out["test/acc_std"] == pytest.approx(0.0)
+    assert out["test/bwt"] == pytest.approx(-0.2) and out["test/bwt_std"] == pytest.approx(0.2)
+    assert out["test/forgetting"] == pytest.approx(0.2) and out["test/forgetting_std"] == pytest.approx(0.2)
+    assert set(out) == {f"test/{m}{s}" for m in ("acc", "bwt", "forgetting") for s in ("", "_std")}
