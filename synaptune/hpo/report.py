@@ -620,6 +620,43 @@ def _table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -
     return f"<table>{head}{body}</table>"
 
 
+def _best_rows(data: SweepData, best: TrialRecord) -> list[tuple[str, str]]:
+    """Rows of the "Best trial" table: its ids, its metrics and the standard error of the sweep's metric."""
+    e = html.escape
+    rows = [("run", e(best.run_id)), ("trial", e(best.trial_id))]
+    rows += [(e(k), f"{best.value(k):.4g}") for k in ("objective", "val/acc", "val/bwt", "val/forgetting",
+                                                     "state_bytes") if best.value(k) is not None]
+    se = best.standard_error(data.metric)
+    rows += [(f"standard error of {e(data.metric)}", f"{se:.2g}")] if se is not None else []
+    return rows
+
+
+def _param_rows(data: SweepData, best: TrialRecord) -> list[tuple[str, str]]:
+    """Rows of the "Best parameters" table: sampled parameters first and in bold, then the others."""
+    e = html.escape
+    sampled = {d.name for d in data.space.dims} if data.space is not None else set()
+    params = sorted(best.params, key=lambda k: (k not in sampled, k))
+    return [(f"<b>{e(k)}</b>" if k in sampled else e(k), e(best.params[k])) for k in params]
+
+
+def _notes(data: SweepData) -> list[str]:
+    """The notes shown under the page's title, with one about other sweeps of the experiment if any."""
+    notes = list(data.notes)
+    if data.other_sweeps:
+        notes.append(f"This experiment holds {data.other_sweeps + 1} sweeps (the same name with other results "
+                     "paths); this page shows the most recently started one.")
+    return notes
+
+
+def _section_html(s: Section) -> str:
+    """One figure's block: its heading, then its image and caption, or why it is missing."""
+    e = html.escape
+    if s.image is None:
+        return f"<h2>{e(s.title)}</h2>\n<p class=\"missing\">{e(s.missing or '')}</p>"
+    return (f"<h2>{e(s.title)}</h2>\n<figure><img src=\"{e(s.image)}\" alt=\"{e(s.title)}\">"
+            f"<figcaption>{e(s.caption)}</figcaption></figure>")
+
+
 def _page(data: SweepData, sections: list[Section]) -> str:
     """index.html: tables of settings, counts and the best trial, then one block per figure."""
     from synaptune import __version__
@@ -627,28 +664,13 @@ def _page(data: SweepData, sections: list[Section]) -> str:
     e = html.escape
     best = data.completed[0]
     learner, benchmark = data.settings.get("learner", "?"), data.settings.get("benchmark", "?")
-    sampled = {d.name for d in data.space.dims} if data.space is not None else set()
     counts = data.counts()
     count_rows = [(e(s), str(n)) for s, n in counts.items()] + [("<b>all</b>", f"<b>{len(data.trials)}</b>")]
-    best_rows = [("run", e(best.run_id)), ("trial", e(best.trial_id))]
-    best_rows += [(e(k), f"{best.value(k):.4g}") for k in ("objective", "val/acc", "val/bwt", "val/forgetting",
-                                                          "state_bytes") if best.value(k) is not None]
-    se = best.standard_error(data.metric)
-    best_rows += [(f"standard error of {e(data.metric)}", f"{se:.2g}")] if se is not None else []
-    params = sorted(best.params, key=lambda k: (k not in sampled, k))
-    param_rows = [(f"<b>{e(k)}</b>" if k in sampled else e(k), e(best.params[k])) for k in params]
+    best_rows = _best_rows(data, best)
+    param_rows = _param_rows(data, best)
     setting_rows = [(e(k), e(v)) for k, v in sorted(data.settings.items())]
-    notes = list(data.notes)
-    if data.other_sweeps:
-        notes.append(f"This experiment holds {data.other_sweeps + 1} sweeps (the same name with other results "
-                     "paths); this page shows the most recently started one.")
-    blocks = []
-    for s in sections:
-        if s.image is None:
-            blocks.append(f"<h2>{e(s.title)}</h2>\n<p class=\"missing\">{e(s.missing or '')}</p>")
-        else:
-            blocks.append(f"<h2>{e(s.title)}</h2>\n<figure><img src=\"{e(s.image)}\" alt=\"{e(s.title)}\">"
-                          f"<figcaption>{e(s.caption)}</figcaption></figure>")
+    notes = _notes(data)
+    blocks = [_section_html(s) for s in sections]
     space = (f"<h2>Search space</h2>\n<pre>{e(data.space_yaml)}</pre>" if data.space_yaml else "")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>

@@ -162,6 +162,34 @@ def load_space(learner: str, path: str | Path | None = None) -> SearchSpace:
 
 def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<space>") -> SearchSpace:
     """Validate a parsed YAML document (see module docstring) into a SearchSpace."""
+    raw_params, fixed_raw = _split_doc(doc, params_cls, learner, source)
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    types = field_types(params_cls)
+    fixed = _parse_fixed(fixed_raw, fields, params_cls, source)
+    dims = []
+    for name, spec in raw_params.items():
+        dims.append(_parse_dim(name, spec, fields[name], types[name], params_cls, source))
+    by_name = {d.name: d for d in dims}
+    for i, d in enumerate(dims):
+        earlier = {e.name for e in dims[:i]}
+        when = {}
+        for cond, accepted in d.when.items():
+            _check_condition(d.name, cond, earlier, fixed, by_name, fields, params_cls, source)
+            when[cond] = _condition_values(d.name, cond, accepted, by_name.get(cond), fields[cond],
+                                           params_cls, source)
+        dims[i] = dataclasses.replace(d, when=when)
+    space = SearchSpace(learner, params_cls, tuple(dims), fixed, source)
+    # The fixed values with every other field at its default must build: catches
+    # cross-field constraints early.
+    try:
+        space.build({})
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return space
+
+
+def _split_doc(doc: Any, params_cls: type, learner: str, source: str) -> tuple[dict, dict]:
+    """Check the document's top level and return its ``params`` and ``fixed`` mappings."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: a search space is a mapping with `learner`, `params`, `fixed`.")
     unknown_top = set(doc) - {"learner", "params", "fixed"}
@@ -179,58 +207,56 @@ def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<spa
     both = set(raw_params) & set(fixed_raw)
     if both:
         raise ConfigError(f"{source}: {sorted(both)} both sampled and fixed; keep one.")
-    fields = {f.name: f for f in dataclasses.fields(params_cls)}
-    types = field_types(params_cls)
+    return raw_params, fixed_raw
+
+
+def _parse_fixed(fixed_raw: dict, fields: dict[str, dataclasses.Field], params_cls: type,
+                 source: str) -> dict[str, Any]:
+    """The ``fixed`` values, coerced to their fields' types and checked against their domains."""
     fixed = {}
     for name, value in fixed_raw.items():
         value = _coerce(params_cls, name, value, f"{source}: fixed")
         if not in_domain(fields[name], value):
             raise ConfigError(f"{source}: fixed `{name}` = {value!r} is outside its domain {domain_text(fields[name])}.")
         fixed[name] = value
-    dims = []
-    for name, spec in raw_params.items():
-        dims.append(_parse_dim(name, spec, fields[name], types[name], params_cls, source))
+    return fixed
+
+
+def _check_condition(name: str, cond: str, earlier: set[str], fixed: dict[str, Any], by_name: dict[str, Dim],
+                     fields: dict[str, dataclasses.Field], params_cls: type, source: str) -> None:
+    """Refuse a ``when`` of dimension ``name`` on ``cond`` unless ``cond`` is fixed or sampled before it."""
+    if cond == name:
+        raise ConfigError(f"{source}: `{name}` has a `when` on itself; condition on another parameter.")
+    if cond in earlier or cond in fixed:
+        return
+    if cond in by_name:  # sampled, but at or after this dimension: it would never be active
+        raise ConfigError(f"{source}: `{name}` has a `when` on `{cond}`, which is sampled "
+                          f"after it; list `{cond}` before `{name}` under params.")
     all_fields = list(fields)
-    by_name = {d.name: d for d in dims}
-    for i, d in enumerate(dims):
-        earlier = {e.name for e in dims[:i]}
-        when = {}
-        for cond, accepted in d.when.items():
-            if cond == d.name:
-                raise ConfigError(f"{source}: `{d.name}` has a `when` on itself; condition on another parameter.")
-            if cond not in earlier and cond not in fixed:
-                if cond in by_name:  # sampled, but at or after this dimension: it would never be active
-                    raise ConfigError(f"{source}: `{d.name}` has a `when` on `{cond}`, which is sampled "
-                                      f"after it; list `{cond}` before `{d.name}` under params.")
-                hint = "" if cond in fields else (
-                    f" (it is not a parameter of {params_cls.__name__}.{did_you_mean(cond, all_fields)}"
-                    f" Its parameters: {', '.join(all_fields)})")
-                raise ConfigError(f"{source}: `{d.name}` has a `when` on `{cond}`, which is neither sampled "
-                                  f"nor fixed in this space{hint}.")
-            # A value the condition can never take would silently disable the dimension.
-            accepted = tuple(_typed(params_cls, cond, v, f"{source}: `{d.name}`: when", f"`{cond}` value")
-                             for v in accepted)
-            cdim = by_name.get(cond)
-            if cdim is None:
-                allowed, ok = domain_text(fields[cond]), (lambda v, f=fields[cond]: in_domain(f, v))
-            elif cdim.kind == "categorical":
-                allowed, ok = "{" + ", ".join(map(str, cdim.choices)) + "}", cdim.choices.__contains__
-            else:
-                allowed, ok = f"[{cdim.low:g}, {cdim.high:g}]", (lambda v, c=cdim: c.low <= v <= c.high)
-            for v in accepted:
-                if not ok(v):
-                    raise ConfigError(f"{source}: `{d.name}` has `when: {{{cond}: {v!r}}}`, but `{cond}` "
-                                      f"takes values in {allowed}; `{d.name}` would never be sampled.")
-            when[cond] = accepted
-        dims[i] = dataclasses.replace(d, when=when)
-    space = SearchSpace(learner, params_cls, tuple(dims), fixed, source)
-    # The fixed values with every other field at its default must build: catches
-    # cross-field constraints early.
-    try:
-        space.build({})
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-    return space
+    hint = "" if cond in fields else (
+        f" (it is not a parameter of {params_cls.__name__}.{did_you_mean(cond, all_fields)}"
+        f" Its parameters: {', '.join(all_fields)})")
+    raise ConfigError(f"{source}: `{name}` has a `when` on `{cond}`, which is neither sampled "
+                      f"nor fixed in this space{hint}.")
+
+
+def _condition_values(name: str, cond: str, accepted: tuple, cdim: Dim | None, cfield: dataclasses.Field,
+                      params_cls: type, source: str) -> tuple:
+    """The values ``accepted`` for ``cond`` in the ``when`` of ``name``, typed and each one reachable."""
+    # A value the condition can never take would silently disable the dimension.
+    accepted = tuple(_typed(params_cls, cond, v, f"{source}: `{name}`: when", f"`{cond}` value")
+                     for v in accepted)
+    if cdim is None:
+        allowed, ok = domain_text(cfield), (lambda v, f=cfield: in_domain(f, v))
+    elif cdim.kind == "categorical":
+        allowed, ok = "{" + ", ".join(map(str, cdim.choices)) + "}", cdim.choices.__contains__
+    else:
+        allowed, ok = f"[{cdim.low:g}, {cdim.high:g}]", (lambda v, c=cdim: c.low <= v <= c.high)
+    for v in accepted:
+        if not ok(v):
+            raise ConfigError(f"{source}: `{name}` has `when: {{{cond}: {v!r}}}`, but `{cond}` "
+                              f"takes values in {allowed}; `{name}` would never be sampled.")
+    return accepted
 
 
 def _coerce(params_cls: type, name: str, value: Any, where: str) -> Any:
@@ -262,7 +288,27 @@ def _typed(params_cls: type, name: str, value: Any, where: str, what: str) -> An
 
 
 def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_cls: type, source: str) -> Dim:
+    """One entry under ``params``: its kind and ``when``, then its choices or its range."""
     where = f"{source}: `{name}`"
+    kind = _dim_kind(spec, where)
+    when = _parse_when(spec, where)
+    if kind == "categorical":
+        choices = _parse_choices(name, spec["categorical"], f, params_cls, where)
+        return Dim(name, kind, choices=choices, when=when)
+    bounds = spec[kind]
+    low, high = _parse_range(kind, bounds, ftype, where)
+    log = _parse_log(spec.get("log", False), low, bounds, where)
+    step = _parse_step(name, kind, spec.get("step"), log, low, high, bounds, where)
+    for bound in (low, high):
+        if not in_domain(f, ftype(bound)):
+            raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] leaves the domain "
+                              f"{domain_text(f)} of `{name}`.")
+    return Dim(name, kind, low=low, high=high, log=log,
+               step=int(step) if kind == "int" and step is not None else step, when=when)
+
+
+def _dim_kind(spec: Any, where: str) -> str:
+    """The one kind (float / int / categorical) a dimension's mapping names, with no unknown options."""
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a mapping such as {{float: [0.001, 0.1], log: true}}, got {spec!r}.")
     kinds = [k for k in _KINDS if k in spec]
@@ -274,20 +320,30 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     if extra:
         raise ConfigError(f"{where}: unknown option(s) {sorted(extra)} for `{kind}`; "
                           f"allowed: {', '.join(sorted(options))}.")
+    return kind
+
+
+def _parse_when(spec: dict, where: str) -> dict[str, tuple]:
+    """A dimension's ``when``: each parameter name mapped to a tuple of the values it accepts."""
     when_raw = spec.get("when") or {}
     if not isinstance(when_raw, dict):
         raise ConfigError(f"{where}: `when` must map parameter names to values.")
-    when = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in when_raw.items()}
-    if kind == "categorical":
-        choices = spec["categorical"]
-        if not isinstance(choices, list) or not choices:
-            raise ConfigError(f"{where}: `categorical` needs a non-empty list of choices.")
-        choices = tuple(_typed(params_cls, name, c, where, "choice") for c in choices)
-        for c in choices:
-            if not in_domain(f, c):
-                raise ConfigError(f"{where}: choice {c!r} is outside the domain {domain_text(f)}.")
-        return Dim(name, kind, choices=choices, when=when)
-    bounds = spec[kind]
+    return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in when_raw.items()}
+
+
+def _parse_choices(name: str, choices: Any, f: dataclasses.Field, params_cls: type, where: str) -> tuple:
+    """A categorical dimension's choices, typed and each inside the field's domain."""
+    if not isinstance(choices, list) or not choices:
+        raise ConfigError(f"{where}: `categorical` needs a non-empty list of choices.")
+    choices = tuple(_typed(params_cls, name, c, where, "choice") for c in choices)
+    for c in choices:
+        if not in_domain(f, c):
+            raise ConfigError(f"{where}: choice {c!r} is outside the domain {domain_text(f)}.")
+    return choices
+
+
+def _parse_range(kind: str, bounds: Any, ftype: type, where: str) -> tuple[float, float] | tuple[int, int]:
+    """A float or int dimension's ``[low, high]``: finite numbers, whole for int, low below high."""
     if not (isinstance(bounds, list) and len(bounds) == 2):
         raise ConfigError(f"{where}: `{kind}` needs [low, high], got {bounds!r}.")
     if ftype not in (int, float) or (kind == "float" and ftype is int):
@@ -309,28 +365,33 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     if not low < high:
         word = "empty" if low == high else "inverted"
         raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] is {word}; low must be below high.")
-    log = spec.get("log", False)
+    return low, high
+
+
+def _parse_log(log: Any, low: float, bounds: list, where: str) -> bool:
+    """A range's ``log`` flag: a boolean, and true only for a range above 0."""
     if not isinstance(log, bool):
         raise ConfigError(f"{where}: `log` must be true or false, got {log!r}.")
     if log and low <= 0:
         raise ConfigError(f"{where}: log range [{bounds[0]}, {bounds[1]}] touches 0 or below; "
                           "a log scale needs low > 0 (e.g. 1e-6), or drop `log: true`.")
-    step = spec.get("step")
-    if step is not None:
-        if log:
-            raise ConfigError(f"{where}: `step` and `log` cannot be combined (Optuna forbids it).")
-        if not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0
-                and math.isfinite(step)):
-            raise ConfigError(f"{where}: `step` must be a positive number, got {step!r}.")
-        if kind == "int" and not float(step).is_integer():
-            raise ConfigError(f"{where}: an int `step` must be a whole number, got {step!r}.")
-        if step > high - low:
-            raise ConfigError(f"{where}: `step` {step} is larger than the range [{bounds[0]}, {bounds[1]}], so only "
-                              f"{bounds[0]} would ever be sampled; use a smaller step, or put `{name}` under "
-                              "`fixed`.")
-    for bound in (low, high):
-        if not in_domain(f, ftype(bound)):
-            raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] leaves the domain "
-                              f"{domain_text(f)} of `{name}`.")
-    return Dim(name, kind, low=low, high=high, log=log,
-               step=int(step) if kind == "int" and step is not None else step, when=when)
+    return log
+
+
+def _parse_step(name: str, kind: str, step: Any, log: bool, low: float, high: float, bounds: list,
+                where: str) -> Any:
+    """A range's ``step`` (None when absent): positive, whole for int, no larger than the range, not with log."""
+    if step is None:
+        return None
+    if log:
+        raise ConfigError(f"{where}: `step` and `log` cannot be combined (Optuna forbids it).")
+    if not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0
+            and math.isfinite(step)):
+        raise ConfigError(f"{where}: `step` must be a positive number, got {step!r}.")
+    if kind == "int" and not float(step).is_integer():
+        raise ConfigError(f"{where}: an int `step` must be a whole number, got {step!r}.")
+    if step > high - low:
+        raise ConfigError(f"{where}: `step` {step} is larger than the range [{bounds[0]}, {bounds[1]}], so only "
+                          f"{bounds[0]} would ever be sampled; use a smaller step, or put `{name}` under "
+                          "`fixed`.")
+    return step
