@@ -89,3 +89,38 @@ class Registry(Generic[T]):
                                   f"({target!r}: {type(e).__name__}: {e}). Fix or uninstall that package.") from None
             self._entries[name] = target
         return target  # type: ignore[no-any-return]
+
+    def summary(self, name: str) -> str:
+        """The first line of the docstring of entry ``name``, read from its module's source while the entry
+        is still a ``"module:attr"`` string (so listing learners imports neither torch nor their code)."""
+        self._read_plugins()
+        target = self._entries.get(name)
+        doc = _source_docstring(target) if isinstance(target, str) else None
+        if doc is None:
+            doc = self.get(name).__doc__ or ""
+        lines = doc.strip().splitlines()
+        return lines[0] if lines else ""
+
+
+def _source_docstring(target: str) -> str | None:
+    """The docstring of top-level class or function ``attr`` in the source of ``module`` (``"module:attr"``),
+    without importing the module; None when the source or the definition is not found."""
+    import ast
+    import importlib.util
+
+    module_name, _, attr = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == attr:
+            return ast.get_docstring(node) or ""
+    return None

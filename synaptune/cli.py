@@ -162,9 +162,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.what in (None, "learners"):
         print("learners:")
         for name in LEARNERS.names():
-            doc = (LEARNERS.get(name).__doc__ or "").strip().splitlines()
             origin = f" (from {LEARNERS.plugins[name]})" if name in LEARNERS.plugins else ""
-            print(f"  {name:<12} {doc[0] if doc else ''}{origin}")
+            print(f"  {name:<12} {LEARNERS.summary(name)}{origin}")
     if args.what in (None, "benchmarks"):
         print("benchmarks:")
         for name in BENCHMARKS.names():

@@ -18,9 +18,13 @@ import dataclasses
 import functools
 from collections.abc import Callable
 
+from typing import TYPE_CHECKING, Any
+
 from synaptune._registry import Registry
-from synaptune.benchmarks.base import Pool, Stream, Task
 from synaptune.benchmarks.params import BenchmarkParams
+
+if TYPE_CHECKING:
+    from synaptune.benchmarks.base import Pool, Stream, Task
 
 __all__ = ["BENCHMARKS", "STREAMS", "BenchmarkParams", "Pool", "Stream", "Task", "build_stream", "resolve_params"]
 
@@ -48,6 +52,16 @@ BENCHMARKS: Registry[Callable[[BenchmarkParams], Stream]] = Registry("benchmark"
 for _name in STREAMS:
     BENCHMARKS.register(_name, functools.partial(_build_named, _name))
 del _name
+
+
+def __getattr__(name: str) -> Any:
+    """``Pool``, ``Stream`` and ``Task`` on first use: they import torch, which listing names or
+    building the CLI's flags (from :class:`BenchmarkParams`) does not need."""
+    if name in ("Pool", "Stream", "Task"):
+        from synaptune.benchmarks import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_stream(name: str, params: BenchmarkParams | None = None) -> Stream:

@@ -29,3 +29,27 @@ def test_listing_and_a_space_stay_light() -> None:
             "[LEARNERS.get(n) for n in LEARNERS.names()]; BENCHMARKS.names(); load_space('naive'); "
             "from synaptune.cli import build_parser; build_parser()")
     assert _loaded_after(code) == []
+
+
+#: What `synaptune list` and a usage error must not import: each costs seconds before a line is printed.
+ENGINES = ("torch", "ray")
+
+
+def _engines_loaded_after(argv: list[str]) -> tuple[int, list[str]]:
+    """Exit code of ``synaptune ARGV`` run in a fresh interpreter, and the engines it imported."""
+    probe = ("import sys, json\nfrom synaptune.cli import main\ntry:\n    code = main(%r)\n"
+             "except SystemExit as e:\n    code = e.code\n"
+             "print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] in %r)]))" % (argv, ENGINES))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    code, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    return code, loaded
+
+
+def test_list_imports_neither_torch_nor_ray() -> None:
+    assert _engines_loaded_after(["list"]) == (0, [])
+
+
+def test_usage_errors_import_neither_torch_nor_ray() -> None:
+    for argv in (["sweep", "--trials", "x"], ["sweep", "--bogus"], ["run", "--scenario", "x"], ["nonsense"]):
+        assert _engines_loaded_after(argv) == (2, []), argv
