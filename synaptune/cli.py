@@ -135,6 +135,9 @@ def _add_run_parser(sub: Any) -> None:
                    help="run a preset on a stream other than the one it was tuned on (another benchmark, "
                         "scenario or classes per task); the result is marked as such")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: $OMP_NUM_THREADS, else the CPUs that other processes "
+                        "leave free, at least 1)")
     p.add_argument("--experiment", default="synaptune-run", help="MLflow experiment of the run")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
@@ -486,9 +489,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from synaptune.params import from_dict
     from synaptune.runner import check_device
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}.")
+    from synaptune.threads import training_threads, use_threads
+
+    for flag, value in (("--seeds", args.seeds), ("--threads", 1 if args.threads is None else args.threads)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}.")
     check_device(args.device)
+    threads = training_threads(requested=args.threads)
+    use_threads(threads)  # before the first torch operation of the training
+    logger.debug("run: %d torch thread(s)", threads)
     if args.other_stream and not args.preset:
         raise ConfigError("--other-stream is for running a --preset on another stream; drop it, or give --preset.")
     overrides = _set_overrides(args.set)

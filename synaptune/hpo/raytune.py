@@ -29,6 +29,7 @@ from synaptune.hpo.store import TrialLogger, is_complete
 from synaptune.hpo.trial import CHECKPOINT_FILE, CheckpointError, TrialRun
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import SearchSpace
+from synaptune.threads import use_threads
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec,
     params = LEARNERS.get(spec.learner).params_cls(**{**spec.fixed, **config})
     # One torch thread per CPU of the trial, whatever OMP_NUM_THREADS the worker inherited:
     # two trials with two threads each on two cores run many times slower.
-    torch.set_num_threads(spec.threads)
+    use_threads(spec.threads)
     # Ray hides GPUs from trials that did not ask for one (CUDA_VISIBLE_DEVICES="").
     device = "cuda" if torch.cuda.is_available() else "cpu"
     first, *others = _streams_on((stream, *more_orders), device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,34 @@ def error_line(result: Result) -> str:
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its content (to show nothing changed)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def fake_tune(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Stands in for Tune's session (report, context, checkpoint) and Ray's runtime context: no Ray starts."""
+    import ray
+
+    from synaptune.hpo import raytune
+
+    state: dict[str, Any] = {"reports": [], "checkpoint": None}
+
+    class Context:
+        def get_trial_id(self) -> str:
+            return "t1"
+
+        def get_node_id(self) -> str:
+            return "node"
+
+    def report(result: dict, checkpoint: Any = None) -> None:
+        state["reports"].append(dict(result))
+
+    monkeypatch.setattr(raytune.tune, "report", report)
+    monkeypatch.setattr(raytune.tune, "get_context", lambda: Context())
+    monkeypatch.setattr(raytune.tune, "get_checkpoint", lambda: state["checkpoint"])
+    monkeypatch.setattr(raytune.tune.Checkpoint, "from_directory", staticmethod(lambda d: None))
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: Context())
+    import torch
+
+    threads = torch.get_num_threads()
+    yield state
+    torch.set_num_threads(threads)

@@ -105,35 +105,6 @@ def test_diverged_trial_is_told_to_optuna_as_failed() -> None:
 # ------------------------------------------------------------------ the Tune trainable
 
 
-@pytest.fixture
-def fake_tune(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Stands in for Tune's session (report, context, checkpoint) and Ray's runtime context: no Ray starts."""
-    import ray
-
-    from synaptune.hpo import raytune
-
-    state: dict[str, Any] = {"reports": [], "checkpoint": None}
-
-    class Context:
-        def get_trial_id(self) -> str:
-            return "t1"
-
-        def get_node_id(self) -> str:
-            return "node"
-
-    def report(result: dict, checkpoint: Any = None) -> None:
-        state["reports"].append(dict(result))
-
-    monkeypatch.setattr(raytune.tune, "report", report)
-    monkeypatch.setattr(raytune.tune, "get_context", lambda: Context())
-    monkeypatch.setattr(raytune.tune, "get_checkpoint", lambda: state["checkpoint"])
-    monkeypatch.setattr(raytune.tune.Checkpoint, "from_directory", staticmethod(lambda d: None))
-    monkeypatch.setattr(ray, "get_runtime_context", lambda: Context())
-    threads = torch.get_num_threads()
-    yield state
-    torch.set_num_threads(threads)
-
-
 def test_trainable_stops_at_the_diverged_task(stream: Stream, fake_tune: dict[str, Any]) -> None:
     from synaptune.hpo.raytune import TrialSpec, train_trial
 

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: MIT
+"""The thread rule (synaptune.threads): a trial uses its CPUs, `run` the CPUs other processes leave free,
+and an exported OMP_NUM_THREADS or --threads wins."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from synaptune import threads
+from synaptune.benchmarks import BenchmarkParams, build_stream
+
+
+def test_requested_wins_then_the_environment_then_the_free_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 8)
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads.training_threads(requested=5) == 5
+    assert threads.training_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert threads.training_threads() == 6  # 8 CPUs, 2 kept busy by others
+    assert threads.training_threads(concurrent=2) == 3
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 9)
+    assert threads.training_threads() == 1  # never fewer than one
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert threads.training_threads() == 1
+
+
+@contextlib.contextmanager
+def busy_processes(n: int) -> Iterator[None]:
+    """``n`` processes that keep a CPU busy each, killed on exit."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
+def test_busy_cpus_sees_two_busy_processes() -> None:
+    if not Path("/proc/loadavg").exists():
+        pytest.skip("needs Linux /proc/loadavg")
+    with busy_processes(2):
+        # a hog is runnable from its start, but its interpreter may still be loading: look a few times
+        assert max(threads.busy_cpus() for _ in range(20)) >= 2
+
+
+def test_a_trial_uses_its_cpus_per_trial_threads(fake_tune: dict[str, Any]) -> None:
+    from synaptune.hpo.raytune import TrialSpec, train_trial
+
+    stream = build_stream("split-digits", BenchmarkParams(n_tasks=1))
+    torch.set_num_threads(1)
+    train_trial({"epochs": 1, "hidden_units": 8, "hidden_layers": 1}, stream, TrialSpec("naive", {}, (0,), threads=2))
+    assert torch.get_num_threads() == 2
+    assert len(fake_tune["reports"]) == 1
+
+
+def _run_threads(tmp_path: Path, *flags: str, env: dict[str, str]) -> int:
+    """torch's thread count once `synaptune run` has set it, from a fresh interpreter."""
+    probe = ("import json, sys, torch\nfrom synaptune import cli\n"
+             "seen = []\n"
+             "def stop(*a, **k):\n    seen.append(torch.get_num_threads())\n    raise SystemExit(0)\n"
+             "import synaptune.hpo.evaluate as ev\nev.run_preset = stop\n"
+             "try:\n    cli.main(['run', '--learner', 'naive', '--n-tasks', '1', '--tracking-uri', "
+             f"'sqlite:///{tmp_path}/m.db', *{list(flags)!r}])\nexcept SystemExit:\n    pass\n"
+             "print(json.dumps(seen))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    (n,) = json.loads(out.stdout.strip().splitlines()[-1])
+    return int(n)
+
+
+def test_run_sets_the_threads_of_the_rule(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    assert _run_threads(tmp_path, "--threads", "2", env=env) == 2
+    assert _run_threads(tmp_path, env={**env, "OMP_NUM_THREADS": "3"}) == 3
+    if Path("/proc/loadavg").exists():
+        with busy_processes(threads.available_cpus()):  # every CPU busy: one thread, not one per CPU
+            assert _run_threads(tmp_path, env=env) == 1
