@@ -22,6 +22,10 @@ import pytest
 # OpenMP threads beside two busy processes spin at every barrier and ran a SatSOM loop 8x slower than
 # one thread (108 s against 14 s, measured with two `while True` processes). Ray sets its workers' own.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Ray runs its workers at niceness 15 unless told otherwise: a trial of a cluster a test starts itself
+# (ray.cluster_utils.Cluster, `ray start`) then got ~7% of a CPU beside two busy processes. A Ray that
+# synaptune starts sets 0 itself (sweep.local_ray_config); this gives the tests' own clusters the same.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Golden fixtures made by the original implementations (a copy kept in the repository: see its README.md).
