@@ -49,8 +49,13 @@ DEFAULT_TRIALS = 9
 TRIAL_RESULT_MATRICES = 3
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prepared:
+    """The resolved plan of a sweep, checked once before Ray starts; everything after reads it.
+
+    ``config`` has ``--resume-if-possible`` decided; the streams are built once, here.
+    """
+
     config: SweepConfig
     space: SearchSpace
     #: What trials tune on (the protocol's tuning part of the benchmark's stream).
