@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import typing
 from pathlib import Path
@@ -159,7 +160,16 @@ def check_names(cls: type, names: typing.Iterable[str], *, where: str = "") -> N
 
 
 def from_dict(cls: type[P], values: dict[str, Any], *, where: str = "") -> P:
-    """Build ``cls`` from a (possibly partial) dict, rejecting unknown keys."""
+    """Build ``cls`` from a (possibly partial) dict, rejecting unknown keys.
+
+    A key in ``cls.RETIRED`` (a knob that did nothing and was removed: name -> why) is dropped with a
+    warning, so presets and MLflow runs written before its removal still load.
+    """
+    retired = getattr(cls, "RETIRED", {})
+    for name in sorted(set(values) & set(retired)):
+        logging.getLogger("synaptune").warning("%s`%s` is ignored: it is no longer a parameter of %s (%s).",
+                                               f"{where}: " if where else "", name, cls.__name__, retired[name])
+    values = {k: v for k, v in values.items() if k not in retired}
     check_names(cls, values, where=where)
     try:
         return cls(**{k: coerce(cls, k, v) for k, v in values.items()})

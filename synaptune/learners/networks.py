@@ -26,16 +26,11 @@ MULTI_HEAD_NEEDS_TASK_IL = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkParams:
-    """Network and optimiser knobs shared by the gradient-trained baselines."""
+class TrainingParams:
+    """Dense width, dropout and optimiser knobs shared by the gradient-trained learners."""
 
-    arch: str = param("mlp", choices=("mlp", "cnn"),
-                      help="Feature extractor: mlp (flatten + dense layers) or cnn (two conv blocks).")
     hidden_units: int = param(128, low=1,
                               help="Width of each hidden dense layer (MLP layers, CNN dense layer).")
-    hidden_layers: int = param(2, low=1, high=8,
-                               help="Number of hidden dense layers of the MLP (arch=mlp).")
-    conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution of the CNN (arch=cnn).")
     dropout: float = param(0.0, low=0.0, high=1.0, high_open=True,
                            help="Dropout probability after each hidden dense layer; use a value below 1.")
     optimizer: str = param("sgd", choices=("sgd", "adam"),
@@ -54,7 +49,22 @@ class NetworkParams:
         validate(self)
 
 
-def check_multi_head(params: NetworkParams, scenario: str) -> None:
+@dataclass(frozen=True, kw_only=True)
+class NetworkParams(TrainingParams):
+    """The training knobs and the feature extractor: an MLP or the small CNN, chosen by ``arch``.
+
+    A learner bound to one extractor subclasses :class:`TrainingParams` instead and
+    gives ``arch`` as a class constant, with only that extractor's knobs.
+    """
+
+    arch: str = param("mlp", choices=("mlp", "cnn"),
+                      help="Feature extractor: mlp (flatten + dense layers) or cnn (two conv blocks).")
+    hidden_layers: int = param(2, low=1, high=8,
+                               help="Number of hidden dense layers of the MLP (arch=mlp).")
+    conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution of the CNN (arch=cnn).")
+
+
+def check_multi_head(params: TrainingParams, scenario: str) -> None:
     """Raise :class:`ConfigError` if ``multi_head`` is asked for outside task-il."""
     if params.multi_head and scenario != "task-il":
         raise ConfigError(MULTI_HEAD_NEEDS_TASK_IL.format(scenario=scenario))
@@ -126,8 +136,9 @@ class SmallCNN(FeatureStack):
         super().__init__(layers, hidden_units)
 
 
-def build_features(params: NetworkParams, input_shape: tuple[int, ...]) -> MLP | SmallCNN:
-    """The feature extractor ``params.arch`` names."""
+def build_features(params: TrainingParams, input_shape: tuple[int, ...]) -> MLP | SmallCNN:
+    """The feature extractor ``params.arch`` names, sized by its ``hidden_layers`` (mlp) or
+    ``conv_channels`` (cnn)."""
     if params.arch == "cnn":
         return SmallCNN(input_shape, conv_channels=params.conv_channels,
                         hidden_units=params.hidden_units, dropout=params.dropout)
@@ -153,7 +164,7 @@ class Classifier(nn.Module):
         task_classes: bool (n_tasks, n_classes); row t marks the classes of task t.
     """
 
-    def __init__(self, params: NetworkParams, *, input_shape: tuple[int, ...], n_classes: int,
+    def __init__(self, params: TrainingParams, *, input_shape: tuple[int, ...], n_classes: int,
                  n_tasks: int) -> None:
         super().__init__()
         self.features = build_features(params, input_shape)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.naive import NaiveLearner
-from synaptune.learners.networks import NetworkParams
+from synaptune.learners.networks import TrainingParams
 from synaptune.learners.som import (
     best_matching_unit,
     conv_best_matching_unit,
@@ -60,7 +60,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True)
-class SOMMaskParams(NetworkParams):
+class SOMMaskParams(TrainingParams):
     """SOM knobs shared by ``sommask-mlp`` and ``sommask-cnn`` (plus the network knobs).
 
     Widths are in lattice units (neighbouring neurons are 1 apart). The
@@ -97,16 +97,25 @@ class SOMMaskParams(NetworkParams):
 class SOMMaskMLPParams(SOMMaskParams):
     """Hyperparameters of ``sommask-mlp``: an MLP whose hidden layers are SOM-masked."""
 
-    arch: str = param("mlp", choices=("mlp",), help="Feature extractor: always mlp for sommask-mlp.")
+    #: The feature extractor (a constant: there is nothing to choose).
+    arch: ClassVar[str] = "mlp"
+    #: Knobs that did nothing here, dropped from older presets and runs with a warning.
+    RETIRED: ClassVar[dict[str, str]] = {"arch": "always mlp", "conv_channels": "the MLP has no convolution"}
+
     hidden_units: int = param(100, low=1,
                               help="Width of each hidden dense layer (also the SOM's neurons).")
+    hidden_layers: int = param(2, low=1, high=8, help="Number of hidden dense layers, each SOM-masked.")
 
 
 @dataclass(frozen=True, kw_only=True)
 class SOMMaskCNNParams(SOMMaskParams):
     """Hyperparameters of ``sommask-cnn``: the small CNN with SOM-masked convolutions."""
 
-    arch: str = param("cnn", choices=("cnn",), help="Feature extractor: always cnn for sommask-cnn.")
+    arch: ClassVar[str] = "cnn"
+    RETIRED: ClassVar[dict[str, str]] = {"arch": "always cnn",
+                                         "hidden_layers": "the small CNN has one hidden dense layer"}
+
+    conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution (also the SOMs' neurons).")
     conv_mask: str = param("patch", choices=("image", "patch"),
                            help="image: one SOM on the whole layer input, a mask per channel (SOM+CNN); "
                                 "patch: a convolutional SOM on the patches, a mask per channel and "

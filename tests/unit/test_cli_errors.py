@@ -98,7 +98,7 @@ def test_unknown_param_in_set(synaptune, workdir: Path) -> None:  # noqa: ANN001
     msg = error_line(synaptune(*run_args(workdir, "--learner", "naive", "--set", "lrr=0.1")))
     assert msg.startswith("--set: `lrr` is not a parameter of NaiveParams."), msg
     assert re.search(r"did you mean `lr`\?", msg, re.IGNORECASE), msg
-    assert "Its parameters: arch," in msg
+    assert "Its parameters: hidden_units," in msg
     assert tree(workdir) == {}
 
 

@@ -105,7 +105,7 @@ def test_when_values_are_coerced() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     # unknown parameter, with did-you-mean and the field list
     ("params: {lrr: {float: [0.01, 0.1]}}",
-     "s.yaml: params: `lrr` is not a parameter of NaiveParams. Did you mean `lr`? Its parameters: arch,"),
+     "s.yaml: params: `lrr` is not a parameter of NaiveParams. Did you mean `lr`? Its parameters: hidden_units,"),
     ("fixed: {epoch: 2}", "s.yaml: fixed: `epoch` is not a parameter of NaiveParams. Did you mean `epochs`?"),
     # ranges
     ("params: {lr: {float: [0.1, 0.1]}}", "s.yaml: `lr`: range [0.1, 0.1] is empty; low must be below high."),

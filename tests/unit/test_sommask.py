@@ -226,3 +226,21 @@ def test_bad_settings_say_what_to_do() -> None:
         SOMMaskMLPParams(mask_position="middle")
     with pytest.raises(ConfigError, match="neurons"):
         SOMMaskedLinear(nn.Linear(4, 8), SOMMask(9, 4))
+
+
+@pytest.mark.parametrize(("cls", "retired"), [(SOMMaskMLPParams, ("arch", "conv_channels")),
+                                             (SOMMaskCNNParams, ("arch", "hidden_layers"))])
+def test_knobs_that_did_nothing_are_gone_and_old_presets_still_load(
+        cls: type, retired: tuple[str, ...], caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+
+    from synaptune.params import from_dict
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    assert not names & set(retired)  # not sampled, logged to MLflow or exported any more
+    old = {"arch": cls.arch, "conv_channels": 16, "hidden_layers": 2, "sigma_fwd": 2.5}
+    with caplog.at_level("WARNING", logger="synaptune"):
+        params = from_dict(cls, {k: v for k, v in old.items() if k in names or k in retired}, where="old.yaml")
+    assert params.sigma_fwd == 2.5
+    for name in retired:
+        assert f"old.yaml: `{name}` is ignored: it is no longer a parameter of {cls.__name__}" in caplog.text
