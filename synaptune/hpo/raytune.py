@@ -303,13 +303,7 @@ class DefineByRun:
         for d in self.dims:
             if not d.active(values):
                 continue
-            if d.kind == "categorical":
-                values[d.name] = trial.suggest_categorical(d.name, list(d.choices))
-            elif d.kind == "int":
-                values[d.name] = trial.suggest_int(d.name, int(d.low), int(d.high),
-                                                   step=int(d.step or 1), log=d.log)
-            else:
-                values[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
+            values[d.name] = d.suggest(trial)
 
 
 def sample_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:

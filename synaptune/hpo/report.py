@@ -43,7 +43,7 @@ from synaptune.hpo.store import (ROLE, SweepStore, TrialRecord, TrialStatus, che
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from synaptune.searchspaces.space import Dim, SearchSpace
+    from synaptune.searchspaces.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -314,32 +314,6 @@ def _history(data: SweepData, out: Path) -> Section:
                    "so they are not comparable with completed ones.")
 
 
-def _distribution(dim: Dim) -> Any:
-    """The Optuna distribution of a search-space dimension, as ``raytune.DefineByRun`` samples it."""
-    import optuna
-
-    if dim.kind == "categorical":
-        return optuna.distributions.CategoricalDistribution(list(dim.choices))
-    if dim.kind == "int":
-        return optuna.distributions.IntDistribution(int(dim.low), int(dim.high), step=int(dim.step or 1),
-                                                    log=dim.log)
-    return optuna.distributions.FloatDistribution(float(dim.low), float(dim.high), step=dim.step, log=dim.log)
-
-
-def _param_value(dim: Dim, raw: str | None) -> Any:
-    """A logged param string back to the dimension's value type; ValueError if it is not one."""
-    if raw is None:
-        raise ValueError(f"`{dim.name}` was not logged")
-    if dim.kind == "categorical":
-        for choice in dim.choices:
-            if str(choice) == raw:
-                return choice
-        raise ValueError(f"`{dim.name}` = {raw!r} is not one of {list(dim.choices)}")
-    if dim.kind == "int":
-        return int(float(raw))
-    return float(raw)
-
-
 def _trial_params(space: SearchSpace, trial: TrialRecord) -> dict[str, Any]:
     """The sampled (active) params of a trial, typed; ValueError when they do not fit the space."""
     values: dict[str, Any] = dict(space.fixed)
@@ -347,7 +321,10 @@ def _trial_params(space: SearchSpace, trial: TrialRecord) -> dict[str, Any]:
     for dim in space.dims:
         if not dim.active(values):
             continue
-        value = _param_value(dim, trial.params.get(dim.name))
+        raw = trial.params.get(dim.name)
+        if raw is None:
+            raise ValueError(f"`{dim.name}` was not logged")
+        value = dim.parse_logged(raw)
         values[dim.name] = params[dim.name] = value
     return params
 
@@ -378,7 +355,7 @@ def param_importances(data: SweepData) -> tuple[dict[str, float] | None, str]:
                       "two or more.")
     import optuna
 
-    dists = {d.name: _distribution(d) for d in data.space.dims}
+    dists = {d.name: d.to_optuna() for d in data.space.dims}
     trials, skipped = [], 0
     for t in data.completed:
         try:
@@ -425,17 +402,6 @@ def _importance(data: SweepData, out: Path) -> Section:
                    "explains, estimated from a random forest fitted to the trials.")
 
 
-def _axis_position(dim: Dim, value: Any) -> float:
-    """Where ``value`` sits on ``dim``'s parallel axis, in [0, 1] (log-scaled if the dim is)."""
-    if dim.kind == "categorical":
-        n = len(dim.choices)
-        return dim.choices.index(value) / (n - 1) if n > 1 else 0.5
-    low, high, v = float(dim.low), float(dim.high), float(value)  # type: ignore[arg-type]
-    if dim.log:
-        low, high, v = math.log(low), math.log(high), math.log(v)
-    return (v - low) / (high - low)
-
-
 def _parallel(data: SweepData, out: Path) -> Section:
     title = "Best trials: parallel coordinates"
     if data.space is None:
@@ -463,22 +429,16 @@ def _parallel(data: SweepData, out: Path) -> Section:
     ax = fig.add_subplot()
     xs = list(range(len(dims) + 1))
     for t, params in reversed(rows):  # best drawn last, on top
-        ys = [_axis_position(d, params[d.name]) if d.name in params else math.nan for d in dims]
+        ys = [d.position(params[d.name]) if d.name in params else math.nan for d in dims]
         ys.append(norm(data.value(t)))
         best = t is rows[0][0]
         ax.plot(xs, ys, color=cmap(norm(data.value(t))), linewidth=3.0 if best else 1.4,
                 marker="o", markersize=4, zorder=3 if best else 2)
     for x, d in enumerate(dims):
         ax.axvline(x, color="black", linewidth=0.8, zorder=1)
-        if d.kind == "categorical":
-            for c in d.choices:
-                ax.text(x + 0.05, _axis_position(d, c), str(c), fontsize="small", va="center",
-                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1}, zorder=1.5)
-        else:
-            fmt = "{:d}" if d.kind == "int" else "{:.3g}"
-            low, high = (int(d.low), int(d.high)) if d.kind == "int" else (d.low, d.high)  # type: ignore[arg-type]
-            ax.text(x, -0.06, fmt.format(low), fontsize="small", ha="center", va="top")
-            ax.text(x, 1.06, fmt.format(high), fontsize="small", ha="center", va="bottom")
+        for position, label in d.ticks():
+            ax.text(x + 0.05, position, label, fontsize="small", va="center",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1}, zorder=1.5)
     ax.axvline(len(dims), color="black", linewidth=0.8, zorder=1)
     ax.text(len(dims), -0.06, f"{vlow:.3f}", fontsize="small", ha="center", va="top")
     ax.text(len(dims), 1.06, f"{vhigh:.3f}", fontsize="small", ha="center", va="bottom")

@@ -70,8 +70,7 @@ def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: 
     from synaptune.hpo.trial import TrialRun
 
     samples = sample_configs(space, SIZE_SAMPLES, seed)
-    upper = {d.name: (int(d.high) if d.kind == "int" else d.high) if d.kind != "categorical" else d.choices[-1]
-             for d in space.dims}
+    upper = {d.name: d.largest() for d in space.dims}
     samples.append(upper)
     largest = 0
     for sample in samples:

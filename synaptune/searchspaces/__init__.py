@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from synaptune.searchspaces.space import Dim, SearchSpace, load_space, space_path
+from synaptune.searchspaces.space import CategoricalDim, Dim, FloatDim, IntDim, SearchSpace, load_space, space_path
 
-__all__ = ["Dim", "SearchSpace", "load_space", "space_path"]
+__all__ = ["CategoricalDim", "Dim", "FloatDim", "IntDim", "SearchSpace", "load_space", "space_path"]

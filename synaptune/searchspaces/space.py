@@ -24,7 +24,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -32,30 +32,26 @@ from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError
 from synaptune.params import read_yaml, check_names, coerce, domain_text, field_types, in_domain
 
-_KINDS = ("float", "int", "categorical")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dim:
-    """One sampled parameter.
+    """One sampled parameter: :class:`FloatDim`, :class:`IntDim` or :class:`CategoricalDim`.
+
+    Each kind knows how Optuna samples it (:meth:`to_optuna`, :meth:`suggest`), how it is
+    written in the YAML file (:meth:`to_yaml`) and how a value logged to MLflow as text
+    reads back (:meth:`parse_logged`), so the searcher, the report and the tests need no
+    switch on the kind.
 
     Attributes:
         name: the Params field.
-        kind: ``float``, ``int`` or ``categorical``.
-        low, high: inclusive bounds (float / int).
-        log: sample on a log scale.
-        step: grid step of an int (or float) dimension.
-        choices: values of a categorical dimension.
         when: conditions ``{param: [accepted values]}`` on other parameters.
     """
 
+    #: ``float``, ``int`` or ``categorical``: the key of the dimension in the YAML file.
+    kind: ClassVar[str]
+
     name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple[Any, ...] = ()
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def active(self, values: dict[str, Any]) -> bool:
@@ -64,16 +60,200 @@ class Dim:
 
     def sample(self, rng: random.Random) -> Any:
         """A value drawn at random (uniform, or log-uniform with ``log``; on the ``step`` grid)."""
-        if self.kind == "categorical":
-            return rng.choice(self.choices)
-        low, high = float(self.low), float(self.high)  # type: ignore[arg-type]
+        raise NotImplementedError
+
+    def to_optuna(self) -> Any:
+        """The Optuna distribution this dimension is sampled from."""
+        raise NotImplementedError
+
+    def suggest(self, trial: Any) -> Any:
+        """The value an ``optuna.Trial`` suggests for this dimension."""
+        raise NotImplementedError
+
+    def to_yaml(self) -> dict[str, Any]:
+        """The dimension's entry under ``params`` in the file format."""
+        spec = self._yaml_spec()
+        if self.when:
+            spec["when"] = {k: list(v) if len(v) > 1 else v[0] for k, v in self.when.items()}
+        return spec
+
+    def _yaml_spec(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_logged(self, raw: str) -> Any:
+        """A value logged as text (an MLflow param) back to this dimension's type; ValueError if it is not one."""
+        raise NotImplementedError
+
+    def contains(self, value: Any) -> bool:
+        """Whether the dimension can take ``value``."""
+        raise NotImplementedError
+
+    def values_text(self) -> str:
+        """What the dimension can take, for messages: ``{a, b}`` or ``[low, high]``."""
+        raise NotImplementedError
+
+    def largest(self) -> Any:
+        """The value that makes the largest model when the knob sizes it: the top of a range, the last choice."""
+        raise NotImplementedError
+
+    def position(self, value: Any) -> float:
+        """Where ``value`` sits on the dimension, in [0, 1] (log-scaled with ``log``; choices evenly spaced)."""
+        raise NotImplementedError
+
+    def ticks(self) -> list[tuple[float, str]]:
+        """``(position, label)`` of the values an axis of this dimension is labelled with."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class RangeDim(Dim):
+    """A number in ``[low, high]`` (inclusive), uniform or log-uniform, optionally on a ``step`` grid."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def sample(self, rng: random.Random) -> Any:
+        low, high = float(self.low), float(self.high)
         if self.step is not None:
             value = low + self.step * rng.randint(0, int((high - low) // self.step))
         elif self.log:
             value = math.exp(rng.uniform(math.log(low), math.log(high)))
         else:
-            value = rng.uniform(low, high) if self.kind == "float" else rng.randint(int(low), int(high))
-        return int(round(value)) if self.kind == "int" else min(max(value, low), high)
+            value = self._uniform(rng, low, high)
+        return self._clip(value, low, high)
+
+    def _uniform(self, rng: random.Random, low: float, high: float) -> float:
+        return rng.uniform(low, high)
+
+    def _clip(self, value: float, low: float, high: float) -> Any:
+        return min(max(value, low), high)
+
+    def _yaml_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {self.kind: [self.low, self.high]}
+        if self.log:
+            spec["log"] = True
+        if self.step is not None:
+            spec["step"] = self.step
+        return spec
+
+    def contains(self, value: Any) -> bool:
+        return bool(self.low <= value <= self.high)
+
+    def values_text(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]"
+
+    def largest(self) -> Any:
+        return self.high
+
+    def position(self, value: Any) -> float:
+        low, high, v = float(self.low), float(self.high), float(value)
+        if self.log:
+            low, high, v = math.log(low), math.log(high), math.log(v)
+        return (v - low) / (high - low) if high > low else 0.5
+
+    def ticks(self) -> list[tuple[float, str]]:
+        return [(0.0, f"{self.low:.3g}"), (1.0, f"{self.high:.3g}")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FloatDim(RangeDim):
+    """A float in ``[low, high]``."""
+
+    kind: ClassVar[str] = "float"
+
+    def to_optuna(self) -> Any:
+        import optuna
+
+        return optuna.distributions.FloatDistribution(float(self.low), float(self.high), step=self.step,
+                                                      log=self.log)
+
+    def suggest(self, trial: Any) -> Any:
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def parse_logged(self, raw: str) -> Any:
+        return float(raw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntDim(RangeDim):
+    """An int in ``[low, high]`` (``step`` 1 unless given)."""
+
+    kind: ClassVar[str] = "int"
+
+    def _uniform(self, rng: random.Random, low: float, high: float) -> float:
+        return rng.randint(int(low), int(high))
+
+    def _clip(self, value: float, low: float, high: float) -> Any:
+        return int(round(value))
+
+    def to_optuna(self) -> Any:
+        import optuna
+
+        return optuna.distributions.IntDistribution(int(self.low), int(self.high), step=int(self.step or 1),
+                                                    log=self.log)
+
+    def suggest(self, trial: Any) -> Any:
+        return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+
+    def parse_logged(self, raw: str) -> Any:
+        return int(float(raw))
+
+    def largest(self) -> Any:
+        return int(self.high)
+
+    def ticks(self) -> list[tuple[float, str]]:
+        return [(0.0, str(int(self.low))), (1.0, str(int(self.high)))]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoricalDim(Dim):
+    """One of ``choices``."""
+
+    kind: ClassVar[str] = "categorical"
+
+    choices: tuple[Any, ...]
+
+    def sample(self, rng: random.Random) -> Any:
+        return rng.choice(self.choices)
+
+    def to_optuna(self) -> Any:
+        import optuna
+
+        return optuna.distributions.CategoricalDistribution(list(self.choices))
+
+    def suggest(self, trial: Any) -> Any:
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+    def _yaml_spec(self) -> dict[str, Any]:
+        return {"categorical": list(self.choices)}
+
+    def parse_logged(self, raw: str) -> Any:
+        for choice in self.choices:
+            if str(choice) == raw:
+                return choice
+        raise ValueError(f"`{self.name}` = {raw!r} is not one of {list(self.choices)}")
+
+    def contains(self, value: Any) -> bool:
+        return value in self.choices
+
+    def values_text(self) -> str:
+        return "{" + ", ".join(map(str, self.choices)) + "}"
+
+    def largest(self) -> Any:
+        return self.choices[-1]
+
+    def position(self, value: Any) -> float:
+        n = len(self.choices)
+        return self.choices.index(value) / (n - 1) if n > 1 else 0.5
+
+    def ticks(self) -> list[tuple[float, str]]:
+        return [(self.position(c), str(c)) for c in self.choices]
+
+
+#: The dimension class of each kind, as named in the YAML file.
+DIM_KINDS: dict[str, type[Dim]] = {cls.kind: cls for cls in (FloatDim, IntDim, CategoricalDim)}
 
 
 @dataclass(frozen=True)
@@ -109,20 +289,7 @@ class SearchSpace:
 
     def to_yaml(self) -> str:
         """The space as YAML text, in the file format (for printing and MLflow)."""
-        params: dict[str, Any] = {}
-        for d in self.dims:
-            spec: dict[str, Any]
-            if d.kind == "categorical":
-                spec = {"categorical": list(d.choices)}
-            else:
-                spec = {d.kind: [d.low, d.high]}
-                if d.log:
-                    spec["log"] = True
-                if d.step is not None:
-                    spec["step"] = d.step
-            if d.when:
-                spec["when"] = {k: list(v) if len(v) > 1 else v[0] for k, v in d.when.items()}
-            params[d.name] = spec
+        params = {d.name: d.to_yaml() for d in self.dims}
         doc = {"learner": self.learner, "params": params, "fixed": dict(self.fixed)}
         return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
 
@@ -248,10 +415,8 @@ def _condition_values(name: str, cond: str, accepted: tuple, cdim: Dim | None, c
                      for v in accepted)
     if cdim is None:
         allowed, ok = domain_text(cfield), (lambda v, f=cfield: in_domain(f, v))
-    elif cdim.kind == "categorical":
-        allowed, ok = "{" + ", ".join(map(str, cdim.choices)) + "}", cdim.choices.__contains__
     else:
-        allowed, ok = f"[{cdim.low:g}, {cdim.high:g}]", (lambda v, c=cdim: c.low <= v <= c.high)
+        allowed, ok = cdim.values_text(), cdim.contains
     for v in accepted:
         if not ok(v):
             raise ConfigError(f"{source}: `{name}` has `when: {{{cond}: {v!r}}}`, but `{cond}` "
@@ -294,7 +459,7 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
     when = _parse_when(spec, where)
     if kind == "categorical":
         choices = _parse_choices(name, spec["categorical"], f, params_cls, where)
-        return Dim(name, kind, choices=choices, when=when)
+        return CategoricalDim(name=name, choices=choices, when=when)
     bounds = spec[kind]
     low, high = _parse_range(kind, bounds, ftype, where)
     log = _parse_log(spec.get("log", False), low, bounds, where)
@@ -303,15 +468,15 @@ def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_c
         if not in_domain(f, ftype(bound)):
             raise ConfigError(f"{where}: range [{bounds[0]}, {bounds[1]}] leaves the domain "
                               f"{domain_text(f)} of `{name}`.")
-    return Dim(name, kind, low=low, high=high, log=log,
-               step=int(step) if kind == "int" and step is not None else step, when=when)
+    return DIM_KINDS[kind](name=name, low=low, high=high, log=log,  # type: ignore[call-arg]
+                           step=int(step) if kind == "int" and step is not None else step, when=when)
 
 
 def _dim_kind(spec: Any, where: str) -> str:
     """The one kind (float / int / categorical) a dimension's mapping names, with no unknown options."""
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a mapping such as {{float: [0.001, 0.1], log: true}}, got {spec!r}.")
-    kinds = [k for k in _KINDS if k in spec]
+    kinds = [k for k in DIM_KINDS if k in spec]
     if len(kinds) != 1:
         raise ConfigError(f"{where}: give exactly one of float / int / categorical, got {sorted(spec)}.")
     kind = kinds[0]
