@@ -212,6 +212,8 @@ class CategoricalDim(Dim):
     """One of ``choices``."""
 
     kind: ClassVar[str] = "categorical"
+    #: Choices are never on a log scale (read by axis labels beside the ranges' ``log``).
+    log: ClassVar[bool] = False
 
     choices: tuple[Any, ...]
 
