@@ -19,6 +19,7 @@ otherwise the field keeps its default.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 import random
@@ -35,7 +36,7 @@ from synaptune.params import read_yaml, check_names, coerce, domain_text, field_
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dim:
+class Dim(abc.ABC):
     """One sampled parameter: :class:`FloatDim`, :class:`IntDim` or :class:`CategoricalDim`.
 
     Each kind knows how Optuna samples it (:meth:`to_optuna`, :meth:`suggest`), how it is
@@ -58,17 +59,20 @@ class Dim:
         """Whether the ``when`` conditions hold for the values chosen so far."""
         return all(values.get(k) in accepted for k, accepted in self.when.items())
 
+    @abc.abstractmethod
     def sample(self, rng: random.Random) -> Any:
         """A value drawn at random (uniform, or log-uniform with ``log``; on the ``step`` grid)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def to_optuna(self) -> Any:
         """The Optuna distribution this dimension is sampled from."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def suggest(self, trial: Any) -> Any:
         """The value an ``optuna.Trial`` suggests for this dimension."""
-        raise NotImplementedError
+        ...
 
     def to_yaml(self) -> dict[str, Any]:
         """The dimension's entry under ``params`` in the file format."""
@@ -77,32 +81,39 @@ class Dim:
             spec["when"] = {k: list(v) if len(v) > 1 else v[0] for k, v in self.when.items()}
         return spec
 
+    @abc.abstractmethod
     def _yaml_spec(self) -> dict[str, Any]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def parse_logged(self, raw: str) -> Any:
         """A value logged as text (an MLflow param) back to this dimension's type; ValueError if it is not one."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def contains(self, value: Any) -> bool:
         """Whether the dimension can take ``value``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def values_text(self) -> str:
         """What the dimension can take, for messages: ``{a, b}`` or ``[low, high]``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def largest(self) -> Any:
         """The value that makes the largest model when the knob sizes it: the top of a range, the last choice."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def position(self, value: Any) -> float:
         """Where ``value`` sits on the dimension, in [0, 1] (log-scaled with ``log``; choices evenly spaced)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def ticks(self) -> list[tuple[float, str]]:
         """``(position, label)`` of the values an axis of this dimension is labelled with."""
-        raise NotImplementedError
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
