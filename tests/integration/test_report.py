@@ -249,13 +249,23 @@ def test_report_of_real_asha_sweep(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-4000:]
     out = tmp_path / "report"
     assert str(out / "index.html") in r.stdout or "report/index.html" in r.stdout
-    assert {p.name for p in out.iterdir()} == {"index.html", *FIGURES}  # naive has no prototypes
-    for png in FIGURES:
+    # Which trials ASHA stops depends on the order results arrive (a loaded machine reorders them), so
+    # the importance figure is expected exactly when 2 or more trials completed, and explained otherwise.
+    from synaptune.hpo.report import load_sweep
+    completed = len(load_sweep(uri, "rep").completed)
+    assert completed >= 1
+    figures = FIGURES if completed >= 2 else FIGURES - {"importance.png"}
+    assert {p.name for p in out.iterdir()} == {"index.html", *figures}  # naive has no prototypes
+    for png in figures:
         assert (out / png).stat().st_size > 5_000, png
     page = (out / "index.html").read_text()
-    assert "fANOVA over" in page and "Sweep <code>rep</code>: naive on split-digits" in page
-    assert _artifacts(uri, _parent_id(uri, "rep"), "report") == {"index.html", *FIGURES}
-    check_in_browser(out / "index.html", tmp_path, images=len(FIGURES))
+    assert "Sweep <code>rep</code>: naive on split-digits" in page
+    if completed >= 2:
+        assert f"fANOVA over {completed} completed trials" in page
+    else:
+        assert "Parameter importances need at least 2 completed trials" in page
+    assert _artifacts(uri, _parent_id(uri, "rep"), "report") == {"index.html", *figures}
+    check_in_browser(out / "index.html", tmp_path, images=len(figures))
 
     # Through the CLI, a refusal is one line that says how to fix it, and the folder is untouched.
     busy = tmp_path / "busy"
