@@ -24,7 +24,7 @@ from synaptune.benchmarks.base import Stream
 from synaptune.benchmarks.streams import check_memory, outline
 from synaptune.exceptions import ConfigError, DamagedResultsError, SweepFailedError, UnreachableError
 from synaptune.flags import check_numbers
-from synaptune.hpo import storage, store
+from synaptune.hpo import storage, store, worker_setup
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
 from synaptune.hpo.config import SweepConfig
@@ -292,17 +292,18 @@ def start_ray(cfg: SweepConfig) -> bool:
 
     if ray.is_initialized():
         return False
+    warm_workers = worker_setup.runtime_env(threads=max(1, int(cfg.cpus_per_trial)))
     if cfg.address:
         _check_ray_address(cfg.address)
         try:
-            ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False)
+            ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False, runtime_env=warm_workers)
         except (ConnectionError, RuntimeError) as e:
             raise UnreachableError(f"cannot connect to Ray at {cfg.address}: {str(e).splitlines()[0]}") from None
     else:
         # "local": a Ray of our own, even when `ray start` left a cluster on this machine; plain
         # ray.init() would join that one (someone else's, with other resources and files).
         ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, _system_config=local_ray_config())
+                 configure_logging=False, _system_config=local_ray_config(), runtime_env=warm_workers)
     return True
 
 

@@ -67,3 +67,29 @@ def test_the_trials_of_a_local_ray_share_the_cpus_fairly(monkeypatch: pytest.Mon
         assert ray.get(niceness.remote(), timeout=300) == os.nice(0)
     finally:
         ray.shutdown()
+
+
+def test_a_sweeps_ray_workers_start_warm_with_the_trials_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker_process_setup_hook sets OMP_NUM_THREADS before torch loads, then imports the trainable
+    and builds an optimiser, so a worker's first trial pays neither (bench/README.md, start-up)."""
+    import sys
+
+    import ray
+
+    from synaptune.hpo.sweep import SweepConfig, start_ray
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the hook, not the environment, must set it
+    assert not ray.is_initialized()
+    assert start_ray(SweepConfig(learner="naive", num_cpus=2, cpus_per_trial=1))
+    try:
+        @ray.remote(num_cpus=1)
+        def state_at_first_task() -> tuple[bool, bool, int]:
+            import torch
+
+            return "synaptune.hpo.raytune" in sys.modules, "torch._dynamo" in sys.modules, torch.get_num_threads()
+
+        trainable_loaded, optimiser_built, threads = ray.get(state_at_first_task.remote(), timeout=300)
+        assert trainable_loaded and optimiser_built
+        assert threads == 1
+    finally:
+        ray.shutdown()
