@@ -644,8 +644,12 @@ class TrialLogger:
     #: process meets the run (not pickled: a killed driver's queue may never have reached MLflow).
     _steps: dict[str, set[int]] = dataclasses.field(default_factory=dict)
 
+    #: The sweep's child runs already in MLflow, by trial id: searched once per process (a resumed
+    #: driver finds its earlier runs there; runs this process creates are remembered in ``run_ids``).
+    _found: dict[str, Any] | None = None
+
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_next_number": None, "_steps": {}}
+        return {**self.__dict__, "_next_number": None, "_steps": {}, "_found": None}
 
     def _logged_steps(self, run_id: str) -> set[int]:
         if run_id not in self._steps:
@@ -653,10 +657,18 @@ class TrialLogger:
             self._steps[run_id] = {int(m.step) for m in history}
         return self._steps[run_id]
 
-    def _number(self) -> int:
-        if self._next_number is None:
+    def _children(self) -> dict[str, Any]:
+        """The child runs found in MLflow by trial id; one search per process, not one per trial (a
+        search per new trial made the driver's cost grow with the sweep: 10,000 runs, 10,000 searches)."""
+        if self._found is None:
             children = self.store._search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}'")
+            self._found = {str(r.data.tags.get(TRIAL_ID)): r for r in children}
             self._next_number = 1 + max([_int(r.data.tags.get(TRIAL_NUMBER)) or 0 for r in children], default=0)
+        return self._found
+
+    def _number(self) -> int:
+        self._children()
+        assert self._next_number is not None
         number, self._next_number = self._next_number, self._next_number + 1
         return number
 
@@ -664,12 +676,10 @@ class TrialLogger:
         if trial_id in self.run_ids:
             return self.run_ids[trial_id]
         client = self.store._mlflow
-        found = client.search_runs([self.experiment_id], filter_string=(
-            f"tags.`{TRIAL_ID}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{self.parent_id}'"),
-            max_results=1)
-        if found:
-            run_id = found[0].info.run_id
-            if found[0].data.tags.get(STATUS) == TrialStatus.INTERRUPTED.value:  # resumed: it runs again
+        found = self._children().get(trial_id)
+        if found is not None:
+            run_id = found.info.run_id
+            if found.data.tags.get(STATUS) == TrialStatus.INTERRUPTED.value:  # resumed: it runs again
                 client.set_tag(run_id, STATUS, TrialStatus.RUNNING.value)
                 client.update_run(run_id, status="RUNNING")
         else:
