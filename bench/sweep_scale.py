@@ -21,13 +21,16 @@ Run from the repository root, on an otherwise idle machine::
 
     .venv/bin/python bench/sweep_scale.py                  # 1,000 trials: about 10 minutes on 2 cores
     .venv/bin/python bench/sweep_scale.py --trials 20      # a quick look
+    .venv/bin/python bench/sweep_scale.py --trials 100 --profile   # where the driver's time goes
     .venv/bin/python bench/sweep_scale.py --address HOST:6379 --concurrency 16
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import platform
 import sys
 import tempfile
@@ -44,7 +47,7 @@ SPACE = {"learner": "naive", "params": {"lr": {"float": [0.01, 0.5], "log": True
                    "optimizer": "sgd"}}
 
 
-def run(trials: int, concurrency: int, address: str | None, workdir: Path) -> dict[str, Any]:
+def run(trials: int, concurrency: int, address: str | None, workdir: Path, profile: bool = False) -> dict[str, Any]:
     """Run the sweep in this process; returns its summary, driver CPU seconds and snapshot timings."""
     from ray.tune import Tuner
     from ray.tune.execution.tune_controller import TuneController
@@ -78,13 +81,21 @@ def run(trials: int, concurrency: int, address: str | None, workdir: Path) -> di
 
     cwd = os.getcwd()
     os.chdir(workdir)  # MLflow puts a SQLite store's artifacts in ./mlruns
+    profiler = cProfile.Profile() if profile else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
         with mock.patch.object(TuneController, "save_to_dir", save_to_dir), \
                 mock.patch.object(Tuner, "fit", fit):  # timing only
+            if profiler is not None:
+                profiler.enable()
             summary = run_sweep(cfg)
     finally:
+        if profiler is not None:
+            profiler.disable()
         os.chdir(cwd)
+    if profiler is not None:  # the main thread only: Tune's loop, the searcher, the callbacks
+        print("  driver profile (main thread), top 25 by cumulative time:")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     return {"summary": summary, "driver_cpu_s": time.process_time() - cpu0,
             "fit_cpu_s": sum(fit_cpu), "wall_s": time.perf_counter() - wall0, "snapshots": snapshots}
 
@@ -102,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--address", default=None, help="a Ray cluster to run on (default: local Ray)")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the driver's main thread")
     args = ap.parse_args(argv)
     if args.trials < 10:
         ap.error("--trials must be at least 10 (the snapshot table has ten rows)")
     print(f"sweep scale on {platform.node()}: {os.cpu_count()} CPUs, {args.trials} trials, "
           f"concurrency {args.concurrency}, {args.address or 'local Ray'}")
     with tempfile.TemporaryDirectory(prefix="synaptune-scale-") as d:
-        f = run(args.trials, args.concurrency, args.address, Path(d))
+        f = run(args.trials, args.concurrency, args.address, Path(d), args.profile)
         counts = f["summary"]["counts"]
         try:
             train = training_seconds(f"sqlite:///{d}/mlflow.db", "scale")
