@@ -335,11 +335,14 @@ def _instrumented(configs: list[dict[str, Any]], timings: dict[str, Any], log_pa
 
     from synaptune.hpo import raytune
 
-    def make_searcher(space: Any, *, metric: str, seed: int) -> raytune.StreamAwareOptunaSearch:
+    def make_searcher(space: Any, *, metric: str, seed: int, mode: str = "max", storage: Any = None,
+                      study_name: str | None = None) -> raytune.StreamAwareOptunaSearch:
         # raytune.make_searcher plus points_to_evaluate.
         return raytune.StreamAwareOptunaSearch(
-            space=raytune.DefineByRun(space), metric=metric, mode="max",
-            sampler=optuna.samplers.TPESampler(seed=seed), points_to_evaluate=[dict(c) for c in configs])
+            space=raytune.DefineByRun(space), metric=metric, mode=mode,
+            sampler=optuna.samplers.TPESampler(seed=seed), storage=storage,
+            study_name=study_name if storage is not None else None,
+            points_to_evaluate=[dict(c) for c in configs])
 
     real_init, real_fit = ray.init, Tuner.fit
     driver: dict[str, tuple[int, float]] = timings.setdefault("driver", {})
