@@ -264,7 +264,7 @@ def _recording_trainable(real: Any, log_path: str) -> Any:
     and asks for the next one: function trainables report synchronously).
     """
 
-    def train_trial(config: dict[str, Any], stream: Any, spec: Any) -> None:
+    def train_trial(config: dict[str, Any], stream: Any, spec: Any, **more: Any) -> None:
         import json
         import os
         import time
@@ -291,7 +291,7 @@ def _recording_trainable(real: Any, log_path: str) -> Any:
             with mock.patch.object(TrialRun, "step", timed("step_s", TrialRun.step)), \
                     mock.patch.object(TrialRun, "save", timed("save_s", TrialRun.save)), \
                     mock.patch.object(tune, "report", timed("report_s", tune.report)):
-                real(config, stream, spec)
+                real(config, stream, spec, **more)
         finally:
             with open(log_path, "a") as f:
                 f.write(json.dumps({"trial_id": tune.get_context().get_trial_id(), "pid": os.getpid(),
