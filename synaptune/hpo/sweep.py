@@ -292,7 +292,9 @@ def start_ray(cfg: SweepConfig) -> bool:
 
     if ray.is_initialized():
         return False
-    warm_workers = worker_setup.runtime_env(threads=max(1, int(cfg.cpus_per_trial)))
+    warm_workers = None
+    if worker_setup.enabled():
+        warm_workers = worker_setup.runtime_env(threads=max(1, int(cfg.cpus_per_trial)))
     if cfg.address:
         _check_ray_address(cfg.address)
         try:

@@ -17,6 +17,8 @@ order:
 
 A failure in 2 or 3 is logged and ignored: the trial then pays the imports
 itself, and a real import error surfaces there with its own message.
+``SYNAPTUNE_WARM_WORKERS=0`` leaves the hook out (to measure what it brings:
+bench/sweep_overhead.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ WORKER_THREADS_ENV = "SYNAPTUNE_WORKER_THREADS"
 HOOK = f"{__name__}.warm"
 
 logger = logging.getLogger(__name__)
+
+
+def enabled() -> bool:
+    """False when ``SYNAPTUNE_WARM_WORKERS=0`` turns the warm-up off."""
+    return os.environ.get("SYNAPTUNE_WARM_WORKERS", "1").strip() != "0"
 
 
 def runtime_env(threads: int) -> dict[str, object]:
