@@ -70,7 +70,7 @@ def test_the_trials_of_a_local_ray_share_the_cpus_fairly(monkeypatch: pytest.Mon
 
 
 def test_a_sweeps_ray_workers_start_warm_with_the_trials_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worker_process_setup_hook sets OMP_NUM_THREADS before torch loads, then imports the trainable
+    """With SYNAPTUNE_WARM_WORKERS=1, the worker_process_setup_hook sets OMP_NUM_THREADS before torch loads, then imports the trainable
     and builds an optimiser, so a worker's first trial pays neither (bench/README.md, start-up)."""
     import sys
 
@@ -79,6 +79,7 @@ def test_a_sweeps_ray_workers_start_warm_with_the_trials_threads(monkeypatch: py
     from synaptune.hpo.sweep import SweepConfig, start_ray
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the hook, not the environment, must set it
+    monkeypatch.setenv("SYNAPTUNE_WARM_WORKERS", "1")  # off by default (synaptune/hpo/worker_setup.py)
     assert not ray.is_initialized()
     assert start_ray(SweepConfig(learner="naive", num_cpus=2, cpus_per_trial=1))
     try:
