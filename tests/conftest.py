@@ -86,6 +86,25 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, what: str, time
     raise RuntimeError(f"{what} did not start in {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+def _wait_until_answering(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+    """Wait until the server answers a real API call: its port opens before its workers serve, and on a
+    busy machine the first answer can take longer than a client's timeout."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30) as r:
+                if r.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited:\n{log.read_text()[-3000:]}") from None
+        time.sleep(0.5)
+    raise RuntimeError(f"mlflow server did not answer in {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     """Stop a process group this test started (by its PID), harder if it lingers."""
     try:
@@ -111,6 +130,7 @@ def running_mlflow_server(backend_uri: str, folder: Path, *extra: str) -> Iterat
         stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for_port(port, proc, log, "mlflow server")
+        _wait_until_answering(f"http://127.0.0.1:{port}", proc, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(proc)

@@ -36,7 +36,8 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
 
     Returns:
         ``{"metrics": {"test/acc": mean, "test/acc_std": std, ...}, "matrix": mean R,
-        "per_seed": [{"test/acc": ..}, ...]}``.
+        "per_seed": [{"test/acc": .., "train_seconds": .., "state_bytes": .., "matrix": R}, ...]}``
+        (matrices as lists of rows, ``None`` where not measured).
     """
     stream = preset.protocol.reporting_stream(build_stream(preset.benchmark, preset.benchmark_params)).to(device)
     full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
@@ -54,11 +55,16 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
                     f"{result['diverged_reason']}; lower the learning rate (lr, or momentum) and run again.")
             if on_task is not None:
                 on_task(i, run.tasks_done)
-        per_seed.append({k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")})
+        per_seed.append({**{k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")},
+                         "train_seconds": run.train_seconds, "state_bytes": result["state_bytes"],
+                         "matrix": _json_matrix(run.matrices[0])})
         matrices.append(run.matrices[0])
     metrics = summarize_runs(matrices, "test")
-    mean = np.mean(matrices, axis=0)
-    matrix = [[None if np.isnan(v) else float(v) for v in row] for row in mean]
-    return {"metrics": metrics, "matrix": matrix, "per_seed": per_seed,
+    return {"metrics": metrics, "matrix": _json_matrix(np.mean(matrices, axis=0)), "per_seed": per_seed,
             "reported_tasks": f"{first}-{full_tasks - 1}",
             "params": dataclasses.asdict(preset.params)}
+
+
+def _json_matrix(R: np.ndarray) -> list[list[float | None]]:
+    """An accuracy matrix as JSON-ready rows (``None`` for NaN: not measured)."""
+    return [[None if np.isnan(v) else float(v) for v in row] for row in R]

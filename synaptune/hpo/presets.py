@@ -13,6 +13,9 @@ Format (``format_version: 1``)::
     objective: {metric: objective, value: 0.93, mode: max, standard_error: 0.02, aggregate: mean, task_orders: 1}
     stream: {tuned_tasks: 5, classes: "0 1|2 3|4 5|6 7|8 9", val_samples: "36,36,35,36,35"}
     provenance: {tracking_uri, experiment, run_id, trial_id, synaptune_version, date}
+    test: {seeds: 5, acc: .., acc_std: .., bwt: .., forgetting: .., train_seconds: .., state_bytes: .., command: ..}
+                                        # optional: its test result, as `synaptune run` measured it
+                                        # (shipped presets have it; see synaptune.hpo.shipping)
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class Preset:
     #: The tuning stream as it ran: tuned tasks, class order (``"0 1|2 3|..."``), validation samples per task.
     stream: dict[str, Any] = dataclasses.field(default_factory=dict)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Its test result over seeds, where measured (``synaptune.hpo.shipping``): acc, acc_std, bwt, forgetting,
+    #: train_seconds (per seed), state_bytes, seeds, and the command that reproduces it.
+    test: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_yaml(self) -> str:
         doc = {
@@ -64,6 +70,7 @@ class Preset:
             "objective": self.objective,
             "stream": self.stream,
             "provenance": self.provenance,
+            **({"test": self.test} if self.test else {}),
         }
         return yaml.safe_dump(doc, sort_keys=False)
 
@@ -180,7 +187,7 @@ def load_preset(path: str | Path) -> Preset:
         seeds = doc.get("seeds", 1)
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"`seeds` must be a whole number >= 1, got {seeds!r}.")
-        for key in ("objective", "stream", "provenance"):
+        for key in ("objective", "stream", "provenance", "test"):
             if not isinstance(doc.get(key) or {}, dict):
                 raise ConfigError(f"`{key}` must be a mapping, got {doc[key]!r}.")
     except ConfigError as e:
@@ -195,4 +202,33 @@ def load_preset(path: str | Path) -> Preset:
         objective=doc.get("objective") or {},
         stream=doc.get("stream") or {},
         provenance=doc.get("provenance") or {},
+        test=doc.get("test") or {},
     )
+
+
+#: Where the presets that ship with synaptune live: ``<benchmark>/<learner>.yaml``.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+def shipped_presets() -> dict[str, Path]:
+    """The shipped presets by name (``<benchmark>/<learner>``), sorted by name."""
+    return {f"{p.parent.name}/{p.stem}": p for p in sorted(SHIPPED_DIR.glob("*/*.yaml"))}
+
+
+def preset_path(text: str) -> Path:
+    """A preset's file from ``--preset TEXT``: an existing file, else a shipped preset's name.
+
+    Raises:
+        ConfigError: neither; the message lists the shipped names closest to ``text``.
+    """
+    path = Path(text).expanduser()
+    shipped = shipped_presets()
+    if path.exists() or text not in shipped and path.suffix in (".yaml", ".yml"):
+        return path  # load_preset names what is wrong with it
+    if text in shipped:
+        return shipped[text]
+    import difflib
+
+    close = difflib.get_close_matches(text, list(shipped), n=3, cutoff=0.5) or list(shipped)[:5]
+    raise ConfigError(f"no preset file {text!r} and no shipped preset of that name; shipped presets are named "
+                      f"BENCHMARK/LEARNER, e.g. {', '.join(close) or '(none)'} (see `synaptune presets`).")

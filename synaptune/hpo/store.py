@@ -621,6 +621,48 @@ class SweepStore:
         self._mlflow.set_terminated(run.info.run_id, "FINISHED")
         return str(run.info.run_id)
 
+    # ---- synaptune compare
+
+    def start_comparison(self, experiment: str, *, params: dict[str, Any], tags: dict[str, str]) -> str:
+        """The parent run of a ``synaptune compare`` (tag ``synaptune.role=compare``), RUNNING; its id."""
+        from mlflow.entities import Param
+
+        run = self._mlflow.create_run(self.experiment_id(experiment, create=True), tags={ROLE: "compare", **tags})
+        self._mlflow.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return str(run.info.run_id)
+
+    def log_comparison_run(self, experiment: str, parent_id: str, *, name: str, params: dict[str, Any],
+                           metrics: dict[str, float], acc_seen: Sequence[float], tags: dict[str, str],
+                           matrix: list[list[float | None]]) -> str:
+        """One entry x seed (x task order) of a comparison, nested under ``parent_id``; its id.
+
+        ``acc_seen[t]`` (ACC over the tasks seen after task t) is logged as ``test/acc_seen`` at step t.
+        """
+        from mlflow.entities import Metric, Param
+
+        run = self._mlflow.create_run(self.experiment_id(experiment), run_name=name, tags={
+            ROLE: "compare-run", "mlflow.parentRunId": parent_id, **tags})
+        now = int(time.time() * 1000)
+        self._mlflow.log_batch(
+            run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()]
+            + [Metric("test/acc_seen", float(v), now, t) for t, v in enumerate(acc_seen)])
+        self._mlflow.log_text(run.info.run_id, json.dumps({"split": "test", "R": matrix}, indent=1),
+                              "accuracy_matrix.json")
+        self._mlflow.set_terminated(run.info.run_id, "FINISHED")
+        return str(run.info.run_id)
+
+    def finish_comparison(self, parent_id: str, *, status: str = "FINISHED", reason: str | None = None) -> None:
+        """End a comparison's parent run (FINISHED, FAILED or KILLED, with the reason as a tag)."""
+        if reason:
+            self._mlflow.set_tag(parent_id, ERROR, reason)
+        self._mlflow.set_terminated(parent_id, status)
+
+    def comparison_runs(self, experiment: str, parent_id: str) -> list[Any]:
+        """The nested runs of a comparison (MLflow ``Run`` objects), in start order."""
+        where = f"tags.`{ROLE}` = 'compare-run' and tags.`mlflow.parentRunId` = '{parent_id}'"
+        return sorted(self._search(self.experiment_id(experiment), where), key=lambda r: r.info.start_time)
+
 
 @dataclass
 class TrialLogger:
