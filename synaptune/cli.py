@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_parser(sub)
     _add_result_parsers(sub)
     _add_run_parser(sub)
+    _add_compare_parser(sub)
+    p = sub.add_parser("presets", help="the presets shipped with synaptune, with their test scores")
+    p.add_argument("--benchmark", help="only those tuned on this benchmark")
+    p.add_argument("--format", choices=["table", "markdown"], default="table",
+                   help="markdown: the README leaderboard")
     sub.add_parser("env", help="versions and devices")
     _add_doctor_parser(sub)
     return parser
@@ -139,6 +144,32 @@ def _add_run_parser(sub: Any) -> None:
                    help="torch threads (default: $OMP_NUM_THREADS, else the CPUs that other processes "
                         "leave free, at least 1)")
     p.add_argument("--experiment", default="synaptune-run", help="MLflow experiment of the run")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    _tracking_flag(p)
+
+
+def _add_compare_parser(sub: Any) -> None:
+    """``compare``: presets and/or learners trained the same way on one stream, over several seeds."""
+    p = sub.add_parser("compare", help="presets and/or learners trained the same way on one stream, side by side")
+    p.add_argument("entries", nargs="+", metavar="ENTRY",
+                   help="a preset file, a shipped preset (BENCHMARK/LEARNER, see `synaptune presets`) or a "
+                        "learner with its defaults and overrides: LEARNER[:NAME=VALUE,NAME=VALUE]")
+    p.add_argument("--benchmark", help="the stream (default: the first preset's, else split-digits)")
+    _add_benchmark_flags(p, only_given=True)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter in every entry whose learner has it (repeatable)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per entry and task order (default 3)")
+    p.add_argument("--task-orders", type=int, default=1,
+                   help="class-to-task assignments (benchmark seeds S, S+1, ...), each with every seed")
+    p.add_argument("--other-stream", action="store_true",
+                   help="allow presets tuned on another stream (the result marks them)")
+    p.add_argument("--allow-tuning-stream", action="store_true",
+                   help="held-out-stream presets: allow the stream they were tuned on")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default as for `run`)")
+    p.add_argument("--experiment", default="synaptune-compare", help="MLflow experiment of the comparison")
+    p.add_argument("-o", "--output", help="folder for comparison.md, .json and .png "
+                   "(default ./synaptune-compare/<parent run id>)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     _tracking_flag(p)
 
@@ -510,10 +541,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = store.resolve_tracking_uri(args.tracking_uri)
     store.check_tracking_uri(uri)
     # What ran, not placeholders; built now so a dataset problem shows before any training.
-    resolved = resolve_params(target.bench_params, build_stream(target.bench_name, target.bench_params))
+    built = build_stream(target.bench_name, target.bench_params)
+    resolved = resolve_params(target.bench_params, built)
     to_run = Preset(learner=target.learner, params=params_obj, benchmark=target.bench_name,
                     benchmark_params=target.bench_params, seeds=args.seeds, protocol=target.protocol)
-    with _Progress() as progress:
+    # Every seed trains on each task the protocol reports on.
+    with _Progress(total=args.seeds * target.protocol.reporting_stream(built).n_tasks) as progress:
         result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update)
     tags = {"learner": target.learner, "benchmark": target.bench_name, "reported_tasks": result["reported_tasks"]}
     if target.preset is not None:
@@ -532,14 +565,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _set_overrides(items: list[str]) -> dict[str, str]:
-    """``--set NAME=VALUE`` flags as ``{name: value}`` (strings; the Params class converts them)."""
-    overrides = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--set expects NAME=VALUE, got {item!r}.")
-        overrides[name.strip()] = value.strip()
-    return overrides
+    """``--set NAME=VALUE`` flags as ``{name: value}`` (strings; the Params class converts them).
+
+    One parser for ``run --set`` and ``sweep --set`` (:func:`synaptune.flags.parse_assignments`).
+    """
+    from synaptune.flags import parse_assignments
+
+    return parse_assignments(items, flag="--set")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -559,7 +591,7 @@ class _RunTarget:
 def _run_target(args: argparse.Namespace) -> _RunTarget:
     """The target of ``run``: ``--preset`` (its stream unless flags change it) or ``--learner``."""
     from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
-    from synaptune.hpo.presets import load_preset
+    from synaptune.hpo.presets import load_preset, preset_path
     from synaptune.learners import LEARNERS
     from synaptune.protocols import Protocol
 
@@ -570,9 +602,25 @@ def _run_target(args: argparse.Namespace) -> _RunTarget:
         LEARNERS.get(args.learner)
         BENCHMARKS.get(bench_name)
         return _RunTarget(args.learner, {}, Protocol(), bench_name, _benchmark_params(args, BenchmarkParams()))
-    preset = load_preset(args.preset)
+    preset = load_preset(preset_path(args.preset))
     if args.learner and args.learner != preset.learner:
         raise ConfigError(f"--learner {args.learner} contradicts the preset's learner {preset.learner}.")
+    bench_name, bench_params, tuned_elsewhere = _preset_stream(args, preset, args.preset)
+    return _RunTarget(preset.learner, dataclasses.asdict(preset.params), preset.protocol, bench_name, bench_params,
+                      preset=preset, tuned_elsewhere=tuned_elsewhere)
+
+
+def _preset_stream(args: argparse.Namespace, preset: Any, label: str) -> tuple[str, Any, str]:
+    """``(benchmark, params, tuned_elsewhere)``: the stream to report ``preset`` on: its own (the held-out one
+    under held-out-stream) unless ``--benchmark`` / benchmark flags change it; ``tuned_elsewhere`` describes the
+    preset's stream when the two differ as problems, which needs ``--other-stream``.
+
+    Raises:
+        ConfigError: another problem without ``--other-stream``, or the tuning stream of a held-out-stream
+            preset without ``--allow-tuning-stream``.
+    """
+    from synaptune.benchmarks import BENCHMARKS
+
     protocol = preset.protocol
     if protocol.kind == "held-out-stream":
         # Report on the held-out stream unless told otherwise, and never silently on the tuning one.
@@ -580,30 +628,34 @@ def _run_target(args: argparse.Namespace) -> _RunTarget:
         bench_params = _benchmark_params(args, _cut_for(bench_name, preset, protocol.eval_benchmark_params(
             preset.benchmark_params)))
         if _same_stream(bench_name, bench_params, preset.benchmark, preset.benchmark_params) \
-                and not args.allow_tuning_stream:
+                and not getattr(args, "allow_tuning_stream", False):
             raise ConfigError(
-                f"{args.preset} was tuned on {preset.benchmark} (seed {preset.benchmark_params.seed}) under "
+                f"{label} was tuned on {preset.benchmark} (seed {preset.benchmark_params.seed}) under "
                 f"held-out-stream; a test number on that stream is not held out. Report on "
                 f"{protocol.eval_benchmark} (the default), or pass --allow-tuning-stream to do it anyway.")
     else:
         bench_name = args.benchmark or preset.benchmark
         bench_params = _benchmark_params(args, _cut_for(bench_name, preset, preset.benchmark_params))
-    LEARNERS.get(preset.learner)
     BENCHMARKS.get(bench_name)
-    tuned, asked, diffs = _other_stream(preset, args.preset, bench_name, bench_params)
+    return bench_name, bench_params, _check_preset_stream(args, preset, label, bench_name, bench_params)
+
+
+def _check_preset_stream(args: argparse.Namespace, preset: Any, label: str, bench_name: str, bench_params: Any) -> str:
+    """``""`` when ``preset`` runs on the problem it was tuned on, else (with ``--other-stream``) a
+    description of the stream it was tuned on; without the flag, a ConfigError naming the differences."""
+    tuned, asked, diffs = _other_stream(preset, label, bench_name, bench_params)
     if diffs and not args.other_stream:
         given = [flag for flag, value in (("--benchmark", args.benchmark),
                                           ("--scenario", getattr(args, "benchmark_scenario", None)),
                                           ("--classes-per-task", getattr(args, "benchmark_classes_per_task", None)))
                  if value is not None]
         raise ConfigError(
-            f"{args.preset} was tuned on {tuned.describe()}, not on {asked.describe()}: "
+            f"{label} was tuned on {tuned.describe()}, not on {asked.describe()}: "
             f"{', '.join(diffs)}; its tuned values are not known to hold there. "
             + (f"Drop {' / '.join(given)} to run it on the stream it was tuned on, or pass"
                if given else "Pass") + f" --other-stream to run it on {bench_name} anyway "
             "(the result is then marked as tuned on another stream).")
-    return _RunTarget(preset.learner, dataclasses.asdict(preset.params), protocol, bench_name, bench_params,
-                      preset=preset, tuned_elsewhere=tuned.describe() if diffs else "")
+    return tuned.describe() if diffs else ""
 
 
 def _print_run(args: argparse.Namespace, target: _RunTarget, result: dict[str, Any], run_id: str, uri: str) -> None:
@@ -623,21 +675,26 @@ def _print_run(args: argparse.Namespace, target: _RunTarget, result: dict[str, A
 
 
 class _Progress:
-    """A tqdm bar over tasks on stderr (silent when stderr is not a terminal)."""
+    """A tqdm bar over tasks on stderr (silent when stderr is not a terminal).
 
-    def __init__(self) -> None:
+    ``total``: the tasks to train in all (e.g. seeds x tasks), so the bar shows an ETA.
+    """
+
+    def __init__(self, total: int | None = None) -> None:
         self.bar: Any = None
+        self.total = total
 
     def __enter__(self) -> _Progress:
         return self
 
-    def update(self, seed_index: int, tasks_done: int) -> None:
+    def update(self, seed_index: int, tasks_done: int, *, label: str = "") -> None:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(desc="tasks", unit="task", file=sys.stderr, disable=not sys.stderr.isatty())
+            self.bar = tqdm(desc="tasks", unit="task", total=self.total, file=sys.stderr,
+                            disable=not sys.stderr.isatty())
         if tasks_done == 1:
-            self.bar.set_description(f"seed {seed_index}")
+            self.bar.set_description(f"{label + ' ' if label else ''}seed {seed_index}")
         self.bar.update(1)
 
     def __exit__(self, *exc: object) -> None:
@@ -687,7 +744,115 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-HANDLERS = {"list": cmd_list, "space": cmd_space, "sweep": cmd_sweep, "best": cmd_best,
+def cmd_compare(args: argparse.Namespace) -> int:
+    from synaptune.benchmarks import build_stream
+    from synaptune.benchmarks.streams import check_memory, outline
+    from synaptune.hpo import compare, store
+    from synaptune.hpo.presets import check_writable_folder
+    from synaptune.runner import check_device
+    from synaptune.threads import training_threads, use_threads
+
+    for flag, value in (("--seeds", args.seeds), ("--task-orders", args.task_orders),
+                        ("--threads", 1 if args.threads is None else args.threads)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}.")
+    check_device(args.device)
+    # Every entry, override and stream checked before anything trains.
+    entries = [compare.parse_entry(text) for text in args.entries]
+    compare.check_labels(entries)
+    overrides = _set_overrides(args.set)
+    compare.check_overrides(entries, overrides)
+    entries = [compare.with_overrides(e, overrides) for e in entries]
+    protocol = compare.common_protocol(entries)
+    bench_name, bench_params, elsewhere = _compare_stream(args, entries)
+    runs = args.seeds * args.task_orders
+    check_memory(outline(bench_name, bench_params), matrices=runs * len(entries) + _RUN_EXTRA_MATRICES,
+                 matrices_note=f"{runs * len(entries)} for the runs, {_RUN_EXTRA_MATRICES} for JSON copies")
+    uri = store.resolve_tracking_uri(args.tracking_uri)
+    store.check_tracking_uri(uri)
+    if args.output:
+        check_writable_folder(args.output)
+    stream = build_stream(bench_name, bench_params)  # a dataset problem shows before any training
+    use_threads(training_threads(requested=args.threads))
+    results_store = store.SweepStore(uri)
+    parent_id = results_store.start_comparison(args.experiment, params={
+        "benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders, **protocol.as_params(),
+        "entries": " | ".join(e.label for e in entries),
+        **store.flat("benchmark/", dataclasses.asdict(bench_params))}, tags={"benchmark": bench_name})
+    tasks = protocol.reporting_stream(stream).n_tasks
+    try:
+        with _Progress(total=len(entries) * runs * tasks) as progress:
+            results = compare.run_comparison(
+                entries, bench_name, bench_params, protocol=protocol, seeds=args.seeds,
+                task_orders=args.task_orders, device=args.device,
+                on_task=lambda label, run, done: progress.update(run, done, label=label))
+    except KeyboardInterrupt:
+        results_store.finish_comparison(parent_id, status="KILLED", reason="interrupted (Ctrl-C)")
+        raise
+    except BaseException as e:
+        results_store.finish_comparison(parent_id, status="FAILED", reason=" ".join(str(e).split())[:500])
+        raise
+    for r in results:
+        for run in r.runs:
+            results_store.log_comparison_run(
+                args.experiment, parent_id, name=f"{r.entry.label} seed {run['seed']}"
+                + (f" order {run['order']}" if args.task_orders > 1 else ""),
+                params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(r.entry.params)),
+                        "learner": r.entry.learner, "entry": r.entry.label, "source": r.entry.source,
+                        "seed": run["seed"], "task_order": run["order"], "benchmark": bench_name},
+                metrics={m: run[m] for m in compare.RUN_METRICS},
+                acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
+                tags={"entry": r.entry.label, **({"other_stream": "true", "preset_tuned_on": elsewhere[r.entry.label]}
+                                                 if elsewhere.get(r.entry.label) else {})})
+    rows = compare.table_rows(results)
+    out = Path(args.output or Path("synaptune-compare") / parent_id)
+    title = (f"{bench_name}, {tasks} tasks, protocol {protocol}, {args.seeds} seed(s) x {args.task_orders} "
+             f"task order(s); MLflow run {parent_id}")
+    files = compare.write_outputs(results, rows, out, title=title)
+    results_store.log_artifacts(parent_id, out)
+    results_store.finish_comparison(parent_id)
+    if args.format == "json":
+        print(json.dumps({"parent_run_id": parent_id, "rows": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        return EXIT_OK
+    print(f"compared on {title}")
+    print("test metrics: mean ± population std over runs; `vs best`: the ACC difference to the best entry, "
+          "beyond the spread when larger than the sum of both stds")
+    print(compare.format_table(rows))
+    for label, described in elsewhere.items():
+        if described:
+            print(f"note: {label} was tuned on another stream: {described}")
+    print(f"figure and table: {files['png']} ({out}); MLflow: experiment `{args.experiment}`, run {parent_id} ({uri})")
+    return EXIT_OK
+
+
+def _compare_stream(args: argparse.Namespace, entries: list[Any]) -> tuple[str, Any, dict[str, str]]:
+    """The stream of ``compare``: ``--benchmark`` (+ flags), else the first preset's own (see
+    :func:`_preset_stream`), else split-digits; and for each preset entry tuned on another problem
+    (allowed by ``--other-stream``), the stream it was tuned on."""
+    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
+
+    presets = [e for e in entries if e.preset is not None]
+    if presets:
+        bench_name, bench_params, _ = _preset_stream(args, presets[0].preset, presets[0].label)
+    else:
+        bench_name = args.benchmark or "split-digits"
+        BENCHMARKS.get(bench_name)
+        bench_params = _benchmark_params(args, BenchmarkParams())
+    return bench_name, bench_params, {e.label: _check_preset_stream(args, e.preset, e.label, bench_name, bench_params)
+                                      for e in presets}
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from synaptune.hpo.leaderboard import leaderboard_markdown, presets_table
+
+    if args.format == "markdown":
+        print(leaderboard_markdown(), end="")
+    else:
+        print(presets_table(benchmark=args.benchmark), end="")
+    return EXIT_OK
+
+
+HANDLERS = {"compare": cmd_compare, "presets": cmd_presets, "list": cmd_list, "space": cmd_space, "sweep": cmd_sweep, "best": cmd_best,
             "export": cmd_export, "run": cmd_run, "env": cmd_env, "report": cmd_report,
             "doctor": cmd_doctor}
 

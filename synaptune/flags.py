@@ -6,8 +6,9 @@ A field becomes a flag when its metadata has a ``help`` (fields made with
 :func:`synaptune.params.param`, or with :func:`option` for settings that are
 not learner knobs). The flag is ``--<field-name-with-dashes>`` unless the
 metadata names another (``flag``); its type is the field's (``X | None`` gives
-``X``; ``bool`` gives a switch); its default is the field's; ``choices`` and
-``metavar`` come from the metadata. :func:`check_numbers` checks the values
+``X``; ``bool`` gives a switch; ``tuple[str, ...]`` gives a repeatable flag whose
+values are collected in order, e.g. ``--set a=1 --set b=2``); its default is the
+field's; ``choices`` and ``metavar`` come from the metadata. :func:`check_numbers` checks the values
 against the same metadata (``low``, ``low_open``; every float finite).
 
 Example::
@@ -66,6 +67,34 @@ def scalar_type(hint: Any) -> type:
     return hint
 
 
+def is_repeated(hint: Any) -> bool:
+    """Whether a field of type ``hint`` is a repeatable flag: ``tuple[str, ...]``."""
+    return typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, Ellipsis)
+
+
+class _AppendToTuple(argparse.Action):
+    """Collects each use of a repeatable flag into a tuple (argparse's ``append`` needs a list default)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, (*(getattr(namespace, self.dest, None) or ()), values))
+
+
+def parse_assignments(items: typing.Iterable[str], *, flag: str = "--set") -> dict[str, str]:
+    """``NAME=VALUE`` items (a repeatable ``flag``) as ``{name: value}``; strings, a later NAME wins.
+
+    Raises:
+        ConfigError: an item without ``=`` or without a name.
+    """
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{flag} expects NAME=VALUE, got {item!r}.")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def field_default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -84,7 +113,13 @@ def add_flags(parser: argparse.ArgumentParser | Any, cls: type, *, dest_prefix: 
     """
     hints = typing.get_type_hints(cls)
     for f in flag_fields(cls):
-        kind, m, default = scalar_type(hints[f.name]), f.metadata, field_default(f)
+        m, default = f.metadata, field_default(f)
+        if is_repeated(hints[f.name]):
+            parser.add_argument(flag_name(f), dest=dest_prefix + f.name, action=_AppendToTuple,
+                                default=argparse.SUPPRESS if only_given else default,
+                                help=m["help"] + " (repeatable)", metavar=m.get("metavar") or f.name.upper())
+            continue
+        kind = scalar_type(hints[f.name])
         shown = "" if default in (None, "") or kind is bool else f" (default: {default})"
         kw: dict[str, Any] = {"dest": dest_prefix + f.name, "help": m["help"] + shown,
                               "default": argparse.SUPPRESS if only_given else default}
@@ -117,7 +152,7 @@ def check_numbers(obj: Any) -> None:
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}.")
-        if value is None or isinstance(value, (bool, str)):
+        if value is None or isinstance(value, (bool, str, tuple)):
             continue
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {value}.")

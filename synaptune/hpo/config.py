@@ -32,6 +32,12 @@ class SweepConfig:
     #: The benchmark's options: the flags of the ``benchmark`` group, from :class:`BenchmarkParams`.
     benchmark_params: BenchmarkParams = dataclasses.field(default_factory=BenchmarkParams)
     space_file: str | None = option(None, flag="--space", help="search-space YAML replacing the learner's own")
+    #: ``NAME=VALUE`` strings: each learner parameter NAME is held at VALUE in every trial, taken out of the
+    #: sampled dimensions (or added, if the space did not have it) and recorded under the space's ``fixed``.
+    #: VALUE is converted and checked by the learner's Params class (as ``run --set``), not by the space's range.
+    fixed_params: tuple[str, ...] = option((), flag="--set", metavar="NAME=VALUE",
+                                           help="hold a learner parameter at VALUE in every trial instead of "
+                                                "sampling it (e.g. --set train_ep=1)")
     trials: int | None = option(None, low=1, help="trials to run (default 9: ASHA then completes 3; with "
                                 "--resume, as many as before); with --resume, more than before extends the sweep")
     concurrency: int = option(2, low=1, help="trials running at once")

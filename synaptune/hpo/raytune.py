@@ -402,7 +402,7 @@ class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
         self.inner = inner
 
     def on_trial_result(self, iteration, trials, trial, result, **info):  # type: ignore[no-untyped-def]
-        logger.info("trial %s: task %d/%d, val/acc_seen %.4f", trial.trial_id, result["tasks_seen"],
+        logger.debug("trial %s: task %d/%d, val/acc_seen %.4f", trial.trial_id, result["tasks_seen"],
                     result["n_tasks"], result["val/acc_seen"])
         self.inner.on_result(trial.trial_id, trial.config, result)
 

@@ -23,8 +23,8 @@ from synaptune.benchmarks import BENCHMARKS, BenchmarkParams, build_stream, reso
 from synaptune.benchmarks.base import Stream
 from synaptune.benchmarks.streams import check_memory, outline
 from synaptune.exceptions import ConfigError, DamagedResultsError, SweepFailedError, UnreachableError
-from synaptune.flags import check_numbers
-from synaptune.hpo import storage, store, worker_setup
+from synaptune.flags import check_numbers, parse_assignments
+from synaptune.hpo import cost, storage, store, worker_setup
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
 from synaptune.hpo.config import SweepConfig
@@ -78,7 +78,7 @@ def prepare(cfg: SweepConfig) -> Prepared:
     check_settings(cfg)
     protocol = Protocol.parse(cfg.protocol, eval_benchmark=cfg.eval_benchmark,
                               eval_benchmark_seed=cfg.eval_benchmark_seed)
-    space = load_space(cfg.learner, cfg.space_file)
+    space = fixed_space(cfg)
     check_driver_locality(cfg)
     cfg = _resolve_resume(cfg)
     if cfg.study_storage is not None:
@@ -101,6 +101,33 @@ def prepare(cfg: SweepConfig) -> Prepared:
     for warning in filter(None, warnings):
         logger.warning("%s", warning)
     return Prepared(cfg, space, stream, protocol, full, more_orders, grace_period=grace)
+
+
+def fixed_space(cfg: SweepConfig) -> SearchSpace:
+    """The sweep's search space (``--space``, else the learner's own) with the ``--set`` values fixed.
+
+    Each ``--set NAME=VALUE`` leaves the sampled dimensions and joins the space's ``fixed`` values,
+    so the space recorded in MLflow (``search_space.yaml``, ``space_sha256``) and every trial's
+    params show it; the value is checked by the learner's Params, not by the range it replaces.
+    """
+    space = load_space(cfg.learner, cfg.space_file)
+    values = parse_assignments(cfg.fixed_params, flag="--set")
+    if not values:
+        return space
+    fixed = space.with_fixed(values)
+    sampled = {d.name: d for d in space.dims}
+    logger.info("fixed by --set: %s", ", ".join(
+        f"{name}={fixed.fixed[name]!r}" + (f" (not sampled from {sampled[name].values_text()})" if name in sampled
+                                           else " (not in the space)")
+        for name in values))
+    return fixed
+
+
+def set_text(cfg: SweepConfig, space: SearchSpace) -> str:
+    """The ``--set`` values as recorded in MLflow (``fixed_by_set``): ``NAME=VALUE``, sorted by name, with
+    the value as converted by the Params (``--set lr=0.1`` and ``--set lr=1e-1`` are the same), or ``none``."""
+    names = sorted(parse_assignments(cfg.fixed_params, flag="--set"))
+    return " ".join(f"{name}={space.fixed[name]}" for name in names) or "none"
 
 
 def check_settings(cfg: SweepConfig) -> None:
@@ -290,6 +317,9 @@ def start_ray(cfg: SweepConfig) -> bool:
     """Connect to ``--address`` or start local Ray; returns True if we started it."""
     import ray
 
+    from synaptune.hpo.progress import quiet_start_up
+
+    quiet_start_up()  # Ray's and Optuna's start-up lines only with -v
     if ray.is_initialized():
         return False
     warm_workers = None
@@ -348,7 +378,8 @@ def check_cluster_fit(cfg: SweepConfig, have: dict[str, float], n_nodes: int) ->
 SAME_ON_RESUME = {
     "learner": "--learner", "benchmark": "--benchmark", "benchmark/n_tasks": "--n-tasks",
     "benchmark/classes_per_task": "--classes-per-task", "benchmark/seed": "--benchmark-seed",
-    "benchmark/val_fraction": "--val-fraction", "benchmark/scenario": "--scenario", "space_sha256": "--space",
+    "benchmark/val_fraction": "--val-fraction", "benchmark/scenario": "--scenario", "fixed_by_set": "--set",
+    "space_sha256": "--space",
     "objectives": "--objective", "protocol": "--protocol", "protocol/eval_benchmark": "--eval-benchmark",
     "protocol/eval_benchmark_seed": "--eval-benchmark-seed", "aggregate": "--aggregate",
     "task_orders": "--task-orders", "seeds": "--seeds", "scheduler": "--scheduler",
@@ -377,6 +408,7 @@ def sweep_settings(prepared: Prepared) -> dict[str, Any]:
         "seeds": cfg.seeds, "objectives": format_objectives(cfg.objectives or ((OBJECTIVE, "max"),)),
         "scheduler": cfg.scheduler, "grace_period": grace if cfg.scheduler == "asha" else None,
         "reduction_factor": cfg.reduction_factor if cfg.scheduler == "asha" else None,
+        "fixed_by_set": set_text(cfg, space),
         "space_sha256": hashlib.sha256(space.to_yaml().encode()).hexdigest()[:16],
         "sampler_seed": cfg.seed,
     }
@@ -471,6 +503,10 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     if cfg.resume:
         check_same_sweep(cfg, settings)
         extend_trials(cfg)
+    # What one trial costs (log lines; a warning for a long one); never fatal, well under a second.
+    cost.log_estimate(prepared.space, prepared.stream, runs=cfg.seeds * cfg.task_orders,
+                      threads=max(1, int(cfg.cpus_per_trial)), gpus=cfg.gpus_per_trial > 0,
+                      time_budget_s=cfg.time_budget_s)
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", EXPERIMENT_STATE_PERIOD_S)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Snapshots after every checkpoint are what make --resume lose nothing; do not warn about them.
@@ -546,6 +582,7 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
           trial_logger: store.TrialLogger) -> dict[str, Any]:
     from ray import tune
 
+    from synaptune.hpo.progress import TrialProgress
     from synaptune.hpo.raytune import MLflowTrialCallback, TrialSpec, train_trial
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
@@ -560,7 +597,9 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
         tuner = tune.Tuner.restore(cfg.experiment_path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True)
     else:
-        tuner = _new_tuner(prepared, trainable, trials, MLflowTrialCallback(trial_logger))
+        progress = TrialProgress(trials, concurrency=cfg.concurrency,
+                                 stopped_by="ASHA" if cfg.scheduler == "asha" else None)
+        tuner = _new_tuner(prepared, trainable, trials, [MLflowTrialCallback(trial_logger), progress])
     with InterruptWatch() as watch:
         results = tuner.fit()
     store.wait_for_logging()
@@ -575,8 +614,9 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     return _finish(cfg, results_store, parent_id, trials, launched=len(results), interrupted=watch.interrupted)
 
 
-def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callback: Any) -> Any:
-    """A ``tune.Tuner`` for a new sweep: Optuna (under the budget limiter), ASHA or FIFO, the results path."""
+def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[Any]) -> Any:
+    """A ``tune.Tuner`` for a new sweep: Optuna (under the budget limiter), ASHA or FIFO, the results path,
+    Tune's ``callbacks`` (MLflow logging, the progress lines)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -607,7 +647,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callback: Any) -
                                     scheduler=scheduler, num_samples=trials, reuse_actors=True),
         run_config=tune.RunConfig(
             name=cfg.sweep_name, storage_path=results_path, verbose=0,
-            callbacks=[callback],
+            callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         ),

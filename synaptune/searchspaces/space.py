@@ -300,6 +300,29 @@ class SearchSpace:
         """Params instance from a sample (sampled values override ``fixed``)."""
         return self.params_cls(**{**self.fixed, **sample})
 
+    def with_fixed(self, values: dict[str, Any], *, where: str = "--set") -> SearchSpace:
+        """This space with each of ``values`` held fixed: taken out of the sampled dimensions (or added,
+        if the space did not have it) and put under ``fixed``, overriding a fixed value of the file.
+
+        ``values`` (often strings, from ``--set NAME=VALUE``) are converted and checked by the
+        learner's Params class with the space's other fixed values and the defaults
+        (:func:`~synaptune.params.from_dict`); a value outside the dimension's range is allowed.
+        A ``when`` on a parameter now fixed is kept: it is checked against the fixed value.
+
+        Raises:
+            ConfigError: a name that is not a parameter (naming the parameters), a value of the
+                wrong type or outside the field's domain, or fixed values the Params refuse together.
+        """
+        from synaptune.params import from_dict
+
+        if not values:
+            return self
+        check_names(self.params_cls, values, where=where)
+        built = from_dict(self.params_cls, {**self.fixed, **values}, where=where)
+        fixed = {**self.fixed, **{name: getattr(built, name) for name in values}}
+        dims = tuple(d for d in self.dims if d.name not in values)
+        return dataclasses.replace(self, dims=dims, fixed=fixed)
+
     def to_yaml(self) -> str:
         """The space as YAML text, in the file format (for printing and MLflow)."""
         params = {d.name: d.to_yaml() for d in self.dims}
