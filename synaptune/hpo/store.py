@@ -621,6 +621,19 @@ class SweepStore:
         self._mlflow.set_terminated(run.info.run_id, "FINISHED")
         return str(run.info.run_id)
 
+    def test_runs_of(self, experiment: str) -> list[tuple[str, str, str, dict[str, float], dict[str, str]]]:
+        """``synaptune run`` results of presets exported from sweep ``experiment``, in every experiment of
+        the store (``run`` tags them ``source.experiment``): ``(run id, experiment name, source trial run id,
+        metrics, tags)``, newest first."""
+        if "'" in experiment:  # sweep names are plain (check_sweep_name); nothing could match
+            return []
+        names = {e.experiment_id: e.name for e in self._mlflow.search_experiments()}
+        where = f"tags.`{ROLE}` = 'run' and tags.`source.experiment` = '{experiment}'"
+        runs = [run for exp_id in names for run in self._search(exp_id, where)]
+        runs.sort(key=lambda r: -r.info.start_time)
+        return [(r.info.run_id, names[r.info.experiment_id], r.data.tags.get("source.run_id", ""),
+                 dict(r.data.metrics), dict(r.data.tags)) for r in runs]
+
     # ---- synaptune compare
 
     def start_comparison(self, experiment: str, *, params: dict[str, Any], tags: dict[str, str]) -> str:

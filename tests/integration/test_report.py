@@ -276,6 +276,19 @@ def test_report_of_real_asha_sweep(tmp_path: Path) -> None:
     assert "not empty and holds no earlier synaptune report" in r.stderr
     assert [p.name for p in busy.iterdir()] == ["data.csv"]
 
+    # The test result of a preset exported from the sweep shows up in its report.
+    assert "No `synaptune run --preset` of a preset exported from this sweep" in page
+    assert run_cli("export", "--experiment", "rep", "-o", "p.yaml", "--tracking-uri", uri,
+                   cwd=tmp_path).returncode == 0
+    r = run_cli("run", "--preset", "p.yaml", "--format", "json", "--tracking-uri", uri, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    tested = json.loads(r.stdout)
+    r = run_cli("report", "--experiment", "rep", "-o", "report2", "--tracking-uri", uri, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    page = (tmp_path / "report2" / "index.html").read_text()
+    assert "Test results of exported presets" in page and tested["run_id"] in page
+    assert f"{tested['test/acc']:.4f} ± {tested['test/acc_std']:.4f}" in page
+
 
 def test_report_ranks_with_the_store_ranking_and_its_direction() -> None:
     from synaptune.hpo.report import SweepData

@@ -36,6 +36,9 @@ class SweepData:
     mode: str = "max"
     other_sweeps: int = 0
     notes: list[str] = field(default_factory=list)
+    #: ``synaptune run --preset`` results of presets exported from this sweep, in any experiment of the
+    #: store: ``(run id, experiment, trial run id, metrics, tags)``, newest first.
+    test_runs: list[tuple[str, str, str, dict[str, float], dict[str, str]]] = field(default_factory=list)
 
     @property
     def completed(self) -> list[TrialRecord]:
@@ -90,6 +93,7 @@ def load_sweep(tracking_uri: str, experiment: str, *, metric: str | None = None)
                           "(or resume it with `synaptune sweep ... --resume`), then run the report again.")
     data.space_yaml, data.space, data.space_problem = _read_space(results, parent.info.run_id,
                                                                   settings.get("learner"))
+    data.test_runs = results.test_runs_of(experiment)
     return data
 
 

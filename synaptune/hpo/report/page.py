@@ -93,6 +93,27 @@ def _section_html(s: Section) -> str:
             f"<figcaption>{e(s.caption)}</figcaption></figure>")
 
 
+def _test_runs_html(data: SweepData) -> str:
+    """The test results of presets exported from this sweep (``synaptune run --preset``), or how to get one."""
+    e = html.escape
+    if not data.test_runs:
+        return ("<h2>Test results of exported presets</h2>\n<p class=\"missing\">No `synaptune run --preset` of a "
+                f"preset exported from this sweep is in this MLflow store yet: `synaptune export --experiment "
+                f"{e(data.experiment)} -o preset.yaml`, then `synaptune run --preset preset.yaml --seeds 5`.</p>")
+    rows = []
+    for run_id, experiment, trial_id, m, tags in data.test_runs:
+        acc = (f"{m['test/acc']:.4f} ± {m.get('test/acc_std', float('nan')):.4f}" if "test/acc" in m else "-")
+        rows.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in (
+            run_id, experiment, trial_id, tags.get("reported_tasks", "?"), acc,
+            f"{m['test/forgetting']:.4f}" if "test/forgetting" in m else "-",
+            tags.get("preset_tuned_on", "") and "another stream")) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("run", "experiment", "exported trial run", "tasks", "test ACC",
+                                            "forgetting", "note"))
+    return ("<h2>Test results of exported presets</h2>\n<p class=\"meta\">`synaptune run --preset` of presets "
+            "exported from this sweep: trained from scratch on train+val, tested on test, mean ± std over "
+            f"seeds.</p>\n<table><tr>{head}</tr>{''.join(rows)}</table>")
+
+
 def _page(data: SweepData, sections: list[Section]) -> str:
     """index.html: tables of settings, counts and the best trial, then one block per figure."""
     from synaptune import __version__
@@ -133,6 +154,7 @@ synaptune {e(__version__)}. Best of {len(data.completed)} completed trial(s) by 
 <p class="meta">Sampled parameters in bold; the others were fixed or kept their defaults.</p>
 {_table(param_rows, ("parameter", "value"))}
 {chr(10).join(blocks)}
+{_test_runs_html(data)}
 <h2>Sweep settings</h2>
 {_table(setting_rows, ("setting", "value"))}
 {space}
