@@ -53,7 +53,7 @@ def _row(name: str, doc: dict[str, Any]) -> list[str]:
             f"{t['forgetting']:.3f}", f"{t['train_seconds']:.1f}", _bytes(t["state_bytes"])]
 
 
-HEAD = ["preset", "learner", "val objective", "test ACC", "forgetting", "train s/seed", "state"]
+HEAD = ["preset", "learner", "val objective (tuned tasks)", "test ACC", "forgetting", "train s/seed", "state"]
 
 
 def _table(rows: list[list[str]], head: list[str] = HEAD) -> str:

@@ -113,6 +113,9 @@ def ship(args: argparse.Namespace) -> Path:
     preset = preset_from_record(pick, tracking_uri=uri, metric="objective", mode="max")
     candidate = work / f"{name}.yaml"
     write_preset(preset, candidate, force=True)
+    if args.test_seeds == 0:  # the caller tests it (e.g. bench/claims, through `synaptune compare`)
+        print(f"picked {candidate} (objective {pick.value('objective'):.4f}); not tested (--test-seeds 0)")
+        return candidate
     out = _synaptune("run", "--preset", str(candidate), "--seeds", str(TEST_SEEDS), "--format", "json",
                      "--tracking-uri", uri, "--experiment", f"{name}-test")
     result = json.loads(out.stdout)
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--work", required=True, help="folder for the sweep's results and MLflow database")
     p.add_argument("--out", default=str(SHIPPED_DIR), help="presets folder (default: the package's)")
+    p.add_argument("--test-seeds", type=int, default=TEST_SEEDS, choices=(0, TEST_SEEDS),
+                   help=f"{TEST_SEEDS}: test the pick and write it with its result; 0: stop after the pick")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --work")
     ship(p.parse_args(argv))
     return 0
