@@ -877,7 +877,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         what = {"sweep": "; continue the sweep with the same command and --resume",
-                "run": "; nothing was logged to MLflow"}.get(args.command, "")
+                "run": "; nothing was logged to MLflow",
+                "compare": "; its MLflow parent run is marked KILLED (runs are logged when all have trained)",
+                }.get(args.command, "")
         print(f"synaptune: interrupted{what}", file=sys.stderr)
         return EXIT_INTERRUPTED
 

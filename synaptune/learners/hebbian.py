@@ -842,7 +842,7 @@ class HebbianLearner(Learner):
         tid = task.id if self.scenario == "task-il" else None
         metrics.update(self._head_phase(task, split, tid))
         self.tasks_done += 1
-        logger.info("task %d: %s", task.id, metrics)
+        logger.debug("task %d: %s", task.id, metrics)
         return metrics
 
     # -------------------------------------------------------------------- prediction

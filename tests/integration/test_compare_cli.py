@@ -81,3 +81,36 @@ def test_compare_refuses_a_preset_of_another_stream_before_training(tmp_path: Pa
     assert r.returncode == 2
     assert "was tuned on split-digits" in r.stderr and "--other-stream" in r.stderr
     assert not (tmp_path / "m.db").exists()
+
+
+def test_ctrl_c_marks_the_comparison_killed_and_exits_130(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import synaptune_cmd
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = subprocess.Popen([*synaptune_cmd(), "compare", "naive", "naive:lr=0.01", "--seeds", "200",
+                             "--tracking-uri", uri], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    client = MlflowClient(tracking_uri=uri)
+    deadline = time.time() + 300
+    parents: list = []
+    while not parents and time.time() < deadline and proc.poll() is None:  # the event: its parent run exists
+        time.sleep(0.2)
+        try:
+            exp = client.get_experiment_by_name("synaptune-compare")
+            parents = client.search_runs([exp.experiment_id]) if exp else []
+        except Exception:  # noqa: BLE001 - the database may not exist yet
+            parents = []
+    assert parents, "the comparison's parent run never appeared"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "synaptune: interrupted; its MLflow parent run is marked KILLED" in err
+    parent = client.get_run(parents[0].info.run_id)
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["synaptune.error"] == "interrupted (Ctrl-C)"

@@ -11,6 +11,8 @@ from synaptune import cli
 @pytest.mark.parametrize(("command", "argv", "says"), [
     ("run", ["run", "--learner", "naive"], "synaptune: interrupted; nothing was logged to MLflow"),
     ("sweep", ["sweep"], "synaptune: interrupted; continue the sweep with the same command and --resume"),
+    ("compare", ["compare", "naive"],
+     "synaptune: interrupted; its MLflow parent run is marked KILLED (runs are logged when all have trained)"),
     ("best", ["best", "--experiment", "x"], "synaptune: interrupted\n"),
 ])
 def test_ctrl_c_exits_130_with_a_message_for_the_command(monkeypatch: pytest.MonkeyPatch,
