@@ -745,6 +745,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    import signal
+
     from synaptune.benchmarks import build_stream
     from synaptune.benchmarks.streams import check_memory, outline
     from synaptune.hpo import compare, store
@@ -775,41 +777,49 @@ def cmd_compare(args: argparse.Namespace) -> int:
     stream = build_stream(bench_name, bench_params)  # a dataset problem shows before any training
     use_threads(training_threads(requested=args.threads))
     results_store = store.SweepStore(uri)
-    parent_id = results_store.start_comparison(args.experiment, params={
-        "benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders, **protocol.as_params(),
-        "entries": " | ".join(e.label for e in entries),
-        **store.flat("benchmark/", dataclasses.asdict(bench_params))}, tags={"benchmark": bench_name})
+    params = {"benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders,
+              **protocol.as_params(), "entries": " | ".join(e.label for e in entries),
+              **store.flat("benchmark/", dataclasses.asdict(bench_params))}
     tasks = protocol.reporting_stream(stream).n_tasks
+    # Ctrl-C is held back while the parent run is created, then lands inside the try: a parent that exists
+    # is always closed (KILLED, FAILED or FINISHED), never left RUNNING.
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    parent_id = results_store.start_comparison(args.experiment, params=params, tags={"benchmark": bench_name})
     try:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         with _Progress(total=len(entries) * runs * tasks) as progress:
             results = compare.run_comparison(
                 entries, bench_name, bench_params, protocol=protocol, seeds=args.seeds,
                 task_orders=args.task_orders, device=args.device,
                 on_task=lambda label, run, done: progress.update(run, done, label=label))
+        for r in results:
+            for run in r.runs:
+                results_store.log_comparison_run(
+                    args.experiment, parent_id, name=f"{r.entry.label} seed {run['seed']}"
+                    + (f" order {run['order']}" if args.task_orders > 1 else ""),
+                    params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(r.entry.params)),
+                            "learner": r.entry.learner, "entry": r.entry.label, "source": r.entry.source,
+                            "seed": run["seed"], "task_order": run["order"], "benchmark": bench_name},
+                    metrics={m: run[m] for m in compare.RUN_METRICS},
+                    acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
+                    tags={"entry": r.entry.label, **({"other_stream": "true",
+                                                      "preset_tuned_on": elsewhere[r.entry.label]}
+                                                     if elsewhere.get(r.entry.label) else {})})
+        rows = compare.table_rows(results)
+        out = Path(args.output or Path("synaptune-compare") / parent_id)
+        title = (f"{bench_name}, {tasks} tasks, protocol {protocol}, {args.seeds} seed(s) x {args.task_orders} "
+                 f"task order(s); MLflow run {parent_id}")
+        files = compare.write_outputs(results, rows, out, title=title)
+        results_store.log_artifacts(parent_id, out)
     except KeyboardInterrupt:
         results_store.finish_comparison(parent_id, status="KILLED", reason="interrupted (Ctrl-C)")
         raise
     except BaseException as e:
         results_store.finish_comparison(parent_id, status="FAILED", reason=" ".join(str(e).split())[:500])
         raise
-    for r in results:
-        for run in r.runs:
-            results_store.log_comparison_run(
-                args.experiment, parent_id, name=f"{r.entry.label} seed {run['seed']}"
-                + (f" order {run['order']}" if args.task_orders > 1 else ""),
-                params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(r.entry.params)),
-                        "learner": r.entry.learner, "entry": r.entry.label, "source": r.entry.source,
-                        "seed": run["seed"], "task_order": run["order"], "benchmark": bench_name},
-                metrics={m: run[m] for m in compare.RUN_METRICS},
-                acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
-                tags={"entry": r.entry.label, **({"other_stream": "true", "preset_tuned_on": elsewhere[r.entry.label]}
-                                                 if elsewhere.get(r.entry.label) else {})})
-    rows = compare.table_rows(results)
-    out = Path(args.output or Path("synaptune-compare") / parent_id)
-    title = (f"{bench_name}, {tasks} tasks, protocol {protocol}, {args.seeds} seed(s) x {args.task_orders} "
-             f"task order(s); MLflow run {parent_id}")
-    files = compare.write_outputs(results, rows, out, title=title)
-    results_store.log_artifacts(parent_id, out)
     results_store.finish_comparison(parent_id)
     if args.format == "json":
         print(json.dumps({"parent_run_id": parent_id, "rows": [dataclasses.asdict(r) for r in rows]}, indent=2))

@@ -85,6 +85,7 @@ def test_compare_refuses_a_preset_of_another_stream_before_training(tmp_path: Pa
 
 def test_ctrl_c_marks_the_comparison_killed_and_exits_130(tmp_path: Path) -> None:
     import signal
+    import sqlite3
     import subprocess
     import time
 
@@ -92,25 +93,30 @@ def test_ctrl_c_marks_the_comparison_killed_and_exits_130(tmp_path: Path) -> Non
 
     from tests.conftest import synaptune_cmd
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = subprocess.Popen([*synaptune_cmd(), "compare", "naive", "naive:lr=0.01", "--seeds", "200",
-                             "--tracking-uri", uri], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    client = MlflowClient(tracking_uri=uri)
-    deadline = time.time() + 300
-    parents: list = []
-    while not parents and time.time() < deadline and proc.poll() is None:  # the event: its parent run exists
-        time.sleep(0.2)
+    db = tmp_path / "m.db"
+    proc = subprocess.Popen([*synaptune_cmd(), "compare", "naive", "naive:lr=0.01", "--seeds", "500",
+                             "--tracking-uri", f"sqlite:///{db}"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def parent_ids() -> list[str]:
+        """The comparison's parent run, read with plain sqlite3 (an MLflow client here would race the
+        command's own creation of the database)."""
         try:
-            exp = client.get_experiment_by_name("synaptune-compare")
-            parents = client.search_runs([exp.experiment_id]) if exp else []
-        except Exception:  # noqa: BLE001 - the database may not exist yet
-            parents = []
-    assert parents, "the comparison's parent run never appeared"
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+                return [row[0] for row in con.execute(
+                    "SELECT run_uuid FROM tags WHERE key = 'synaptune.role' AND value = 'compare'")]
+        except sqlite3.Error:  # not created yet, or its tables not yet
+            return []
+
+    deadline = time.time() + 300
+    while not parent_ids() and time.time() < deadline and proc.poll() is None:  # the event: its parent exists
+        time.sleep(0.2)
+    parents = parent_ids()
+    assert parents and proc.poll() is None, "the comparison's parent run never appeared while it trained"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "synaptune: interrupted; its MLflow parent run is marked KILLED" in err
-    parent = client.get_run(parents[0].info.run_id)
+    parent = MlflowClient(tracking_uri=f"sqlite:///{db}").get_run(parents[0])
     assert parent.info.status == "KILLED"
     assert parent.data.tags["synaptune.error"] == "interrupted (Ctrl-C)"
