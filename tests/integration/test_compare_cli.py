@@ -96,7 +96,10 @@ def test_ctrl_c_marks_the_comparison_killed_and_exits_130(tmp_path: Path) -> Non
     db = tmp_path / "m.db"
     proc = subprocess.Popen([*synaptune_cmd(), "compare", "naive", "naive:lr=0.01", "--seeds", "500",
                              "--tracking-uri", f"sqlite:///{db}"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # As from a terminal: a test run started in the background (nohup, CI scripts)
+                            # passes SIGINT on ignored, and Python then keeps ignoring it.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def parent_ids() -> list[str]:
         """The comparison's parent run, read with plain sqlite3 (an MLflow client here would race the
