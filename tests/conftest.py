@@ -95,10 +95,11 @@ def _wait_until_answering(url: str, proc: subprocess.Popen, log: Path, timeout_s
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30) as r:
-                if r.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
+            with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30):
+                return
+        except urllib.error.HTTPError:  # an HTTP answer, even a refusal (e.g. 403 under --allowed-hosts)
+            return
+        except OSError:  # no answer yet (URLError, a timeout, a reset connection)
             if proc.poll() is not None:
                 raise RuntimeError(f"mlflow server exited:\n{log.read_text()[-3000:]}") from None
         time.sleep(0.5)
