@@ -18,7 +18,6 @@ a deliberately plain rule (no test statistic is claimed on 2-5 runs).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from synaptune.benchmarks import BenchmarkParams
 from synaptune.benchmarks.metrics import accuracy_seen
 from synaptune.exceptions import ConfigError
 from synaptune.hpo.evaluate import run_preset
+from synaptune.hpo.leaderboard import human_bytes
 from synaptune.hpo.presets import Preset, load_preset, preset_path, shipped_presets
 from synaptune.learners import LEARNERS
 from synaptune.params import from_dict
@@ -232,16 +232,6 @@ def format_table(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in [head, *body]]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
-
-
-def human_bytes(n: float) -> str:
-    """``1.2 MB`` (powers of 1000; bytes below 1 kB)."""
-    if not math.isfinite(n):
-        return str(n)
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{int(n)} B"
 
 
 def save_figure(results: Sequence[EntryResult], path: str | Path, *, title: str) -> Path:

@@ -12,6 +12,7 @@ the part of README.md between :data:`START` and :data:`END`.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,10 @@ def _stream(doc: dict[str, Any]) -> str:
     return f"{doc['benchmark']['name']}, {b.get('scenario') or 'default scenario'}, {b.get('n_tasks') or '?'} tasks"
 
 
-def _bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """``1.2 MB`` (powers of 1000; bytes below 1 kB)."""
+    if not math.isfinite(n):
+        return str(n)
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
@@ -50,7 +54,7 @@ def _row(name: str, doc: dict[str, Any]) -> list[str]:
     if not t:
         return [name, doc["learner"], val, "not measured", "-", "-", "-"]
     return [name, doc["learner"], val, f"{t['acc']:.3f} ± {t['acc_std']:.3f} ({t['seeds']} seeds)",
-            f"{t['forgetting']:.3f}", f"{t['train_seconds']:.1f}", _bytes(t["state_bytes"])]
+            f"{t['forgetting']:.3f}", f"{t['train_seconds']:.1f}", human_bytes(t["state_bytes"])]
 
 
 HEAD = ["preset", "learner", "val objective (tuned tasks)", "test ACC", "forgetting", "train s/seed", "state"]
