@@ -747,6 +747,61 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import signal
 
+    from synaptune.hpo import store
+
+    plan = _compare_plan(args)
+    results_store = store.SweepStore(plan.uri)
+    # Ctrl-C is held back while the parent run is created, then lands inside the try: a parent that exists
+    # is always closed (KILLED, FAILED or FINISHED), never left RUNNING.
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    parent_id = results_store.start_comparison(args.experiment, params=plan.params,
+                                               tags={"benchmark": plan.bench_name})
+    try:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        rows, files, out, title = _run_comparison(args, plan, results_store, parent_id)
+    except KeyboardInterrupt:
+        results_store.finish_comparison(parent_id, status="KILLED", reason="interrupted (Ctrl-C)")
+        raise
+    except BaseException as e:
+        results_store.finish_comparison(parent_id, status="FAILED", reason=" ".join(str(e).split())[:500])
+        raise
+    results_store.finish_comparison(parent_id)
+    if args.format == "json":
+        print(json.dumps({"parent_run_id": parent_id, "rows": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        return EXIT_OK
+    from synaptune.hpo import compare
+
+    print(f"compared on {title}")
+    print("test metrics: mean ± population std over runs; `vs best`: the ACC difference to the best entry, "
+          "beyond the spread when larger than the sum of both stds")
+    print(compare.format_table(rows))
+    for label, described in plan.elsewhere.items():
+        if described:
+            print(f"note: {label} was tuned on another stream: {described}")
+    print(f"figure and table: {files['png']} ({out}); MLflow: experiment `{args.experiment}`, run {parent_id} "
+          f"({plan.uri})")
+    return EXIT_OK
+
+
+@dataclasses.dataclass(frozen=True)
+class _ComparePlan:
+    """What ``compare`` runs, checked before anything trains."""
+
+    entries: list[Any]
+    protocol: Any
+    bench_name: str
+    bench_params: Any
+    elsewhere: dict[str, str]  # entry label -> the other stream it was tuned on ("" if its own)
+    tasks: int  # tasks reported per run
+    uri: str
+    params: dict[str, Any]  # the parent run's MLflow params
+
+
+def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
+    """Every entry, override, stream, memory need and output folder of ``compare`` checked."""
     from synaptune.benchmarks import build_stream
     from synaptune.benchmarks.streams import check_memory, outline
     from synaptune.hpo import compare, store
@@ -759,7 +814,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}.")
     check_device(args.device)
-    # Every entry, override and stream checked before anything trains.
     entries = [compare.parse_entry(text) for text in args.entries]
     compare.check_labels(entries)
     overrides = _set_overrides(args.set)
@@ -776,63 +830,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_writable_folder(args.output)
     stream = build_stream(bench_name, bench_params)  # a dataset problem shows before any training
     use_threads(training_threads(requested=args.threads))
-    results_store = store.SweepStore(uri)
     params = {"benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders,
               **protocol.as_params(), "entries": " | ".join(e.label for e in entries),
               **store.flat("benchmark/", dataclasses.asdict(bench_params))}
-    tasks = protocol.reporting_stream(stream).n_tasks
-    # Ctrl-C is held back while the parent run is created, then lands inside the try: a parent that exists
-    # is always closed (KILLED, FAILED or FINISHED), never left RUNNING.
-    held = hasattr(signal, "pthread_sigmask")
-    if held:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    parent_id = results_store.start_comparison(args.experiment, params=params, tags={"benchmark": bench_name})
-    try:
-        if held:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        with _Progress(total=len(entries) * runs * tasks) as progress:
-            results = compare.run_comparison(
-                entries, bench_name, bench_params, protocol=protocol, seeds=args.seeds,
-                task_orders=args.task_orders, device=args.device,
-                on_task=lambda label, run, done: progress.update(run, done, label=label))
-        for r in results:
-            for run in r.runs:
-                results_store.log_comparison_run(
-                    args.experiment, parent_id, name=f"{r.entry.label} seed {run['seed']}"
-                    + (f" order {run['order']}" if args.task_orders > 1 else ""),
-                    params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(r.entry.params)),
-                            "learner": r.entry.learner, "entry": r.entry.label, "source": r.entry.source,
-                            "seed": run["seed"], "task_order": run["order"], "benchmark": bench_name},
-                    metrics={m: run[m] for m in compare.RUN_METRICS},
-                    acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
-                    tags={"entry": r.entry.label, **({"other_stream": "true",
-                                                      "preset_tuned_on": elsewhere[r.entry.label]}
-                                                     if elsewhere.get(r.entry.label) else {})})
-        rows = compare.table_rows(results)
-        out = Path(args.output or Path("synaptune-compare") / parent_id)
-        title = (f"{bench_name}, {tasks} tasks, protocol {protocol}, {args.seeds} seed(s) x {args.task_orders} "
-                 f"task order(s); MLflow run {parent_id}")
-        files = compare.write_outputs(results, rows, out, title=title)
-        results_store.log_artifacts(parent_id, out)
-    except KeyboardInterrupt:
-        results_store.finish_comparison(parent_id, status="KILLED", reason="interrupted (Ctrl-C)")
-        raise
-    except BaseException as e:
-        results_store.finish_comparison(parent_id, status="FAILED", reason=" ".join(str(e).split())[:500])
-        raise
-    results_store.finish_comparison(parent_id)
-    if args.format == "json":
-        print(json.dumps({"parent_run_id": parent_id, "rows": [dataclasses.asdict(r) for r in rows]}, indent=2))
-        return EXIT_OK
-    print(f"compared on {title}")
-    print("test metrics: mean ± population std over runs; `vs best`: the ACC difference to the best entry, "
-          "beyond the spread when larger than the sum of both stds")
-    print(compare.format_table(rows))
-    for label, described in elsewhere.items():
-        if described:
-            print(f"note: {label} was tuned on another stream: {described}")
-    print(f"figure and table: {files['png']} ({out}); MLflow: experiment `{args.experiment}`, run {parent_id} ({uri})")
-    return EXIT_OK
+    return _ComparePlan(entries=entries, protocol=protocol, bench_name=bench_name, bench_params=bench_params,
+                        elsewhere=elsewhere, tasks=protocol.reporting_stream(stream).n_tasks, uri=uri,
+                        params=params)
+
+
+def _run_comparison(args: argparse.Namespace, plan: _ComparePlan, results_store: Any,
+                    parent_id: str) -> tuple[list[Any], dict[str, Path], Path, str]:
+    """Trains every entry, logs a nested run per entry and seed, writes the table and figure."""
+    from synaptune.hpo import compare, store
+
+    runs = args.seeds * args.task_orders
+    with _Progress(total=len(plan.entries) * runs * plan.tasks) as progress:
+        results = compare.run_comparison(
+            plan.entries, plan.bench_name, plan.bench_params, protocol=plan.protocol, seeds=args.seeds,
+            task_orders=args.task_orders, device=args.device,
+            on_task=lambda label, run, done: progress.update(run, done, label=label))
+    for r in results:
+        other = plan.elsewhere.get(r.entry.label)
+        for run in r.runs:
+            results_store.log_comparison_run(
+                args.experiment, parent_id, name=f"{r.entry.label} seed {run['seed']}"
+                + (f" order {run['order']}" if args.task_orders > 1 else ""),
+                params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(r.entry.params)),
+                        "learner": r.entry.learner, "entry": r.entry.label, "source": r.entry.source,
+                        "seed": run["seed"], "task_order": run["order"], "benchmark": plan.bench_name},
+                metrics={m: run[m] for m in compare.RUN_METRICS},
+                acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
+                tags={"entry": r.entry.label,
+                      **({"other_stream": "true", "preset_tuned_on": other} if other else {})})
+    rows = compare.table_rows(results)
+    out = Path(args.output or Path("synaptune-compare") / parent_id)
+    title = (f"{plan.bench_name}, {plan.tasks} tasks, protocol {plan.protocol}, {args.seeds} seed(s) x "
+             f"{args.task_orders} task order(s); MLflow run {parent_id}")
+    files = compare.write_outputs(results, rows, out, title=title)
+    results_store.log_artifacts(parent_id, out)
+    return rows, files, out, title
 
 
 def _compare_stream(args: argparse.Namespace, entries: list[Any]) -> tuple[str, Any, dict[str, str]]:

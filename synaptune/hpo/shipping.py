@@ -88,13 +88,8 @@ def _synaptune(*args: str) -> subprocess.CompletedProcess:
     return r
 
 
-def ship(args: argparse.Namespace) -> Path:
-    """Steps 1-4 of the module docstring; returns the written preset's path."""
-    work = Path(args.work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{work}/mlflow.db"
-    folder = stream_folder(args.benchmark, args.scenario or "")
-    name = f"ship-{folder}-{args.learner}"
+def _sweep_command(args: argparse.Namespace, name: str, work: Path, uri: str) -> list[str]:
+    """The ``synaptune sweep`` arguments of step 1."""
     bench = [*(["--scenario", args.scenario] if args.scenario else []),
              *(["--n-tasks", str(args.n_tasks)] if args.n_tasks else []),
              *(["--data-dir", args.data_dir] if args.data_dir else [])]
@@ -105,6 +100,30 @@ def ship(args: argparse.Namespace) -> Path:
              *(["--time-budget", str(args.time_budget)] if args.time_budget else []),
              "--name", name, "--storage", str(work / "results"), "--tracking-uri", uri,
              *(["--resume-if-possible"] if args.resume else [])]
+    return sweep
+
+
+def _test_result(candidate: Path, uri: str, name: str, *, shipped_name: str) -> dict[str, Any]:
+    """Step 3: the preset's test section from ``synaptune run --seeds TEST_SEEDS``."""
+    out = _synaptune("run", "--preset", str(candidate), "--seeds", str(TEST_SEEDS), "--format", "json",
+                     "--tracking-uri", uri, "--experiment", f"{name}-test")
+    result = json.loads(out.stdout)
+    per_seed = result["per_seed"]
+    return {"seeds": TEST_SEEDS, "acc": result["test/acc"], "acc_std": result["test/acc_std"],
+            "bwt": result["test/bwt"], "forgetting": result["test/forgetting"],
+            "train_seconds": sum(s["train_seconds"] for s in per_seed) / len(per_seed),
+            "state_bytes": per_seed[0]["state_bytes"],
+            "command": f"synaptune run --preset {shipped_name} --seeds {TEST_SEEDS}"}
+
+
+def ship(args: argparse.Namespace) -> Path:
+    """Steps 1-4 of the module docstring; returns the written preset's path."""
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{work}/mlflow.db"
+    folder = stream_folder(args.benchmark, args.scenario or "")
+    name = f"ship-{folder}-{args.learner}"
+    sweep = _sweep_command(args, name, work, uri)
     start = time.perf_counter()
     _synaptune(*sweep)
     sweep_seconds = time.perf_counter() - start
@@ -116,17 +135,8 @@ def ship(args: argparse.Namespace) -> Path:
     if args.test_seeds == 0:  # the caller tests it (e.g. bench/claims, through `synaptune compare`)
         print(f"picked {candidate} (objective {pick.value('objective'):.4f}); not tested (--test-seeds 0)")
         return candidate
-    out = _synaptune("run", "--preset", str(candidate), "--seeds", str(TEST_SEEDS), "--format", "json",
-                     "--tracking-uri", uri, "--experiment", f"{name}-test")
-    result = json.loads(out.stdout)
-    per_seed = result["per_seed"]
+    test = _test_result(candidate, uri, name, shipped_name=f"{folder}/{args.learner}")
     statuses = [r.status.value for r in records]
-    shipped_name = f"{folder}/{args.learner}"
-    test = {"seeds": TEST_SEEDS, "acc": result["test/acc"], "acc_std": result["test/acc_std"],
-            "bwt": result["test/bwt"], "forgetting": result["test/forgetting"],
-            "train_seconds": sum(s["train_seconds"] for s in per_seed) / len(per_seed),
-            "state_bytes": per_seed[0]["state_bytes"],
-            "command": f"synaptune run --preset {shipped_name} --seeds {TEST_SEEDS}"}
     provenance = {
         **preset.provenance,
         "tracking_uri": "(the shipping machine's)", "commit": _commit(), "sweep": name,

@@ -328,7 +328,7 @@ class CLASSPLearner(NaiveLearner):
         dtype = next(self.net.parameters()).dtype
         self.register_buffer("classp_grad_sum", torch.zeros(n, dtype=dtype, device=self.device))
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def make_optimizer(self) -> torch.optim.Optimizer:
         p = self.params
         opt = CLASSP(self.net.parameters(), lr=p.lr, threshold=p.threshold, power=p.power,
                      epsilon=p.epsilon, apply_decay=p.apply_decay, mode=p.mode,

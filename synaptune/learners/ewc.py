@@ -83,7 +83,7 @@ class EWCLearner(NaiveLearner):
         self.register_buffer("ewc_tasks", torch.zeros((), dtype=torch.long, device=self.device))
         # Seeds the choice of Fisher samples; a buffer, so a restored learner picks the same ones.
         self.register_buffer("ewc_seed", torch.tensor(self.seed, dtype=torch.long, device=self.device))
-        self._use_penalty = False  # set per task by fit_task
+        self._use_penalty = False  # set per task by on_task_start
 
     def state_bytes(self) -> int:
         """Bytes of the three fixed-size consolidation buffers (3 x the parameter count)."""
@@ -100,24 +100,22 @@ class EWCLearner(NaiveLearner):
         return ((self.ewc_fisher * theta - 2 * self.ewc_fisher_theta) * theta
                 + self.ewc_fisher_theta_sq).sum()
 
-    def fit_task(
-        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
-    ) -> dict[str, float]:
+    def on_task_start(self, task: Task, split: Split) -> dict[str, float]:
         # One host sync per task, so the penalty (and its cost) is skipped when it is zero.
         self._use_penalty = self.params.ewc_lambda > 0 and int(self.ewc_tasks) > 0
-        metrics = super().fit_task(task, split=split, seen=seen)
-        if self._use_penalty:
-            with torch.no_grad():
-                metrics["train/penalty"] = float(self.penalty())
-        return metrics
+        return {}
 
     def regularizer(self) -> Tensor | None:
         if not self._use_penalty:
             return None
         return 0.5 * self.params.ewc_lambda * self.penalty()
 
-    def end_task(self, task: Task, split: Split) -> None:
+    def on_task_end(self, task: Task, split: Split) -> dict[str, float]:
         self.consolidate(task, split)
+        if not self._use_penalty:
+            return {}
+        with torch.no_grad():
+            return {"train/penalty": float(self.penalty())}
 
     def fisher_data(self, task: Task, split: Split) -> tuple[Tensor, Tensor]:
         """The ``fisher_samples`` samples ``(x, y)`` of ``task`` used for its Fisher.
@@ -158,7 +156,7 @@ class EWCLearner(NaiveLearner):
     def consolidate(self, task: Task, split: Split = "train") -> None:
         r"""Add task ``task``'s anchor :math:`F_t (\theta - \theta^*_t)^2` to the penalty."""
         x, y = self.fisher_data(task, split)
-        fisher = self.estimate_fisher(x, y, task_id=self._train_task_id(task.id))
+        fisher = self.estimate_fisher(x, y, task_id=self.train_task_id(task.id))
         with torch.no_grad():
             theta = self._flat_params()
             self.ewc_fisher += fisher

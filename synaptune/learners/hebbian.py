@@ -12,9 +12,8 @@ on their features with labels. Spec: ALGORITHMS.md §5; golden fixtures
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.base import Learner, restrict_to_task
+from synaptune.learners.base import restrict_to_task
+from synaptune.learners.gradient import Batch, GradientLearner
 from synaptune.learners.networks import check_multi_head
-from synaptune.learners.training import fit_epochs
 from synaptune.params import param, validate
 
 if TYPE_CHECKING:
@@ -44,7 +43,6 @@ __all__ = [
     "winners",
 ]
 
-logger = logging.getLogger(__name__)
 
 MODES = ("default", "reference")
 NORMS = ("per-unit", "global")
@@ -641,7 +639,7 @@ class _Head(nn.Module):
         return restrict_to_task(out, self.task_classes, task_id)
 
 
-class HebbianLearner(Learner):
+class HebbianLearner(GradientLearner):
     r"""Krotov–Hopfield Hebbian layers learned without labels, then a supervised linear head.
 
     For each task: (1) unless frozen (``freeze_hebbian`` after the first task),
@@ -814,43 +812,35 @@ class HebbianLearner(Learner):
         self.hebb_epochs_done.copy_(torch.tensor(done, dtype=torch.float64))
         return {"train/hebbian_convergence": float(last.max())}
 
-    def _head_phase(self, task: Task, split: Split, tid: int | None) -> dict[str, float]:
-        p = self.params
-        params = [w for w in self.head.parameters() if w.requires_grad]
-
-        def batches() -> Iterator[tuple[Tensor, Tensor]]:
-            for x, y in task.batches(split, p.batch_size, shuffle=True, generator=self.generator):
-                if x.shape[0] >= 2:  # the head's BatchNorm needs two samples in training mode
-                    yield x, y
-
-        def loss_of(x: Tensor, y: Tensor) -> Tensor:
-            return F.cross_entropy(self.head(self.features(x), tid), y)
-
-        return fit_epochs(loss_of, batches, torch.optim.SGD(params, lr=p.lr, momentum=p.momentum), p.epochs,
-                          device=self.device)
-
-    def fit_task(self, task: Task, *, split: Split = "train",
-                 seen: tuple[Task, ...] = ()) -> dict[str, float]:
+    # ---------------------------------------------- the head, trained by GradientLearner
+    def remember(self, task: Task, seen: tuple[Task, ...]) -> None:
         self.head.task_classes[task.id, list(task.classes)] = True
-        # Dropout draws from the global generator: reseed it from ours, so a run depends only
-        # on the learner's own state.
-        self.seed_global_rng()
-        self.train()
-        metrics: dict[str, float] = {}
-        if not (self.params.freeze_hebbian and int(self.tasks_done) > 0):
-            metrics.update(self._hebbian_phase(task, split))
-        tid = task.id if self.scenario == "task-il" else None
-        metrics.update(self._head_phase(task, split, tid))
-        self.tasks_done += 1
-        logger.debug("task %d: %s", task.id, metrics)
-        return metrics
 
-    # -------------------------------------------------------------------- prediction
-    def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        self.check_task_id(task_id)
-        self.eval()
-        with torch.no_grad():
-            return self.head(self.features(x.to(self.device)), task_id).argmax(dim=1)
+    def on_task_start(self, task: Task, split: Split) -> dict[str, float]:
+        if self.params.freeze_hebbian and int(self.tasks_done) > 0:
+            return {}
+        return self._hebbian_phase(task, split)
+
+    def epoch_batches(self, task: Task, split: Split, seen: tuple[Task, ...]) -> Callable[[], Iterator[Batch]]:
+        tid = self.train_task_id(task.id)
+
+        def batches() -> Iterator[Batch]:
+            for x, y in task.batches(split, self.params.batch_size, shuffle=True, generator=self.generator):
+                if x.shape[0] >= 2:  # the head's BatchNorm needs two samples in training mode
+                    yield x, y, tid
+
+        return batches
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        params = [w for w in self.head.parameters() if w.requires_grad]
+        return torch.optim.SGD(params, lr=self.params.lr, momentum=self.params.momentum)
+
+    def logits(self, x: Tensor, task_id: int | Tensor | None) -> Tensor:
+        return self.head(self.features(x), task_id)
+
+    def on_task_end(self, task: Task, split: Split) -> dict[str, float]:
+        self.tasks_done += 1
+        return {}
 
     def prototype_images(self) -> Tensor | None:
         """The first Hebbian layer's filters as images, each min-max scaled to [0, 1].

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from synaptune.learners.naive import Batch, NaiveLearner
+from synaptune.learners.gradient import Batch
+from synaptune.learners.naive import NaiveLearner
 from synaptune.learners.networks import NetworkParams
 
 if TYPE_CHECKING:
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, kw_only=True)
 class JointParams(NetworkParams):
     """Hyperparameters of :class:`JointLearner` (the shared network knobs only)."""
+
+
+def _by_id(task: Task, seen: tuple[Task, ...]) -> list[Task]:
+    """The seen tasks and ``task``, in order; a repeated task id counts once."""
+    return list({t.id: t for t in (*seen, task)}.values())
 
 
 class JointLearner(NaiveLearner):
@@ -57,22 +63,19 @@ class JointLearner(NaiveLearner):
     params_cls = JointParams
     trains_on_seen_tasks = True
 
-    def fit_task(
-        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
-    ) -> dict[str, float]:
-        tasks = {t.id: t for t in (*seen, task)}  # by id: a repeated task counts once
-        for t in tasks.values():
+    def remember(self, task: Task, seen: tuple[Task, ...]) -> None:
+        for t in _by_id(task, seen):
             self.net.remember(t.id, t.classes)
+
+    def epoch_batches(self, task: Task, split: Split, seen: tuple[Task, ...]) -> Callable[[], Iterator[Batch]]:
         xs, ys, ids = [], [], []
-        for t in tasks.values():
+        for t in _by_id(task, seen):
             x, y = t.tensors(split)
             xs.append(x.to(self.device))
             ys.append(y.to(self.device))
             ids.append(torch.full((y.shape[0],), t.id, dtype=torch.long, device=self.device))
         x_all, y_all, id_all = torch.cat(xs), torch.cat(ys), torch.cat(ids)
-        metrics = self._train(lambda: self._joint_batches(x_all, y_all, id_all))
-        self.end_task(task, split)
-        return metrics
+        return lambda: self._joint_batches(x_all, y_all, id_all)
 
     def _joint_batches(self, x: Tensor, y: Tensor, task_ids: Tensor) -> Iterator[Batch]:
         order = torch.randperm(y.shape[0], generator=self.generator).to(self.device)

@@ -3,24 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from synaptune.learners.base import Learner
+from synaptune.learners.gradient import GradientLearner
 from synaptune.learners.networks import Classifier, NetworkParams, check_multi_head
-from synaptune.learners.training import fit_epochs
-
-if TYPE_CHECKING:
-    from synaptune.benchmarks.base import Split, Task
-
-
-#: ``(x, y, task_id)``: task_id is ``None``, an int, or an int64 (B,) tensor.
-Batch = tuple[Tensor, Tensor, "int | Tensor | None"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +17,7 @@ class NaiveParams(NetworkParams):
     """Hyperparameters of :class:`NaiveLearner` (the shared network knobs only)."""
 
 
-class NaiveLearner(Learner):
+class NaiveLearner(GradientLearner):
     r"""Fine-tunes one network on each task in turn, with nothing against forgetting.
 
     Each task gets a fresh optimiser (SGD with momentum and weight decay, or
@@ -67,57 +56,9 @@ class NaiveLearner(Learner):
                               n_tasks=self.n_tasks)
         self.to(self.device)
 
-    # ----------------------------------------------------------------- training
-    def fit_task(
-        self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()
-    ) -> dict[str, float]:
-        self.net.remember(task.id, task.classes)
-        tid = self._train_task_id(task.id)
-        metrics = self._train(lambda: self._batches(task, split, tid))
-        self.end_task(task, split)
-        return metrics
-
-    def _train_task_id(self, task_id: int) -> int | None:
-        # The task id is only known to the learner (and so used for masking) in task-il;
-        # using it in class-il would turn the naive baseline into the "labels trick".
-        return task_id if self.scenario == "task-il" else None
-
-    def _batches(self, task: Task, split: Split, tid: int | None) -> Iterator[Batch]:
-        for x, y in task.batches(split, self.params.batch_size, shuffle=True, generator=self.generator):
-            yield x, y, tid
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def make_optimizer(self) -> torch.optim.Optimizer:
         p = self.params
         if p.optimizer == "adam":
             return torch.optim.Adam(self.net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         return torch.optim.SGD(self.net.parameters(), lr=p.lr, momentum=p.momentum,
                                weight_decay=p.weight_decay)
-
-    def regularizer(self) -> Tensor | None:
-        """Extra loss term added to the cross-entropy; ``None`` for plain fine-tuning."""
-        return None
-
-    def end_task(self, task: Task, split: Split) -> None:
-        """Hook run after training on ``task`` (EWC consolidates here)."""
-
-    def _train(self, batches: Callable[[], Iterator[Batch]]) -> dict[str, float]:
-        """``epochs`` passes over ``batches()``; returns the last epoch's mean loss."""
-        # Dropout draws from the global generator: reseed it from ours so a run is
-        # reproducible from the learner's own state, whatever ran before in the process.
-        self.seed_global_rng()
-        self.train()
-        return fit_epochs(self._loss, batches, self._make_optimizer(), self.params.epochs, device=self.device)
-
-    def _loss(self, x: Tensor, y: Tensor, tid: int | Tensor | None) -> Tensor:
-        """Cross-entropy of one batch, plus :meth:`regularizer` when there is one."""
-        loss = F.cross_entropy(self.net(x, tid), y)
-        extra = self.regularizer()
-        return loss if extra is None else loss + extra
-
-    # --------------------------------------------------------------- prediction
-    def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        self.check_task_id(task_id)
-        self.eval()
-        with torch.no_grad():
-            return self.net(x.to(self.device), task_id).argmax(dim=1)
-

@@ -15,18 +15,15 @@ layer, which is the comparison the original draws.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.base import Learner
+from synaptune.learners.gradient import GradientLearner
 from synaptune.learners.networks import Classifier, FeatureStack, check_multi_head, image_shape
-from synaptune.learners.training import fit_epochs
 from synaptune.params import param, validate
 
 if TYPE_CHECKING:
@@ -570,7 +567,7 @@ class SparseClassifier(Classifier):
 
 
 # ------------------------------------------------------------------------------ learners
-class SparseMLPLearner(Learner):
+class SparseMLPLearner(GradientLearner):
     r"""Fine-tuning of a sparse network (k-winners activations, fixed sparse weights).
 
     Nothing else protects against forgetting: the claim of the original is that
@@ -629,55 +626,32 @@ class SparseMLPLearner(Learner):
         return SparseMLP(self.input_shape, self.params, generator=self.generator)
 
     # ----------------------------------------------------------------- training
-    def fit_task(self, task: Task, *, split: Split = "train", seen: tuple[Task, ...] = ()) -> dict[str, float]:
-        self.net.remember(task.id, task.classes)
-        # The task id reaches the network only in task-il (as for `naive`).
-        tid = task.id if self.scenario == "task-il" else None
+    def epochs_for(self, task: Task) -> int:
         p = self.params
-        epochs = p.train_ep if int(self.tasks_done) == 0 else p.train_ep_inc
-        metrics = self._train(task, split, tid, epochs)
-        self.tasks_done += 1
-        return metrics
+        return p.train_ep if int(self.tasks_done) == 0 else p.train_ep_inc
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def make_optimizer(self) -> torch.optim.Optimizer:
         p = self.params
-        opt = torch.optim.SGD(self.net.parameters(), lr=p.lr, momentum=p.momentum, nesterov=p.nesterov,
-                              weight_decay=p.weight_decay)
-        if p.mode == "default" and self._sparse_layers:
-            opt.register_step_post_hook(lambda *_: self.rezero_weights())
-        return opt
+        return torch.optim.SGD(self.net.parameters(), lr=p.lr, momentum=p.momentum, nesterov=p.nesterov,
+                               weight_decay=p.weight_decay)
+
+    def on_batch_end(self) -> None:
+        if self.params.mode == "default":
+            self.rezero_weights()
+
+    def on_epoch_end(self, epoch: int) -> None:
+        if self.params.mode == "default":
+            for kw in self._kwinners:
+                kw.update_boost_strength()
+
+    def on_task_end(self, task: Task, split: Split) -> dict[str, float]:
+        self.tasks_done += 1
+        return {}
 
     def rezero_weights(self) -> None:
         """Set every masked weight back to 0."""
         for m in self._sparse_layers:
             m.rezero_weights()
-
-    def _batches(self, task: Task, split: Split) -> Iterator[tuple[Tensor, Tensor]]:
-        return task.batches(split, self.params.batch_size, shuffle=True, generator=self.generator)
-
-    def _train(self, task: Task, split: Split, tid: int | None, epochs: int) -> dict[str, float]:
-        # Dropout draws from the global generator: reseed it from ours (as `naive` does).
-        self.seed_global_rng()
-        self.train()
-
-        def loss_of(x: Tensor, y: Tensor) -> Tensor:
-            return F.cross_entropy(self.net(x, tid), y)
-
-        def end_of_epoch(epoch: int) -> None:
-            if self.params.mode == "default":
-                for kw in self._kwinners:
-                    kw.update_boost_strength()
-
-        return fit_epochs(loss_of, lambda: self._batches(task, split), self._make_optimizer(), epochs,
-                          device=self.device, on_epoch_end=end_of_epoch)
-
-    # --------------------------------------------------------------- prediction
-    def predict(self, x: Tensor, *, task_id: int | None = None) -> Tensor:
-        self.check_task_id(task_id)
-        self.eval()
-        with torch.no_grad():
-            return self.net(x.to(self.device), task_id).argmax(dim=1)
-
 
 
 class SparseCNNLearner(SparseMLPLearner):

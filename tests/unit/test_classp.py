@@ -253,7 +253,7 @@ def test_learner_accumulator_persists_across_tasks_and_checkpoints() -> None:
     learner.fit_task(stream.tasks[1])
     assert (learner.classp_grad_sum >= after_first).all() and learner.classp_grad_sum.sum() > after_first.sum()
     # a fresh optimiser sees the accumulated sums
-    opt = learner._make_optimizer()
+    opt = learner.make_optimizer()
     first = next(learner.net.parameters())
     assert torch.equal(opt.state[first]["grad_sum"].flatten(), learner.classp_grad_sum[: first.numel()])
 
