@@ -37,7 +37,7 @@ from types import ModuleType
 
 import torch
 
-from synaptune.learners.hebbian import BioConv2d, BioLinear
+from synaptune.learners.modules.bio import BioConv2d, BioLinear
 
 HERE = Path(__file__).resolve().parent
 

@@ -28,7 +28,8 @@ from collections.abc import Callable
 import torch
 
 from synaptune.benchmarks.base import Pool, Task
-from synaptune.learners.sparse import KWinners, KWinners2d, SparseMLPLearner, SparseMLPParams
+from synaptune.learners.modules.kwinners import KWinners, KWinners2d
+from synaptune.learners.sparse import SparseMLPLearner, SparseMLPParams
 
 
 class ObviousKWinners:

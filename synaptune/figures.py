@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from synaptune.learners.som import near_square
+from synaptune.learners.functional.som import near_square
 
 __all__ = ["png_bytes", "prototype_grid", "save_png"]
 
@@ -32,7 +32,7 @@ def prototype_grid(images: Tensor, *, ncol: int | None = None, padding: int = 1)
         images: N images with C = 1 (gray) or 3 (RGB) channels, values in [0, 1]
             (values outside are clipped).
         ncol: images per row; default the columns of the near-square lattice of N
-            neurons (:func:`~synaptune.learners.som.near_square`), i.e. the SOM's layout.
+            neurons (:func:`~synaptune.learners.functional.som.near_square`), i.e. the SOM's layout.
         padding: pixels between images (drawn white).
 
     Raises:

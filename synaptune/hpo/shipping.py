@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from synaptune.hpo import store
-from synaptune.hpo.presets import SHIPPED_DIR, Preset, load_preset, preset_from_record, write_preset
+from synaptune.hpo.presets import SHIPPED_DIR, load_preset, preset_from_record, write_preset
 
 #: Seeds of a shipped preset's test result.
 TEST_SEEDS = 5

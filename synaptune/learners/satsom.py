@@ -7,7 +7,7 @@ buffers, a per-sample :meth:`SatSOM.step` and a batched read-out in
 stream as the registered learner ``satsom``. Both are configured by
 :class:`SatSOMParams`. The SOM pieces that other maps reuse (lattice, BMU,
 Gaussian neighbourhood, quantile) are pure functions in
-:mod:`synaptune.learners.som`.
+:mod:`synaptune.learners.functional.som`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.base import Learner, restrict_to_task
-from synaptune.learners.som import (
+from synaptune.learners.functional.som import (
     gaussian,
     grid_locations,
     lattice_sq_distances,

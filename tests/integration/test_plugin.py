@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""A learner from another package (tests/fixtures/plugin, installed with pip) appears in
-`list`, `space`, `run` and `sweep`, and passes the shipped conformance suite."""
+"""Learners from another package (tests/fixtures/plugin, installed with pip) appear in
+`list`, `space`, `run` and `sweep`, and pass the shipped conformance suite."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(site), str(source)], check=True, capture_output=True, text=True)
     assert (site / "synaptune_nearest_mean" / "space.yaml").is_file()
+    assert (site / "synaptune_nearest_mean" / "anchor_space.yaml").is_file()
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "MLFLOW_LOGGING_LEVEL": "WARNING"}
 
@@ -35,6 +36,8 @@ def test_the_plugin_learner_is_listed_and_has_its_space(plugin_env: dict[str, st
     assert r.returncode == 0, r.stderr
     line = next(line for line in r.stdout.splitlines() if "nearest-mean" in line)
     assert "nearest mean" in line and "(from synaptune-nearest-mean)" in line
+    line = next(line for line in r.stdout.splitlines() if "l2-anchor" in line)
+    assert "L2 anchor" in line and "(from synaptune-nearest-mean)" in line
     r = run_cli("space", "nearest-mean", cwd=tmp_path, env=plugin_env)
     assert r.returncode == 0, r.stderr
     assert "learner: nearest-mean" in r.stdout and "shrink" in r.stdout
@@ -62,13 +65,16 @@ def test_the_plugin_learner_is_swept(plugin_env: dict[str, str], tmp_path: Path)
     assert "2 completed" in r.stdout and "learner nearest-mean" in r.stdout
 
 
-def test_the_plugin_learner_passes_the_shipped_conformance_suite(plugin_env: dict[str, str], tmp_path: Path) -> None:
-    (tmp_path / "test_nearest_mean.py").write_text(
+def test_the_plugin_learners_pass_the_shipped_conformance_suite(plugin_env: dict[str, str], tmp_path: Path) -> None:
+    # nearest-mean subclasses Learner; l2-anchor follows CONTRIBUTING.md's GradientLearner walkthrough.
+    (tmp_path / "test_plugin_learners.py").write_text(
         "from synaptune.testing import LearnerConformance\n\n\n"
         "class TestNearestMean(LearnerConformance):\n"
-        "    learner = 'nearest-mean'\n")
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_nearest_mean.py"],
+        "    learner = 'nearest-mean'\n\n\n"
+        "class TestL2Anchor(LearnerConformance):\n"
+        "    learner = 'l2-anchor'\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plugin_learners.py"],
                        cwd=tmp_path, env={**os.environ, **plugin_env}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:]
     methods = [m for m in dir(__import__("synaptune.testing").testing.LearnerConformance) if m.startswith("test_")]
-    assert f"{len(methods)} passed" in r.stdout, r.stdout[-1000:]
+    assert f"{2 * len(methods)} passed" in r.stdout, r.stdout[-1000:]

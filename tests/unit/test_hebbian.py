@@ -12,15 +12,9 @@ import pytest
 import torch
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.hebbian import (
-    BioConv2d,
-    BioLinear,
-    HebbianLearner,
-    HebbianParams,
-    krotov_hopfield_delta,
-    normalise,
-    winners,
-)
+from synaptune.learners.functional.krotov_hopfield import krotov_hopfield_delta, normalise, winners
+from synaptune.learners.hebbian import HebbianLearner, HebbianParams
+from synaptune.learners.modules.bio import BioConv2d, BioLinear
 from synaptune.runner import evaluate_row, train_task
 from synaptune.testing import blob_stream
 from tests.conftest import reference_fixtures

@@ -12,21 +12,14 @@ from torch import nn
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.naive import NaiveLearner, NaiveParams
-from synaptune.learners.som import (
+from synaptune.learners.functional.som import (
     conv_best_matching_unit,
     near_square,
     patch_best_matching_unit,
     som_update_,
 )
-from synaptune.learners.sommask import (
-    SOMMask,
-    SOMMaskCNNLearner,
-    SOMMaskCNNParams,
-    SOMMaskedConv2d,
-    SOMMaskedLinear,
-    SOMMaskMLPLearner,
-    SOMMaskMLPParams,
-)
+from synaptune.learners.modules.som_mask import SOMMask, SOMMaskedConv2d, SOMMaskedLinear
+from synaptune.learners.sommask import SOMMaskCNNLearner, SOMMaskCNNParams, SOMMaskMLPLearner, SOMMaskMLPParams
 from synaptune.runner import train_task
 from synaptune.testing import blob_stream
 

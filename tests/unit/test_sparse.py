@@ -16,15 +16,13 @@ from torch import nn
 from synaptune.benchmarks import BenchmarkParams, build_stream
 from synaptune.exceptions import ConfigError
 from synaptune.learners.naive import NaiveLearner, NaiveParams
+from synaptune.learners.modules.kwinners import KWinners, KWinners2d
+from synaptune.learners.modules.sparse_weights import SparseWeights, SparseWeights2d
 from synaptune.learners.sparse import (
-    KWinners,
-    KWinners2d,
     SparseCNNLearner,
     SparseCNNParams,
     SparseMLPLearner,
     SparseMLPParams,
-    SparseWeights,
-    SparseWeights2d,
 )
 from synaptune.runner import evaluate_row, train_task
 from synaptune.testing import blob_stream
