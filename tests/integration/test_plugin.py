@@ -34,9 +34,9 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_the_plugin_learner_is_listed_and_has_its_space(plugin_env: dict[str, str], tmp_path: Path) -> None:
     r = run_cli("list", "learners", cwd=tmp_path, env=plugin_env)
     assert r.returncode == 0, r.stderr
-    line = next(line for line in r.stdout.splitlines() if "nearest-mean" in line)
+    line = next(line for line in r.stdout.splitlines() if line.split()[:1] == ["nearest-mean"])
     assert "nearest mean" in line and "(from synaptune-nearest-mean)" in line
-    line = next(line for line in r.stdout.splitlines() if "l2-anchor" in line)
+    line = next(line for line in r.stdout.splitlines() if line.split()[:1] == ["l2-anchor"])
     assert "L2 anchor" in line and "(from synaptune-nearest-mean)" in line
     r = run_cli("space", "nearest-mean", cwd=tmp_path, env=plugin_env)
     assert r.returncode == 0, r.stderr
