@@ -516,7 +516,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from synaptune.hpo import store
     from synaptune.hpo.evaluate import run_preset
     from synaptune.hpo.presets import Preset
-    from synaptune.learners import LEARNERS
+    from synaptune.learners import params_of
     from synaptune.params import from_dict
     from synaptune.runner import check_device
 
@@ -533,7 +533,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--other-stream is for running a --preset on another stream; drop it, or give --preset.")
     overrides = _set_overrides(args.set)
     target = _run_target(args)
-    params_cls = LEARNERS.get(target.learner).params_cls
+    params_cls = params_of(target.learner)
     params_obj = from_dict(params_cls, {**target.params, **overrides}, where="--set" if overrides else "")
     # Memory before anything is built: every seed fills a T x T accuracy matrix, kept to the end.
     check_memory(outline(target.bench_name, target.bench_params), matrices=args.seeds + _RUN_EXTRA_MATRICES,

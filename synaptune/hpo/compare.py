@@ -31,7 +31,7 @@ from synaptune.exceptions import ConfigError
 from synaptune.hpo.evaluate import run_preset
 from synaptune.hpo.leaderboard import human_bytes
 from synaptune.hpo.presets import Preset, load_preset, preset_path, shipped_presets
-from synaptune.learners import LEARNERS
+from synaptune.learners import LEARNERS, params_of
 from synaptune.params import from_dict
 from synaptune.protocols import Protocol
 
@@ -82,7 +82,7 @@ def parse_entry(text: str) -> Entry:
             raise ConfigError(f"entry {text!r}: overrides are NAME=VALUE separated by commas "
                               "(e.g. naive:lr=0.05,epochs=2).")
         values[name.strip()] = value.strip()
-    params = from_dict(LEARNERS.get(learner).params_cls, values, where=f"entry {text!r}")
+    params = from_dict(params_of(learner), values, where=f"entry {text!r}")
     return Entry(text, learner, params, source="defaults" + (f" + {overrides}" if overrides else ""))
 
 

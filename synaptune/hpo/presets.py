@@ -33,7 +33,7 @@ import yaml
 import synaptune
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
 from synaptune.exceptions import ConfigError
-from synaptune.learners import LEARNERS
+from synaptune.learners import LEARNERS, params_of
 from synaptune.params import from_dict, read_yaml
 from synaptune.protocols import Protocol
 
@@ -83,7 +83,7 @@ def preset_from_record(record: TrialRecord, *, tracking_uri: str, metric: str, m
     if not record.params:
         raise ConfigError(f"MLflow {where} has no `learner/` params (logged by an older synaptune, which mixed the "
                           "learner's params with the sweep's settings); re-run the sweep to export it.")
-    params = from_dict(LEARNERS.get(record.learner).params_cls, record.params, where=where)
+    params = from_dict(params_of(record.learner), record.params, where=where)
     settings = record.settings
     bench = from_dict(BenchmarkParams, {k.split("/", 1)[1]: v for k, v in settings.items()
                                         if k.startswith("benchmark/")}, where=where)

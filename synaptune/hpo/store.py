@@ -744,9 +744,9 @@ class TrialLogger:
                 TRIAL_NUMBER: str(number), STATUS: TrialStatus.RUNNING.value})
             run_id = run.info.run_id
             self._steps[run_id] = set()
-            from synaptune.learners import LEARNERS
+            from synaptune.learners import params_of
 
-            params = LEARNERS.get(self.learner).params_cls(**{**self.fixed, **config})
+            params = params_of(self.learner)(**{**self.fixed, **config})
             logged = {**flat(LEARNER_PREFIX, dataclasses.asdict(params)), "learner": self.learner, **self.settings}
             from mlflow.entities import Param
 

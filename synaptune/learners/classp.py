@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,10 +20,7 @@ from torch import Tensor
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.naive import NaiveLearner
-from synaptune.learners.networks import NetworkParams
-from synaptune.params import param
-
-MODES = ("paper", "reference")
+from synaptune.learners.hparams import CLASSPParams, CLASSP_MODES
 
 
 def _check_hparams(*, lr: Any, threshold: Any, epsilon: Any, power: Any, where: str = "CLASSP") -> None:
@@ -150,8 +146,8 @@ class CLASSP(torch.optim.Optimizer):
         include_current: bool = True,
         apply_scaling: bool | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"CLASSP: `mode` must be one of {', '.join(MODES)}, got {mode!r}.")
+        if mode not in CLASSP_MODES:
+            raise ConfigError(f"CLASSP: `mode` must be one of {', '.join(CLASSP_MODES)}, got {mode!r}.")
         if apply_scaling is not None:
             apply_decay = apply_scaling
         _check_hparams(lr=lr, threshold=threshold, epsilon=epsilon, power=power)
@@ -265,31 +261,6 @@ class CLASSP(torch.optim.Optimizer):
         torch._foreach_addcdiv_(params, gated, denom, value=-lr)
         if not include_current:
             accumulate()
-
-
-@dataclass(frozen=True, kw_only=True)
-class CLASSPParams(NetworkParams):
-    """Hyperparameters of :class:`CLASSPLearner`: the network knobs plus CLASSP's.
-
-    The inherited ``optimizer``, ``momentum`` and ``weight_decay`` are ignored (the
-    optimiser is always CLASSP).
-    """
-
-    lr: float = param(0.2, low=0.0, high=10.0, low_open=True,
-                      help="CLASSP step size alpha; use a positive step, e.g. 0.2.")
-    threshold: float = param(1e-10, low=-1.0, high=1e3,
-                             help="Gate: paper mode updates a weight only where g**2 > threshold "
-                                  "(e.g. 1e-12..1e-3); reference mode: <1 on, >=1 every update off.")
-    power: int = param(1, low=1, high=8, help="Exponent p: accumulate |g|**p, scale by (eps + sum)**(-1/p).")
-    epsilon: float = param(1e-5, low=0.0, high=1.0, low_open=True,
-                           help="Added to the accumulator before the root, e.g. 1e-5.")
-    apply_decay: bool = param(True, help="Scale steps by the accumulator (false: plain SGD that still "
-                                         "accumulates).")
-    mode: str = param("paper", choices=MODES,
-                      help="paper: per-weight gate and |g|**p; reference: bit-compatible with the "
-                           "published code.")
-    include_current: bool = param(True, help="Paper mode: the current |g|**p is in the denominator "
-                                             "(README) rather than only the past ones (paper's equation).")
 
 
 class CLASSPLearner(NaiveLearner):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -12,8 +11,7 @@ from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
 from synaptune.learners.naive import NaiveLearner
-from synaptune.learners.networks import NetworkParams
-from synaptune.params import param
+from synaptune.learners.hparams import EWCParams
 
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
@@ -21,14 +19,6 @@ if TYPE_CHECKING:
 #: Samples per vmapped chunk when estimating the Fisher: bounds memory to
 #: chunk x n_parameters floats of per-sample gradients.
 _FISHER_CHUNK = 64
-
-
-@dataclass(frozen=True, kw_only=True)
-class EWCParams(NetworkParams):
-    """Hyperparameters of :class:`EWCLearner`: the network knobs plus the penalty."""
-
-    ewc_lambda: float = param(100.0, low=0.0, high=1e6, help="strength of the quadratic penalty")
-    fisher_samples: int = param(200, low=1, help="training samples used to estimate the diagonal Fisher")
 
 
 class EWCLearner(NaiveLearner):

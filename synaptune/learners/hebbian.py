@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -23,9 +22,9 @@ from torch import Tensor, nn
 from synaptune.exceptions import ConfigError
 from synaptune.learners.base import restrict_to_task
 from synaptune.learners.gradient import Batch, GradientLearner
-from synaptune.learners.modules.bio import MODES, NORMS, BioConv2d, BioLinear
+from synaptune.learners.modules.bio import BioConv2d, BioLinear
 from synaptune.learners.networks import check_multi_head
-from synaptune.params import param, validate
+from synaptune.learners.hparams import HebbianParams
 
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
@@ -37,77 +36,6 @@ __all__ = ["CONV_STACK", "HebbianLearner", "HebbianParams"]
 #: ``(out_channels, kernel_size, max-pool 2x2 after the ReLU)``. Layer 5 is a BioLinear.
 CONV_STACK: tuple[tuple[int, int, bool], ...] = (
     (96, 5, True), (128, 3, False), (192, 3, True), (256, 3, False))
-
-
-# ------------------------------------------------------------------------------ the learner
-@dataclass(frozen=True, kw_only=True)
-class HebbianParams:
-    """Hyperparameters of :class:`HebbianLearner`.
-
-    Defaults: seed 004's benchmark (BioPyTorch README, ALGORITHMS.md §5.5) at its
-    best depth, one BioConv2d 96x5x5 with p=2, k=9, delta=0.08, dropout 0.2, the
-    conv learning-rate schedule (0.007 -> 1e-4, speed 0.8) and the classifier's
-    SGD (lr 0.05, momentum 0.9, batch 64).
-    """
-
-    arch: str = param("conv", choices=("conv", "linear"),
-                      help="conv: seed 004's stack (BioConv2d 96x5x5+pool, 128x3x3, 192x3x3+pool, 256x3x3, "
-                           "then BioLinear); linear: BioLinear layers of `linear_units` each.")
-    hebbian_layers: int = param(1, low=0, high=5,
-                                help="Hebbian layers before the classifier (0: a linear classifier on the "
-                                     "raw input, the control).")
-    padding: str = param("auto", choices=("auto", "valid", "same"),
-                         help="Conv padding: valid (as the seed), same, or auto (valid when the image is "
-                              "large enough for the stack, else same).")
-    linear_units: int = param(300, low=2, help="Units of each BioLinear layer.")
-    p: int = param(2, low=2, high=16, help="Lebesgue exponent p of every Hebbian layer (shared).")
-    k: int = param(9, low=2, high=64,
-                   help="Ranking parameter: the k-th most active unit is pushed away (anti-Hebbian); "
-                        "at most the units of the smallest layer.")
-    delta: float = param(0.08, low=0.0, high=1.0, help="Anti-Hebbian strength Delta.")
-    linear_own_pkd: bool = param(False, help="BioLinear layers use linear_p / linear_k / linear_delta "
-                                             "instead of the shared p / k / delta.")
-    linear_p: int = param(3, low=2, high=16, help="p of the BioLinear layers (with linear_own_pkd).")
-    linear_k: int = param(2, low=2, high=64, help="k of the BioLinear layers (with linear_own_pkd).")
-    linear_delta: float = param(0.05, low=0.0, high=1.0, help="Delta of the BioLinear layers (with "
-                                                               "linear_own_pkd).")
-    hebb_lr_schedule: str = param("exp", choices=("exp", "constant"),
-                                  help="Hebbian learning rate: exp is end - (end - start) * exp(-speed * "
-                                       "epochs_done), constant is start.")
-    hebb_lr: float = param(0.007, low=0.0, low_open=True, help="Start Hebbian learning rate of conv layers.")
-    hebb_lr_end: float = param(1e-4, low=0.0, help="End Hebbian learning rate of conv layers (exp).")
-    hebb_lr_speed: float = param(0.8, low=0.0, low_open=True, unit="1/epoch",
-                                 help="Decay speed of the conv layers' exp schedule.")
-    linear_lr: float = param(0.1, low=0.0, low_open=True,
-                             help="Start Hebbian learning rate of BioLinear layers.")
-    linear_lr_end: float = param(0.005, low=0.0, help="End Hebbian learning rate of BioLinear layers (exp).")
-    linear_lr_speed: float = param(0.1, low=0.0, low_open=True, unit="1/epoch",
-                                   help="Decay speed of the BioLinear layers' exp schedule.")
-    hebb_epochs: int = param(1, low=1, help="Most unsupervised passes per layer and task.")
-    hebb_tol: float = param(0.01, low=0.0,
-                            help="A layer stops early once its convergence max|sum|W|^p - 1| at the end of "
-                                 "an epoch is at most this (0: never).")
-    hebb_order: str = param("sequential", choices=("sequential", "together"),
-                            help="sequential: train layer n on the outputs of trained layers 1..n-1; "
-                                 "together: every layer steps on each batch.")
-    freeze_hebbian: bool = param(True, help="Train the Hebbian layers on the first task only (true) or on "
-                                            "every task (false).")
-    norm: str = param("per-unit", choices=NORMS,
-                      help="Default mode: divide each update by its unit's max (per-unit) or the "
-                           "layer's max (global).")
-    mode: str = param("default", choices=MODES,
-                      help="reference: layers bit-compatible with biopytorch (global norm for BioLinear, "
-                           "per-channel for BioConv2d); default: `norm` for both.")
-    dropout: float = param(0.2, low=0.0, high=1.0, high_open=True, help="Dropout before the classifier head.")
-    lr: float = param(0.05, low=0.0, high=10.0, low_open=True,
-                      help="SGD learning rate of the classifier head.")
-    momentum: float = param(0.9, low=0.0, high=1.0, high_open=True, help="SGD momentum of the head.")
-    epochs: int = param(3, low=1, help="Passes of supervised head training per task.")
-    batch_size: int = param(64, low=2, help="Mini-batch size of both phases.")
-    multi_head: bool = param(False, help="One head per task (task-il only) instead of one shared head.")
-
-    def __post_init__(self) -> None:
-        validate(self)
 
 
 class _Head(nn.Module):

@@ -4,24 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from synaptune.learners.gradient import Batch
 from synaptune.learners.naive import NaiveLearner
-from synaptune.learners.networks import NetworkParams
+from synaptune.learners.hparams import JointParams
 
 if TYPE_CHECKING:
     from torch import Tensor
 
     from synaptune.benchmarks.base import Split, Task
-
-
-@dataclass(frozen=True, kw_only=True)
-class JointParams(NetworkParams):
-    """Hyperparameters of :class:`JointLearner` (the shared network knobs only)."""
 
 
 def _by_id(task: Task, seen: tuple[Task, ...]) -> list[Task]:

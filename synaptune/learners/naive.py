@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from synaptune.learners.gradient import GradientLearner
-from synaptune.learners.networks import Classifier, NetworkParams, check_multi_head
-
-
-@dataclass(frozen=True, kw_only=True)
-class NaiveParams(NetworkParams):
-    """Hyperparameters of :class:`NaiveLearner` (the shared network knobs only)."""
+from synaptune.learners.networks import Classifier, check_multi_head
+from synaptune.learners.hparams import NaiveParams
 
 
 class NaiveLearner(GradientLearner):

@@ -9,59 +9,19 @@ head over every class, or one head per task (``multi_head``, task-il only).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.base import restrict_to_task
-from synaptune.params import param, validate
+from synaptune.learners.hparams import TrainingParams
 
 MULTI_HEAD_NEEDS_TASK_IL = (
     "`multi_head` needs the task-il scenario (one head per task, chosen by the task id "
     "given at test time), got scenario {scenario!r}. Either set multi_head=false or use "
     "a task-il stream."
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainingParams:
-    """Dense width, dropout and optimiser knobs shared by the gradient-trained learners."""
-
-    hidden_units: int = param(128, low=1,
-                              help="Width of each hidden dense layer (MLP layers, CNN dense layer).")
-    dropout: float = param(0.0, low=0.0, high=1.0, high_open=True,
-                           help="Dropout probability after each hidden dense layer; use a value below 1.")
-    optimizer: str = param("sgd", choices=("sgd", "adam"),
-                           help="Optimiser, fresh for every task: sgd or adam.")
-    lr: float = param(0.05, low=0.0, high=10.0, low_open=True,
-                      help="Learning rate of the optimiser; use a positive step, e.g. 0.05.")
-    momentum: float = param(0.9, low=0.0, high=1.0, high_open=True,
-                            help="SGD momentum (ignored by adam); use a value below 1.")
-    weight_decay: float = param(0.0, low=0.0, high=1.0, help="L2 weight decay of the optimiser.")
-    batch_size: int = param(32, low=1, help="Training mini-batch size.")
-    epochs: int = param(3, low=1, help="Passes over each task's training data.")
-    multi_head: bool = param(False,
-                             help="One output head per task (task-il only) instead of one shared head.")
-
-    def __post_init__(self) -> None:
-        validate(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class NetworkParams(TrainingParams):
-    """The training knobs and the feature extractor: an MLP or the small CNN, chosen by ``arch``.
-
-    A learner bound to one extractor subclasses :class:`TrainingParams` instead and
-    gives ``arch`` as a class constant, with only that extractor's knobs.
-    """
-
-    arch: str = param("mlp", choices=("mlp", "cnn"),
-                      help="Feature extractor: mlp (flatten + dense layers) or cnn (two conv blocks).")
-    hidden_layers: int = param(2, low=1, high=8,
-                               help="Number of hidden dense layers of the MLP (arch=mlp).")
-    conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution of the CNN (arch=cnn).")
 
 
 def check_multi_head(params: TrainingParams, scenario: str) -> None:

@@ -13,8 +13,6 @@ Gaussian neighbourhood, quantile) are pure functions in
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,7 +28,7 @@ from synaptune.learners.functional.som import (
     pairwise_distances,
     quantile_linear,
 )
-from synaptune.params import param, validate
+from synaptune.learners.hparams import SatSOMParams, parse_grid
 
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
@@ -69,94 +67,6 @@ NOT_TRAINED = (
     "first (SatSOMLearner: fit_task); if you already did, `Lr` is too small for one step to "
     "saturate the best matching unit past 1e-4, so raise it."
 )
-
-_GRID_RE = re.compile(r"^\d+(x\d+)*$")
-
-
-def parse_grid(text: str) -> tuple[int, ...]:
-    """``"30x30"`` -> ``(30, 30)``; ``"100"`` -> ``(100,)``; ``"8x8x8"`` -> ``(8, 8, 8)``.
-
-    Raises:
-        ConfigError: not sides joined by ``x``, or a side below 1.
-    """
-    compact = text.replace(" ", "").lower()
-    if not _GRID_RE.match(compact):
-        raise ConfigError(
-            f"`grid` must be lattice sides joined by 'x', e.g. '30x30' (2-D), '100' (1-D) or "
-            f"'8x8x8' (3-D), got {text!r}."
-        )
-    shape = tuple(int(s) for s in compact.split("x"))
-    if min(shape) < 1:
-        raise ConfigError(f"`grid` sides must be at least 1, got {text!r}.")
-    return shape
-
-
-@dataclass(frozen=True, kw_only=True)
-class SatSOMParams:
-    """Hyperparameters of :class:`SatSOM` and :class:`SatSOMLearner`.
-
-    The map's knobs keep the original's names (``Lr``, ``Lr_bias``, ``Lr_sigma``,
-    ``q``, ``p``; ALGORITHMS.md §1.2). Two differ in form, because Params fields
-    are scalars: the lattice is the string ``grid`` (``grid_shape`` parses it),
-    and the initial width is ``initial_sigma_rel``, a fraction of the longest
-    grid side (``initial_sigma`` gives it in lattice units), so one search range
-    fits every grid size. ``epochs``, ``features`` and ``feature_dim`` are read
-    by the learner only.
-
-    The defaults are those of the original's online evaluation script
-    (``eval_online.py``: 30x30, sigma_0 = 3, lambda_0 = 0.5, Lr = 0.01,
-    Lr_bias = 0.2, Lr_sigma = 0.05, q = 0.005, p = 10, one pass per task).
-    """
-
-    grid: str = param("30x30", help="Lattice shape: sides joined by 'x' ('30x30'; '100' is 1-D, "
-                                    "'8x8x8' 3-D). Neurons N = product of the sides.")
-    initial_lr: float = param(0.5, low=0.0, low_open=True,
-                              help="Starting learning rate of every neuron (lambda_0), e.g. 0.5.")
-    initial_sigma_rel: float = param(0.1, low=0.0, low_open=True, unit="x longest grid side",
-                                     help="Starting neighbourhood width of every neuron, as a fraction "
-                                          "of the longest grid side (0.1 on 30x30 is sigma_0 = 3).")
-    Lr: float = param(0.01, low=0.0, low_open=True,
-                      help="Learning-rate decay: lr_i *= exp(-Lr * h_i) after each step; must be > 0.")
-    Lr_bias: float = param(0.2, low=0.0,
-                           help="Training boost of the neighbourhood for unsaturated neurons: "
-                                "h_i *= 1 + Lr_bias * (1 - saturation_i).")
-    Lr_sigma: float = param(0.05, low=0.0,
-                            help="Width decay: sigma_i *= exp(-Lr_sigma * h_i) after each step.")
-    q: float = param(0.005, low=0.0, high=1.0,
-                     help="Read-out quantile: distances above the q-quantile of the trained neurons' "
-                          "distances are disabled.")
-    p: float = param(10.0, low=0.0, low_open=True,
-                     help="Proximity exponent of the read-out: weight (1 - distance)**p.")
-    mode: str = param("default", choices=("default", "reference"),
-                      help="default: per-sample read-out (batch-independent); reference: the "
-                           "original's batch-global read-out, quirks included.")
-    epochs: int = param(1, low=1, help="(learner) Passes over each task's training samples, one step each.")
-    features: str = param("pixels", choices=("pixels", "random-projection"),
-                          help="(learner) Map input: flattened pixels, or a fixed random Gaussian "
-                               "projection of them to `feature_dim` dims.")
-    feature_dim: int = param(256, low=1,
-                             help="(learner) Output size of the random projection (features="
-                                  "random-projection only).")
-
-    def __post_init__(self) -> None:
-        validate(self)
-        # One spelling per lattice ("30 X 30" -> "30x30"), so equal params compare and log equal.
-        object.__setattr__(self, "grid", "x".join(map(str, parse_grid(self.grid))))
-
-    @property
-    def grid_shape(self) -> tuple[int, ...]:
-        """The lattice shape, e.g. ``(30, 30)``."""
-        return parse_grid(self.grid)
-
-    @property
-    def n_neurons(self) -> int:
-        """N, the number of neurons (product of the sides)."""
-        return math.prod(self.grid_shape)
-
-    @property
-    def initial_sigma(self) -> float:
-        """sigma_0 in lattice units: ``initial_sigma_rel`` times the longest side."""
-        return self.initial_sigma_rel * max(self.grid_shape)
 
 
 class SatSOM(nn.Module):

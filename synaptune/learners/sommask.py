@@ -14,16 +14,14 @@ published; the design is ALGORITHMS.md §2.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from synaptune.learners.naive import NaiveLearner
-from synaptune.learners.networks import TrainingParams
 from synaptune.learners.modules.som_mask import SOMMask, SOMMaskedConv2d, SOMMaskedLinear
-from synaptune.params import param
+from synaptune.learners.hparams import SOMMaskCNNParams, SOMMaskMLPParams, SOMMaskParams
 
 __all__ = [
     "SOMMaskCNNLearner",
@@ -33,69 +31,6 @@ __all__ = [
     "SOMMaskParams",
     "mask_layers",
 ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SOMMaskParams(TrainingParams):
-    """SOM knobs shared by ``sommask-mlp`` and ``sommask-cnn`` (plus the network knobs).
-
-    Widths are in lattice units (neighbouring neurons are 1 apart). The
-    organising width and the SOM learning rate decay exponentially from their
-    start to their final value over ``decay_steps`` SOM updates (one per
-    training batch), then stay there; the forward width is fixed.
-    """
-
-    sigma_org: float = param(2.0, low=0.0, low_open=True, unit="lattice units",
-                             help="Starting width of the neighbourhood that organises the map (SOM rule).")
-    sigma_org_final: float = param(0.5, low=0.0, low_open=True, unit="lattice units",
-                                   help="Organising width reached after `decay_steps` SOM updates.")
-    sigma_fwd: float = param(3.0, low=0.0, low_open=True, unit="lattice units",
-                             help="Width of the forward mask around the winner; inf makes the mask 1 "
-                                  "(the unmasked network).")
-    som_lr: float = param(0.5, low=0.0, high=1.0, low_open=True,
-                          help="Starting SOM learning rate eta of the prototype update, in (0, 1].")
-    som_lr_final: float = param(0.01, low=0.0, high=1.0, low_open=True,
-                                help="SOM learning rate reached after `decay_steps` SOM updates.")
-    decay_steps: int = param(500, low=1,
-                             help="SOM updates (training batches) over which sigma_org and som_lr decay.")
-    threshold: float = param(0.0, low=0.0, high=1.0, high_open=True,
-                             help="Mask values at or below this are set to 0 (only units with mask > "
-                                  "threshold stay active); 0 keeps the soft mask.")
-    mask_position: str = param("post", choices=("pre", "post"),
-                               help="pre: relu(mask * Wx + b) (SOM-ReLU); "
-                                    "post: mask * relu(Wx + b) (ReLU-SOM).")
-    masked_layers: str = param("all", choices=("first", "all"),
-                               help="Mask the first hidden layer only, or every hidden layer "
-                                    "(conv and dense) of the network.")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SOMMaskMLPParams(SOMMaskParams):
-    """Hyperparameters of ``sommask-mlp``: an MLP whose hidden layers are SOM-masked."""
-
-    #: The feature extractor (a constant: there is nothing to choose).
-    arch: ClassVar[str] = "mlp"
-    #: Knobs that did nothing here, dropped from older presets and runs with a warning.
-    RETIRED: ClassVar[dict[str, str]] = {"arch": "always mlp", "conv_channels": "the MLP has no convolution"}
-
-    hidden_units: int = param(100, low=1,
-                              help="Width of each hidden dense layer (also the SOM's neurons).")
-    hidden_layers: int = param(2, low=1, high=8, help="Number of hidden dense layers, each SOM-masked.")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SOMMaskCNNParams(SOMMaskParams):
-    """Hyperparameters of ``sommask-cnn``: the small CNN with SOM-masked convolutions."""
-
-    arch: ClassVar[str] = "cnn"
-    RETIRED: ClassVar[dict[str, str]] = {"arch": "always cnn",
-                                         "hidden_layers": "the small CNN has one hidden dense layer"}
-
-    conv_channels: int = param(16, low=1, help="Channels of each 3x3 convolution (also the SOMs' neurons).")
-    conv_mask: str = param("patch", choices=("image", "patch"),
-                           help="image: one SOM on the whole layer input, a mask per channel (SOM+CNN); "
-                                "patch: a convolutional SOM on the patches, a mask per channel and "
-                                "location (CSOM).")
 
 
 def mask_layers(layers: nn.Sequential, params: SOMMaskParams, input_shape: tuple[int, ...]) -> nn.Sequential:

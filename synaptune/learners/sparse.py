@@ -13,98 +13,21 @@ for layer, which is the comparison the original draws.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from synaptune.exceptions import ConfigError
 from synaptune.learners.gradient import GradientLearner
 from synaptune.learners.modules.kwinners import KWinners, KWinners2d, KWinnersBase
 from synaptune.learners.modules.sparse_weights import SparseWeights, SparseWeights2d, SparseWeightsBase
 from synaptune.learners.networks import Classifier, FeatureStack, check_multi_head, image_shape
-from synaptune.params import param, validate
+from synaptune.learners.hparams import SparseCNNParams, SparseMLPParams
 
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
 
 __all__ = ["SparseCNN", "SparseCNNLearner", "SparseCNNParams", "SparseMLP", "SparseMLPLearner", "SparseMLPParams"]
-
-
-MODES = ("default", "reference")
-
-
-# ------------------------------------------------------------------------------- params
-@dataclass(frozen=True, kw_only=True)
-class SparseMLPParams:
-    """Hyperparameters of ``sparse-mlp``: seed 003's knobs, defaults from its configuration.
-
-    The defaults are the ``[DEFAULT]`` section of the original's
-    ``exps/exps_params.cfg`` (the "default preset"): 10% of hidden units on, 10% of
-    each unit's weights kept (``weight_sparsity_fc = 0.1``, so sparsity 0.9), no
-    boosting, k_inference_factor 1, one hidden layer of 1024 units, dropout 0.5,
-    plain SGD lr 0.01, mini-batches of 128 and 30 epochs per task. Names differ
-    from the original only for the weight sparsity, which is the fraction of zeros
-    here (``sparsity_fc = 1 - weight_sparsity_fc``), and ``mb_size`` (``batch_size``).
-    """
-
-    percent_on_fc: float = param(0.1, low=0.0, high=1.0, low_open=True,
-                                 help="Fraction of each hidden dense layer's units on (k-winners); "
-                                      "1 = dense ReLU layer.")
-    k_inference_factor: float = param(1.0, low=1.0, high=10.0,
-                                      help="At test time k is multiplied by this (capped at all units).")
-    boost_strength: float = param(0.0, low=0.0, high=100.0,
-                                  help="Boosting beta: units that won rarely score higher; 0 = off.")
-    boost_strength_factor: float = param(1.0, low=0.0, high=1.0,
-                                         help="beta is multiplied by this after every epoch "
-                                              "(default mode; the original never decays it).")
-    duty_cycle_period: int = param(1000, low=1, unit="samples",
-                                   help="Samples over which each unit's win rate is averaged.")
-    break_ties: bool = param(False, help="Exactly k winners (otherwise ties at the k-th value all win).")
-    sparsity_fc: float = param(0.9, low=0.0, high=1.0, high_open=True,
-                               help="Fraction of each dense unit's weights fixed at zero, in [0, 1); "
-                                    "0 = dense.")
-    hidden_units: int = param(1024, low=1, help="Width of each hidden dense layer.")
-    hidden_layers: int = param(1, low=1, high=8, help="Number of hidden dense layers.")
-    dropout: float = param(0.5, low=0.0, high=1.0, high_open=True,
-                           help="Dropout probability after each hidden dense layer; use a value below 1.")
-    lr: float = param(0.01, low=0.0, high=10.0, low_open=True, help="SGD learning rate.")
-    momentum: float = param(0.0, low=0.0, high=1.0, high_open=True, help="SGD momentum, below 1.")
-    nesterov: bool = param(False, help="Nesterov momentum (needs momentum > 0).")
-    weight_decay: float = param(0.0, low=0.0, high=1.0, help="SGD L2 weight decay.")
-    batch_size: int = param(128, low=1, help="Training mini-batch size (the original's mb_size).")
-    train_ep: int = param(30, low=1, help="Epochs on the first task.")
-    train_ep_inc: int = param(30, low=1, help="Epochs on each later task.")
-    multi_head: bool = param(False, help="One output head per task (task-il only); every head is trained "
-                                         "when its task arrives.")
-    mode: str = param("default", choices=MODES,
-                      help="default: re-zero masked weights after every optimizer step and decay the "
-                           "boost every epoch; reference: the original's timing (re-zero at each "
-                           "training forward, no decay).")
-
-    def __post_init__(self) -> None:
-        validate(self)
-        if self.nesterov and self.momentum == 0:
-            raise ConfigError("`nesterov`=true needs `momentum` > 0, got momentum=0. "
-                              "Either set momentum (e.g. 0.9) or nesterov=false.")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SparseCNNParams(SparseMLPParams):
-    """Hyperparameters of ``sparse-cnn``: those of ``sparse-mlp`` plus the convolutions'.
-
-    Defaults again from the original's ``[DEFAULT]`` (which is a CNN):
-    ``percent_on_conv = 0.99`` and ``weight_sparsity_conv = 0.99`` (sparsity 0.01),
-    k-winners per location (``KWinners2d(local=True)``).
-    """
-
-    percent_on_conv: float = param(0.99, low=0.0, high=1.0, low_open=True,
-                                   help="Fraction of conv activations on (k-winners); 1 = dense.")
-    sparsity_conv: float = param(0.01, low=0.0, high=1.0, high_open=True,
-                                 help="Fraction of each conv filter's weights fixed at zero, in [0, 1).")
-    local: bool = param(True, help="Conv k-winners among the channels at each location (else per sample).")
-    conv_channels: int = param(32, low=1, help="Channels of each of the two 3x3 convolutions.")
 
 
 # ------------------------------------------------------------------------------ networks

@@ -354,9 +354,9 @@ def load_space(learner: str, path: str | Path | None = None) -> SearchSpace:
             empty or inverted range, log range touching 0, range outside the
             field's domain, ``when`` on an unknown parameter.
     """
-    from synaptune.learners import LEARNERS
+    from synaptune.learners import params_of
 
-    params_cls = LEARNERS.get(learner).params_cls
+    params_cls = params_of(learner)
     src = Path(path) if path is not None else space_path(learner)
     doc = read_yaml(src, what="search space", hint="Give an existing YAML file to --space.",
                     example=f"`synaptune space {learner}` prints one to start from")

@@ -53,3 +53,24 @@ def test_list_imports_neither_torch_nor_ray() -> None:
 def test_usage_errors_import_neither_torch_nor_ray() -> None:
     for argv in (["sweep", "--trials", "x"], ["sweep", "--bogus"], ["run", "--scenario", "x"], ["nonsense"]):
         assert _engines_loaded_after(argv) == (2, []), argv
+
+
+def test_space_imports_neither_torch_nor_ray() -> None:
+    # Every built-in learner's knobs come from synaptune.learners.hparams, not from its torch module.
+    from synaptune.learners import LEARNERS
+
+    for name in LEARNERS.names():
+        assert _engines_loaded_after(["space", name]) == (0, []), name
+    assert _engines_loaded_after(["--help"]) == (0, [])
+    assert _engines_loaded_after(["sweep", "--help"]) == (0, [])
+
+
+def test_params_of_a_built_in_learner_is_its_class_params() -> None:
+    from synaptune.learners import LEARNERS, params_of
+    from synaptune.learners.hparams import __all__ as exported
+
+    names = LEARNERS.names()
+    assert len(names) >= 10
+    for name in names:
+        assert params_of(name) is LEARNERS.get(name).params_cls, name
+        assert params_of(name).__name__ in exported, name

@@ -106,10 +106,10 @@ def _read_space(results: SweepStore, run_id: str, learner: str | None) -> tuple[
     try:
         import yaml
 
-        from synaptune.learners import LEARNERS
+        from synaptune.learners import params_of
         from synaptune.searchspaces.space import parse_space
 
-        params_cls = LEARNERS.get(str(learner)).params_cls
+        params_cls = params_of(str(learner))
         space = parse_space(yaml.safe_load(text), params_cls, learner=str(learner),
                             source=f"search_space.yaml of run {run_id}")
     except Exception as e:  # noqa: BLE001 - a report still shows what it can

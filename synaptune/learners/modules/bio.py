@@ -29,14 +29,11 @@ from synaptune.learners.functional.krotov_hopfield import (
     normalise,
     raw_delta,
 )
+from synaptune.learners.hparams import MODES, NORMS
 
-__all__ = ["MODES", "NORMS", "BioConv2d", "BioLinear"]
-
-
-MODES = ("default", "reference")
+__all__ = ["BioConv2d", "BioLinear"]
 
 
-NORMS = ("per-unit", "global")
 
 
 def _check_rule(name: str, *, units: int, p: float, k: int, delta: float) -> None:
