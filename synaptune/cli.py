@@ -796,6 +796,7 @@ class _ComparePlan:
     bench_params: Any
     elsewhere: dict[str, str]  # entry label -> the other stream it was tuned on ("" if its own)
     tasks: int  # tasks reported per run
+    scenario: str  # the stream's: class-il, task-il or domain-il
     uri: str
     params: dict[str, Any]  # the parent run's MLflow params
 
@@ -834,7 +835,8 @@ def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
               **protocol.as_params(), "entries": " | ".join(e.label for e in entries),
               **store.flat("benchmark/", dataclasses.asdict(bench_params))}
     return _ComparePlan(entries=entries, protocol=protocol, bench_name=bench_name, bench_params=bench_params,
-                        elsewhere=elsewhere, tasks=protocol.reporting_stream(stream).n_tasks, uri=uri,
+                        elsewhere=elsewhere, tasks=protocol.reporting_stream(stream).n_tasks,
+                        scenario=stream.scenario, uri=uri,
                         params=params)
 
 
@@ -864,7 +866,7 @@ def _run_comparison(args: argparse.Namespace, plan: _ComparePlan, results_store:
                       **({"other_stream": "true", "preset_tuned_on": other} if other else {})})
     rows = compare.table_rows(results)
     out = Path(args.output or Path("synaptune-compare") / parent_id)
-    title = (f"{plan.bench_name}, {plan.tasks} tasks, protocol {plan.protocol}, {args.seeds} seed(s) x "
+    title = (f"{plan.bench_name} ({plan.scenario}), {plan.tasks} tasks, protocol {plan.protocol}, {args.seeds} seed(s) x "
              f"{args.task_orders} task order(s); MLflow run {parent_id}")
     files = compare.write_outputs(results, rows, out, title=title)
     results_store.log_artifacts(parent_id, out)

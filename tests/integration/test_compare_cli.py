@@ -69,6 +69,8 @@ def test_compare_two_presets_logs_runs_that_match_its_table(tmp_path: Path, mlfl
     names = {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert {"comparison.md", "comparison.png", "comparison.json"} <= names
     table = (tmp_path / "out" / "comparison.md").read_text()
+    assert table.startswith(f"# split-digits (class-il), 3 tasks, protocol end-of-stream, 2 seed(s) x 1 task order(s); "
+                            f"MLflow run {parent.info.run_id}\n")
     for row in rows.values():
         assert f"{row['acc']:.4f} ± {row['acc_std']:.4f}" in table
     assert (tmp_path / "out" / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
