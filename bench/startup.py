@@ -69,7 +69,7 @@ def first_trial(workdir: Path) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs of each light command (the best counts)")
-    ap.add_argument("--sweeps", type=int, default=3, help="sweeps timed to their first trial")
+    ap.add_argument("--sweeps", type=int, default=3, help="sweeps timed to their first trial (0: light commands only)")
     ap.add_argument("--smoke-test", action="store_true", help="1 repeat, 1 sweep: does it run?")
     args = ap.parse_args(argv)
     if args.smoke_test:
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  synaptune {name:<12}: {t:5.2f} s = {t / bare:4.1f}x bare python, {t / torch_only:4.2f}x "
               f"import torch   target <= {TARGET_LIGHT_S} s: {verdict}")
 
+    if args.sweeps == 0:  # the light commands only
+        return 0
     heavy = wall([sys.executable, "-c", "import torch, ray.tune, mlflow"], args.repeats)
     firsts, totals = [], []
     for i in range(args.sweeps):
