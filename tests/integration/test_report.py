@@ -306,3 +306,20 @@ def test_report_ranks_with_the_store_ranking_and_its_direction() -> None:
     by_forgetting = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None, trials, metric="val/forgetting",
                               mode="min")
     assert [t.trial_id for t in by_forgetting.completed] == ["t2", "t1", "t0"]  # least forgetting first
+
+
+def test_report_numbers_trials_by_position_even_when_two_records_are_equal() -> None:
+    # The history figure places each trial at its start position; a lookup by equality put two
+    # equal records (a trial logged twice) at the same place, and took quadratic time.
+    from synaptune.hpo.report import SweepData
+    from synaptune.hpo.store import TrialRecord, TrialStatus
+
+    def trial(number: int) -> TrialRecord:
+        return TrialRecord("r", "t", "naive-0", TrialStatus.COMPLETED, None, "x", "naive", {}, {},
+                           {"objective": 0.5, "tasks_seen": 3}, 3, 3, start_time_ms=number % 2)
+
+    trials = [trial(n) for n in range(6)]
+    assert trials[0] == trials[2]  # equal, distinct records
+    data = SweepData("x", "sqlite:///x.db", "p", {}, None, None, None, trials)
+    assert [data.number(t) for t in trials] == list(range(6))
+    assert sorted(data.number(t) for t in data.completed) == list(range(6))

@@ -39,6 +39,7 @@ class SweepData:
     #: ``synaptune run --preset`` results of presets exported from this sweep, in any experiment of the
     #: store: ``(run id, experiment, trial run id, metrics, tags)``, newest first.
     test_runs: list[tuple[str, str, str, dict[str, float], dict[str, str]]] = field(default_factory=list)
+    _numbers: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def completed(self) -> list[TrialRecord]:
@@ -46,8 +47,12 @@ class SweepData:
         return rank(self.trials, self.metric, self.mode)
 
     def number(self, trial: TrialRecord) -> int:
-        """Position of ``trial`` in start order (0-based)."""
-        return self.trials.index(trial)
+        """Position of ``trial`` (one of :attr:`trials`) in start order (0-based)."""
+        # By identity, from a table built once: ``trials.index`` compared whole records and made
+        # the history figure quadratic (2.6 s for 1,000 trials, minutes for 10,000).
+        if len(self._numbers) != len(self.trials):
+            self._numbers = {id(t): i for i, t in enumerate(self.trials)}
+        return self._numbers[id(trial)]
 
     def value(self, trial: TrialRecord) -> float:
         """The ranked metric of a completed trial."""
