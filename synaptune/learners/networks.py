@@ -15,7 +15,9 @@ from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
 from synaptune.learners.base import restrict_to_task
-from synaptune.learners.hparams import TrainingParams
+# NetworkParams and TrainingParams live in the torch-free hparams module; imported here too, where
+# learners from other packages have always found them.
+from synaptune.learners.hparams import NetworkParams, TrainingParams  # noqa: F401
 
 MULTI_HEAD_NEEDS_TASK_IL = (
     "`multi_head` needs the task-il scenario (one head per task, chosen by the task id "
