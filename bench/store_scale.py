@@ -13,17 +13,29 @@
    ``report`` <= 30 s. Baseline in the same run: ``synaptune best`` on a store
    of ``--small`` (default 60) runs, filled the same way.
 
-Backend: a SQLite file (the default setup). PostgreSQL is not measured here.
+Backends (``--backend``):
+
+- ``sqlite`` (default): a SQLite file, the default local setup; the commands
+  open the file themselves.
+- ``postgresql``: what a cluster runs. A real PostgreSQL server on 127.0.0.1
+  (started here as in the tests, ``tests/conftest.py:running_postgres``; needs
+  Debian's ``postgresql`` package) holds the store, a real ``mlflow server``
+  serves it, and the commands query that server over HTTP. The fill writes to
+  the database directly (``postgresql://...``), which is faster than through
+  the server and leaves the same rows. ``--keep`` does not apply: the database
+  goes with the server at the end.
 
 Run from the repository root, on an otherwise idle machine::
 
     .venv/bin/python bench/store_scale.py --keep /tmp/store10k   # the fill takes the longest
     .venv/bin/python bench/store_scale.py --runs 200             # a quick look
+    .venv/bin/python bench/store_scale.py --backend postgresql --runs 10000
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SYNAPTUNE = str(Path(sys.executable).with_name("synaptune"))
@@ -96,23 +109,46 @@ def query_seconds(uri: str, workdir: Path, repeats: int) -> dict[str, float]:
     return best
 
 
+def _fill_in(folder: Path, uri: str, runs: int) -> None:
+    """Fill ``uri`` with ``runs`` trials, from ``folder`` (where MLflow puts a local store's artifacts)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        seconds = fill(uri, runs)
+    finally:
+        os.chdir(cwd)
+    print(f"  filled {runs} runs in {seconds:.0f} s ({1000 * seconds / runs:.0f} ms per trial)")
+
+
 def filled_store(folder: Path, runs: int) -> str:
-    """The URI of a store of ``runs`` trials in ``folder``, filled now unless an earlier run left it."""
+    """The URI of a SQLite store of ``runs`` trials in ``folder``, filled now unless an earlier run left it."""
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     marker = folder / f"filled-{runs}"
     if marker.exists():
         print(f"  reusing the store of {runs} runs in {folder}")
         return uri
-    folder.mkdir(parents=True, exist_ok=True)
-    cwd = os.getcwd()
-    os.chdir(folder)  # MLflow puts a SQLite store's artifacts in ./mlruns
-    try:
-        seconds = fill(uri, runs)
-    finally:
-        os.chdir(cwd)
+    _fill_in(folder, uri, runs)
     marker.touch()
-    print(f"  filled {runs} runs in {seconds:.0f} s ({1000 * seconds / runs:.0f} ms per trial)")
     return uri
+
+
+@contextlib.contextmanager
+def postgres_servers(folder: Path, runs: int) -> Iterator[str]:
+    """A PostgreSQL-backed ``mlflow server`` whose store holds ``runs`` trials; yields the server's URL."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import create_database, running_mlflow_server, running_postgres
+
+    with running_postgres() as base:
+        database = create_database(base, "mlflow")
+        upgrade = subprocess.run([str(Path(sys.executable).with_name("mlflow")), "db", "upgrade", database],
+                                 capture_output=True, text=True, check=False)
+        if upgrade.returncode != 0:
+            raise SystemExit(f"`mlflow db upgrade` failed:\n{upgrade.stderr[-3000:]}")
+        _fill_in(folder, database, runs)
+        folder.mkdir(parents=True, exist_ok=True)
+        with running_mlflow_server(database, folder) as url:
+            yield url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,13 +156,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--small", type=int, default=60, help="runs of the baseline store")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the large store in this folder")
+    ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the large SQLite store in this folder")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = ap.parse_args(argv)
-    print(f"store scale on {platform.node()}: {os.cpu_count()} CPUs; SQLite; {args.runs} runs vs {args.small}")
+    backend = "SQLite" if args.backend == "sqlite" else "PostgreSQL behind an mlflow server"
+    print(f"store scale on {platform.node()}: {os.cpu_count()} CPUs; {backend}; {args.runs} runs vs {args.small}",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="synaptune-store-") as d:
-        small = query_seconds(filled_store(Path(d) / "small", args.small), Path(d) / "small", args.repeats)
-        large_dir = args.keep or Path(d) / "large"
-        large = query_seconds(filled_store(large_dir, args.runs), Path(d), args.repeats)
+        if args.backend == "sqlite":
+            small = query_seconds(filled_store(Path(d) / "small", args.small), Path(d) / "small", args.repeats)
+            large = query_seconds(filled_store(args.keep or Path(d) / "large", args.runs), Path(d), args.repeats)
+        else:
+            with postgres_servers(Path(d) / "small", args.small) as url:
+                small = query_seconds(url, Path(d) / "small", args.repeats)
+            with postgres_servers(Path(d) / "large", args.runs) as url:
+                large = query_seconds(url, Path(d), args.repeats)
     for name, target in TARGETS.items():
         verdict = "met" if large[name] <= target else "NOT met"
         print(f"  synaptune {name:<7}: {large[name]:6.2f} s on {args.runs} runs, {small[name]:5.2f} s on {args.small} "

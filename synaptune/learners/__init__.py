@@ -12,30 +12,23 @@ from __future__ import annotations
 from synaptune._registry import Registry
 
 LEARNERS: Registry[type] = Registry("learner", entry_point_group="synaptune.learners")
-LEARNERS.register("naive", "synaptune.learners.naive:NaiveLearner")
-LEARNERS.register("ewc", "synaptune.learners.ewc:EWCLearner")
-LEARNERS.register("joint", "synaptune.learners.joint:JointLearner")
-LEARNERS.register("satsom", "synaptune.learners.satsom:SatSOMLearner")
-LEARNERS.register("classp", "synaptune.learners.classp:CLASSPLearner")
-LEARNERS.register("sommask-mlp", "synaptune.learners.sommask:SOMMaskMLPLearner")
-LEARNERS.register("sommask-cnn", "synaptune.learners.sommask:SOMMaskCNNLearner")
-LEARNERS.register("sparse-mlp", "synaptune.learners.sparse:SparseMLPLearner")
-LEARNERS.register("sparse-cnn", "synaptune.learners.sparse:SparseCNNLearner")
-LEARNERS.register("hebbian", "synaptune.learners.hebbian:HebbianLearner")
-
-#: The Params class of each built-in learner, in the torch-free :mod:`synaptune.learners.hparams`.
-_BUILTIN_PARAMS = {
-    "naive": "NaiveParams",
-    "ewc": "EWCParams",
-    "joint": "JointParams",
-    "satsom": "SatSOMParams",
-    "classp": "CLASSPParams",
-    "sommask-mlp": "SOMMaskMLPParams",
-    "sommask-cnn": "SOMMaskCNNParams",
-    "sparse-mlp": "SparseMLPParams",
-    "sparse-cnn": "SparseCNNParams",
-    "hebbian": "HebbianParams",
-}
+#: Each built-in learner: its name, its class (imported on first use) and its Params class
+#: in the torch-free :mod:`synaptune.learners.hparams`.
+_BUILTIN = (
+    ("naive", "synaptune.learners.naive:NaiveLearner", "NaiveParams"),
+    ("ewc", "synaptune.learners.ewc:EWCLearner", "EWCParams"),
+    ("joint", "synaptune.learners.joint:JointLearner", "JointParams"),
+    ("satsom", "synaptune.learners.satsom:SatSOMLearner", "SatSOMParams"),
+    ("classp", "synaptune.learners.classp:CLASSPLearner", "CLASSPParams"),
+    ("sommask-mlp", "synaptune.learners.sommask:SOMMaskMLPLearner", "SOMMaskMLPParams"),
+    ("sommask-cnn", "synaptune.learners.sommask:SOMMaskCNNLearner", "SOMMaskCNNParams"),
+    ("sparse-mlp", "synaptune.learners.sparse:SparseMLPLearner", "SparseMLPParams"),
+    ("sparse-cnn", "synaptune.learners.sparse:SparseCNNLearner", "SparseCNNParams"),
+    ("hebbian", "synaptune.learners.hebbian:HebbianLearner", "HebbianParams"),
+)
+for _name, _target, _ in _BUILTIN:
+    LEARNERS.register(_name, _target)
+_BUILTIN_PARAMS = {name: params for name, _, params in _BUILTIN}
 
 
 def params_of(learner: str) -> type:
