@@ -145,8 +145,7 @@ def postgres_servers(folder: Path, runs: int) -> Iterator[str]:
                                  capture_output=True, text=True, check=False)
         if upgrade.returncode != 0:
             raise SystemExit(f"`mlflow db upgrade` failed:\n{upgrade.stderr[-3000:]}")
-        _fill_in(folder, database, runs)
-        folder.mkdir(parents=True, exist_ok=True)
+        _fill_in(folder, database, runs)  # makes ``folder``, where the server keeps its log
         with running_mlflow_server(database, folder) as url:
             yield url
 
