@@ -6,6 +6,8 @@ trials under the same protocol, then ``synaptune compare`` tests the picks over 
 
     .venv/bin/python bench/claims/claims.py sparse            # one claim
     .venv/bin/python bench/claims/claims.py --all --trials 12  # all five
+    .venv/bin/python bench/claims/claims.py --all --trials 8 --family fashion-mnist \
+        --data-dir /usr/share/datasets/fashion-mnist --reuse-shipped   # on Fashion-MNIST
 
 For each side: ``python -m synaptune.hpo.shipping --test-seeds 0`` (a real ``synaptune sweep``: TPE +
 ASHA, ``first-tasks:3`` protocol, the learner's own search space with the side's ``--set`` values; the
@@ -13,8 +15,15 @@ pick is the cheapest completed trial within the best one's standard error), then
 of all the picks, 5 seeds, on the claim's stream. Results go to ``bench/claims/results/<claim>/``
 (``comparison.md``, ``.png``, ``.json``) and are summarised in ``bench/claims/README.md``.
 
-Streams: the offline digits streams (8x8 scikit-learn digits), not the papers' MNIST / CIFAR, so that a
-claim runs in minutes on 2 CPUs; ``--benchmark`` and ``--data-dir`` move a claim to another stream.
+Streams: by default the offline digits streams (8x8 scikit-learn digits), so that a claim runs in minutes
+on 2 CPUs. ``--family fashion-mnist --data-dir DIR`` moves every claim to the same stream built from
+Fashion-MNIST (``split-digits`` -> ``split-fashion-mnist``, ``permuted-digits`` -> ``permuted-fashion-mnist``);
+its results go to ``results/fashion-mnist/<claim>/``.
+
+``--reuse-shipped``: a side whose shipped preset (``synaptune/presets/<stream>/<learner>.yaml``) was tuned
+exactly as the side would be (same ``--set`` values, same protocol, the same number of trials) uses that
+preset's pick instead of sweeping again; a side with no ``--set`` of its own and no such preset is swept,
+tested over 5 seeds and written as the shipped preset. Every side still gets the same number of trials.
 """
 
 from __future__ import annotations
@@ -24,10 +33,15 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from synaptune.hpo.presets import SHIPPED_DIR, load_preset
+from synaptune.hpo.shipping import stream_folder
+
 HERE = Path(__file__).resolve().parent
+#: The protocol every side is tuned under (``synaptune.hpo.shipping``'s default).
+PROTOCOL = "first-tasks:3"
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,38 @@ CLAIMS = {
         ("hidden_layers=1", "train_ep=2", "train_ep_inc=2")),
 }
 
+#: The same claims on Fashion-MNIST: each digits stream's counterpart.
+FASHION_STREAMS = {"split-digits": "split-fashion-mnist", "permuted-digits": "permuted-fashion-mnist"}
+#: Sides that differ on Fashion-MNIST, each as its shipped preset was tuned (a cost cap, recorded there):
+#: SatSOM's map at the default 30x30 (a 100x100 map cost ~28x the time for about a point); one Hebbian layer
+#: (a two-layer trial is about 19 min on 2 CPUs), the raw-pixels side with none.
+FASHION_SIDES = {
+    "satsom": (Side("satsom", "satsom", ("grid=30x30",)), Side("naive", "naive"), Side("ewc", "ewc")),
+    "hebbian": (Side("hebbian", "hebbian", ("hebbian_layers=1",)),
+                Side("raw-pixels", "hebbian", ("hebbian_layers=0",))),
+}
+
+
+def on_family(name: str, family: str) -> Claim:
+    """Claim ``name`` on the ``digits`` streams or their ``fashion-mnist`` counterparts."""
+    claim = CLAIMS[name]
+    if family == "digits":
+        return claim
+    return replace(claim, benchmark=FASHION_STREAMS[claim.benchmark], sides=FASHION_SIDES.get(name, claim.sides))
+
+
+def shipped_pick(claim: Claim, side: Side, trials: int) -> Path | None:
+    """The shipped preset tuned exactly as ``side`` would be (same sets, protocol and trials), else None."""
+    path = SHIPPED_DIR / stream_folder(claim.benchmark, claim.scenario) / f"{side.learner}.yaml"
+    if not path.is_file():
+        return None
+    preset = load_preset(path)
+    sets = dict(item.split("=", 1) for item in (*claim.common_sets, *side.sets))
+    same = (preset.provenance.get("fixed_by_set") == sets and str(preset.protocol) == PROTOCOL
+            and preset.provenance.get("budget", {}).get("trials") == trials)
+    return path if same else None
+
+
 #: ALGORITHMS.md section 4.6: the configuration behind seed 003's shipped results (one hidden layer of 4000,
 #: k-winners at 0.1 % with boosting, no weight sparsity, SGD 0.1 Nesterov, 2 epochs per task), both sides.
 SPARSE_SEED_CONFIG = ("hidden_units=4000,hidden_layers=1,sparsity_fc=0.0,lr=0.1,momentum=0.9,nesterov=true,"
@@ -81,47 +127,90 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
-def settle(name: str, *, trials: int, work: Path, seeds: int, data_dir: str | None) -> None:
-    claim = CLAIMS[name]
-    out = HERE / "results" / name
+def labelled(preset: Path, folder: Path, label: str) -> str:
+    """A copy of ``preset`` named ``<label>.yaml`` (``synaptune compare`` labels an entry by its file name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / f"{label}.yaml"
+    copy.write_text(preset.read_text())
+    return str(copy)
+
+
+def results_dir(name: str, family: str) -> Path:
+    return HERE / "results" / name if family == "digits" else HERE / "results" / family / name
+
+
+def settle(name: str, *, trials: int, work: Path, seeds: int, family: str, data_dir: str | None,
+           reuse_shipped: bool) -> None:
+    claim = on_family(name, family)
+    work = work / family
     picks = []
     start = time.perf_counter()
     for side in claim.sides:
+        shipped = shipped_pick(claim, side, trials) if reuse_shipped else None
+        if shipped is not None:
+            print(f"{name}/{side.label}: the shipped {shipped.relative_to(SHIPPED_DIR)} was tuned the same way "
+                  f"({trials} trials, {PROTOCOL}); using its pick", file=sys.stderr, flush=True)
+            picks.append(labelled(shipped, work / name / side.label, side.label))
+            continue
+        ship_it = reuse_shipped and not side.sets  # the learner as tuned becomes its shipped preset
         side_work = work / name / side.label
         _run([sys.executable, "-m", "synaptune.hpo.shipping", "--learner", side.learner, "--benchmark",
-              claim.benchmark, "--scenario", claim.scenario, "--trials", str(trials), "--test-seeds", "0",
-              "--work", str(side_work), "--out", str(side_work / "presets"),
-              *(["--data-dir", data_dir] if data_dir else []), *[x for s in (*claim.common_sets, *side.sets) for x in ("--set", s)]])
-        pick = next(side_work.glob("ship-*.yaml"))
-        labelled = side_work / f"{side.label}.yaml"
-        labelled.write_text(pick.read_text())
-        picks.append(str(labelled))
+              claim.benchmark, "--scenario", claim.scenario, "--trials", str(trials), "--protocol", PROTOCOL,
+              "--test-seeds", "5" if ship_it else "0", "--work", str(side_work),
+              *([] if ship_it else ["--out", str(side_work / "presets")]),
+              *(["--data-dir", data_dir] if data_dir else []),
+              *[x for s in (*claim.common_sets, *side.sets) for x in ("--set", s)]])
+        pick = shipped_pick(claim, side, trials) if ship_it else next(side_work.glob("ship-*.yaml"), None)
+        if pick is None:
+            raise SystemExit(f"{name}/{side.label}: the sweep in {side_work} wrote no pick; see its output above")
+        picks.append(labelled(pick, side_work, side.label))
     _run([sys.executable, "-m", "synaptune", "compare", *picks, "--seeds", str(seeds),
           "--tracking-uri", f"sqlite:///{work / name}/compare.db", "--experiment", f"claim-{name}",
-          "-o", str(out)])
-    if name == "sparse":  # both sides also at the seed's own configuration, untuned
-        _run([sys.executable, "-m", "synaptune", "compare", f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=0.001",
-              f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=1.0", "--benchmark", claim.benchmark,
-              "--scenario", claim.scenario, "--n-tasks", "10", "--seeds", str(seeds),
-              "--tracking-uri", f"sqlite:///{work / name}/compare.db", "--experiment", "claim-sparse-seed-config",
-              "-o", str(HERE / "results" / "sparse-seed-config")])
-    print(f"claim {name}: {time.perf_counter() - start:.0f} s; table in {out / 'comparison.md'}", file=sys.stderr)
+          "-o", str(results_dir(name, family))])
+    print(f"claim {name}: {time.perf_counter() - start:.0f} s; table in {results_dir(name, family)}/comparison.md",
+          file=sys.stderr)
+
+
+def settle_sparse_seed_config(*, work: Path, seeds: int, family: str, data_dir: str | None) -> None:
+    """Both sides of the sparse claim at the seed's own configuration, untuned."""
+    claim = on_family("sparse", family)
+    work = work / family
+    start = time.perf_counter()
+    _run([sys.executable, "-m", "synaptune", "compare", f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=0.001",
+          f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=1.0", "--benchmark", claim.benchmark,
+          "--scenario", claim.scenario, "--n-tasks", "10", "--seeds", str(seeds),
+          *(["--data-dir", data_dir] if data_dir else []),
+          "--tracking-uri", f"sqlite:///{work / 'sparse'}/compare.db", "--experiment", "claim-sparse-seed-config",
+          "-o", str(results_dir("sparse-seed-config", family))])
+    print(f"claim sparse-seed-config: {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("claims", nargs="*", help=f"which claims: {', '.join(CLAIMS)} (default: all)")
+    names = [*CLAIMS, "sparse-seed-config"]
+    p.add_argument("claims", nargs="*", help=f"which claims: {', '.join(names)} (default: all)")
     p.add_argument("--all", action="store_true")
     p.add_argument("--trials", type=int, default=12, help="tuned trials per side (equal for every side)")
     p.add_argument("--seeds", type=int, default=5, help="test seeds per pick")
     p.add_argument("--work", default="/tmp/synaptune-claims", help="sweeps' results and MLflow databases")
-    p.add_argument("--data-dir")
+    p.add_argument("--family", choices=("digits", "fashion-mnist"), default="digits",
+                   help="the claims' streams: the offline digits ones, or the same built from Fashion-MNIST")
+    p.add_argument("--data-dir", help="Fashion-MNIST's folder (with --family fashion-mnist)")
+    p.add_argument("--reuse-shipped", action="store_true",
+                   help="use a shipped preset tuned the same way instead of sweeping that side again")
     args = p.parse_args()
-    unknown = [c for c in args.claims if c not in CLAIMS]
+    unknown = [c for c in args.claims if c not in names]
     if unknown:
-        p.error(f"unknown claim {unknown[0]!r}; choose from {', '.join(CLAIMS)}")
-    for name in (list(CLAIMS) if args.all or not args.claims else args.claims):
-        settle(name, trials=args.trials, work=Path(args.work), seeds=args.seeds, data_dir=args.data_dir)
+        p.error(f"unknown claim {unknown[0]!r}; choose from {', '.join(names)}")
+    if args.family != "digits" and not args.data_dir:
+        p.error(f"--family {args.family} needs --data-dir (e.g. /usr/share/datasets/fashion-mnist)")
+    for name in (names if args.all or not args.claims else args.claims):
+        if name == "sparse-seed-config":
+            settle_sparse_seed_config(work=Path(args.work), seeds=args.seeds, family=args.family,
+                                      data_dir=args.data_dir)
+        else:
+            settle(name, trials=args.trials, work=Path(args.work), seeds=args.seeds, family=args.family,
+                   data_dir=args.data_dir, reuse_shipped=args.reuse_shipped)
     return 0
 
 
