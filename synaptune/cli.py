@@ -557,8 +557,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags.update({"other_stream": "true", "preset_tuned_on": target.tuned_elsewhere})
     run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
         **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": target.learner,
-        "benchmark": target.bench_name, "seeds": args.seeds, **target.protocol.as_params(),
-        **store.flat("benchmark/", dataclasses.asdict(resolved))},
+        "benchmark": target.bench_name, "seeds": args.seeds, "threads": result["threads"],
+        **target.protocol.as_params(), **store.flat("benchmark/", dataclasses.asdict(resolved))},
         metrics=result["metrics"], tags=tags, matrix=result["matrix"])
     _print_run(args, target, result, run_id, uri)
     return EXIT_OK
@@ -662,7 +662,7 @@ def _print_run(args: argparse.Namespace, target: _RunTarget, result: dict[str, A
     """The test metrics of ``run``, as JSON or as a table."""
     m, tuned_elsewhere = result["metrics"], target.tuned_elsewhere
     if args.format == "json":
-        print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"],
+        print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"], "threads": result["threads"],
                           **({"preset_tuned_on_other_stream": tuned_elsewhere} if tuned_elsewhere else {})},
                          indent=2))
         return
@@ -671,6 +671,8 @@ def _print_run(args: argparse.Namespace, target: _RunTarget, result: dict[str, A
           f"tested on test (protocol {target.protocol}, tasks {result['reported_tasks']}):")
     for key in ("test/acc", "test/bwt", "test/forgetting"):
         print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
+    print(f"trained with {result['threads']} torch thread(s); the numbers depend on it: "
+          f"--threads {result['threads']} reproduces them")
     print(f"logged to MLflow run {run_id} (experiment `{args.experiment}`, {uri})")
 
 
@@ -830,8 +832,9 @@ def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
     if args.output:
         check_writable_folder(args.output)
     stream = build_stream(bench_name, bench_params)  # a dataset problem shows before any training
-    use_threads(training_threads(requested=args.threads))
-    params = {"benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders,
+    threads = training_threads(requested=args.threads)
+    use_threads(threads)
+    params = {"benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders, "threads": threads,
               **protocol.as_params(), "entries": " | ".join(e.label for e in entries),
               **store.flat("benchmark/", dataclasses.asdict(bench_params))}
     return _ComparePlan(entries=entries, protocol=protocol, bench_name=bench_name, bench_params=bench_params,
@@ -867,7 +870,7 @@ def _run_comparison(args: argparse.Namespace, plan: _ComparePlan, results_store:
     rows = compare.table_rows(results)
     out = Path(args.output or Path("synaptune-compare") / parent_id)
     title = (f"{plan.bench_name} ({plan.scenario}), {plan.tasks} tasks, protocol {plan.protocol}, {args.seeds} seed(s) x "
-             f"{args.task_orders} task order(s); MLflow run {parent_id}")
+             f"{args.task_orders} task order(s), {plan.params['threads']} torch thread(s); MLflow run {parent_id}")
     files = compare.write_outputs(results, rows, out, title=title)
     results_store.log_artifacts(parent_id, out)
     return rows, files, out, title

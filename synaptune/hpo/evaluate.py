@@ -36,9 +36,13 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
 
     Returns:
         ``{"metrics": {"test/acc": mean, "test/acc_std": std, ...}, "matrix": mean R,
-        "per_seed": [{"test/acc": .., "train_seconds": .., "state_bytes": .., "matrix": R}, ...]}``
-        (matrices as lists of rows, ``None`` where not measured).
+        "per_seed": [{"test/acc": .., "train_seconds": .., "state_bytes": .., "matrix": R}, ...],
+        "threads": torch threads}`` (matrices as lists of rows, ``None`` where not measured). The numbers
+        depend on the thread count (the order of float sums differs, and training amplifies it), so it is
+        returned for the caller to record beside them.
     """
+    import torch
+
     stream = preset.protocol.reporting_stream(build_stream(preset.benchmark, preset.benchmark_params)).to(device)
     full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
     first = full_tasks - stream.n_tasks
@@ -62,7 +66,7 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
     metrics = summarize_runs(matrices, "test")
     return {"metrics": metrics, "matrix": _json_matrix(np.mean(matrices, axis=0)), "per_seed": per_seed,
             "reported_tasks": f"{first}-{full_tasks - 1}",
-            "params": dataclasses.asdict(preset.params)}
+            "params": dataclasses.asdict(preset.params), "threads": torch.get_num_threads()}
 
 
 def _json_matrix(R: np.ndarray) -> list[list[float | None]]:

@@ -56,7 +56,8 @@ class Preset:
     stream: dict[str, Any] = dataclasses.field(default_factory=dict)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Its test result over seeds, where measured (``synaptune.hpo.shipping``): acc, acc_std, bwt, forgetting,
-    #: train_seconds (per seed), state_bytes, seeds, and the command that reproduces it.
+    #: train_seconds (per seed), state_bytes, seeds, threads (torch's: the numbers depend on them; absent in
+    #: presets shipped before it was recorded) and the command that reproduces it.
     test: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_yaml(self) -> str:

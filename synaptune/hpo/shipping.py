@@ -112,8 +112,8 @@ def _test_result(candidate: Path, uri: str, name: str, *, shipped_name: str) -> 
     return {"seeds": TEST_SEEDS, "acc": result["test/acc"], "acc_std": result["test/acc_std"],
             "bwt": result["test/bwt"], "forgetting": result["test/forgetting"],
             "train_seconds": sum(s["train_seconds"] for s in per_seed) / len(per_seed),
-            "state_bytes": per_seed[0]["state_bytes"],
-            "command": f"synaptune run --preset {shipped_name} --seeds {TEST_SEEDS}"}
+            "state_bytes": per_seed[0]["state_bytes"], "threads": result["threads"],
+            "command": f"synaptune run --preset {shipped_name} --seeds {TEST_SEEDS} --threads {result['threads']}"}
 
 
 def ship(args: argparse.Namespace) -> Path:

@@ -29,7 +29,7 @@ def _preset(path: Path, **params: object) -> Path:
 def test_compare_two_presets_logs_runs_that_match_its_table(tmp_path: Path, mlflow_server: str) -> None:
     a = _preset(tmp_path / "steady.yaml", lr=0.05, epochs=1)
     b = _preset(tmp_path / "tiny-lr.yaml", lr=0.0005, epochs=1)
-    r = run_cli("compare", str(a), str(b), "--seeds", "2", "--tracking-uri", mlflow_server,
+    r = run_cli("compare", str(a), str(b), "--seeds", "2", "--threads", "1", "--tracking-uri", mlflow_server,
                 "--experiment", "cmp", "-o", str(tmp_path / "out"), "--format", "json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     out = json.loads(r.stdout)
@@ -44,6 +44,7 @@ def test_compare_two_presets_logs_runs_that_match_its_table(tmp_path: Path, mlfl
     assert parent.data.tags["synaptune.role"] == "compare"
     assert parent.data.params["benchmark"] == "split-digits" and parent.data.params["seeds"] == "2"
     assert parent.data.params["benchmark/n_tasks"] == "3"
+    assert parent.data.params["threads"] == "1"  # the numbers depend on it: recorded, and in the title below
     exp = client.get_experiment_by_name("cmp")
     nested = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(nested) == 4  # 2 entries x 2 seeds
@@ -69,7 +70,7 @@ def test_compare_two_presets_logs_runs_that_match_its_table(tmp_path: Path, mlfl
     names = {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert {"comparison.md", "comparison.png", "comparison.json"} <= names
     table = (tmp_path / "out" / "comparison.md").read_text()
-    assert table.startswith(f"# split-digits (class-il), 3 tasks, protocol end-of-stream, 2 seed(s) x 1 task order(s); "
+    assert table.startswith(f"# split-digits (class-il), 3 tasks, protocol end-of-stream, 2 seed(s) x 1 task order(s), 1 torch thread(s); "
                             f"MLflow run {parent.info.run_id}\n")
     for row in rows.values():
         assert f"{row['acc']:.4f} ± {row['acc_std']:.4f}" in table

@@ -88,3 +88,24 @@ def test_run_sets_the_threads_of_the_rule(tmp_path: Path) -> None:
     if Path("/proc/loadavg").exists():
         with busy_processes(threads.available_cpus()):  # every CPU busy: one thread, not one per CPU
             assert _run_threads(tmp_path, env=env) == 1
+
+
+def test_run_records_its_threads_and_they_reproduce_its_numbers(tmp_path: Path) -> None:
+    """The numbers of `run` depend on the torch thread count (float sums in another order), so `run` records
+    it (JSON, MLflow param, the table's line naming the flag) and the same --threads gives the same numbers."""
+    from mlflow.tracking import MlflowClient
+
+    db = f"sqlite:///{tmp_path}/m.db"
+    base = [sys.executable, "-m", "synaptune", "run", "--learner", "naive", "--n-tasks", "2", "--seeds", "2",
+            "--threads", "1", "--tracking-uri", db]
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([*base, "--format", "json"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout))
+    assert [r["threads"] for r in runs] == [1, 1]
+    assert [s["test/acc"] for s in runs[0]["per_seed"]] == [s["test/acc"] for s in runs[1]["per_seed"]]
+    assert MlflowClient(tracking_uri=db).get_run(runs[0]["run_id"]).data.params["threads"] == "1"
+    table = subprocess.run(base, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr[-3000:]
+    assert "trained with 1 torch thread(s); the numbers depend on it: --threads 1 reproduces them" in table.stdout
