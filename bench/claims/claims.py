@@ -139,7 +139,7 @@ def results_dir(name: str, family: str) -> Path:
     return HERE / "results" / name if family == "digits" else HERE / "results" / family / name
 
 
-def settle(name: str, *, trials: int, work: Path, seeds: int, family: str, data_dir: str | None,
+def settle(name: str, *, trials: int, work: Path, seeds: int, threads: int, family: str, data_dir: str | None,
            reuse_shipped: bool) -> None:
     claim = on_family(name, family)
     work = work / family
@@ -164,21 +164,21 @@ def settle(name: str, *, trials: int, work: Path, seeds: int, family: str, data_
         if pick is None:
             raise SystemExit(f"{name}/{side.label}: the sweep in {side_work} wrote no pick; see its output above")
         picks.append(labelled(pick, side_work, side.label))
-    _run([sys.executable, "-m", "synaptune", "compare", *picks, "--seeds", str(seeds),
+    _run([sys.executable, "-m", "synaptune", "compare", *picks, "--seeds", str(seeds), "--threads", str(threads),
           "--tracking-uri", f"sqlite:///{work / name}/compare.db", "--experiment", f"claim-{name}",
           "-o", str(results_dir(name, family))])
     print(f"claim {name}: {time.perf_counter() - start:.0f} s; table in {results_dir(name, family)}/comparison.md",
           file=sys.stderr)
 
 
-def settle_sparse_seed_config(*, work: Path, seeds: int, family: str, data_dir: str | None) -> None:
+def settle_sparse_seed_config(*, work: Path, seeds: int, threads: int, family: str, data_dir: str | None) -> None:
     """Both sides of the sparse claim at the seed's own configuration, untuned."""
     claim = on_family("sparse", family)
     work = work / family
     start = time.perf_counter()
     _run([sys.executable, "-m", "synaptune", "compare", f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=0.001",
           f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=1.0", "--benchmark", claim.benchmark,
-          "--scenario", claim.scenario, "--n-tasks", "10", "--seeds", str(seeds),
+          "--scenario", claim.scenario, "--n-tasks", "10", "--seeds", str(seeds), "--threads", str(threads),
           *(["--data-dir", data_dir] if data_dir else []),
           "--tracking-uri", f"sqlite:///{work / 'sparse'}/compare.db", "--experiment", "claim-sparse-seed-config",
           "-o", str(results_dir("sparse-seed-config", family))])
@@ -192,6 +192,8 @@ def main() -> int:
     p.add_argument("--all", action="store_true")
     p.add_argument("--trials", type=int, default=12, help="tuned trials per side (equal for every side)")
     p.add_argument("--seeds", type=int, default=5, help="test seeds per pick")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the test runs (the numbers depend on it; 1 reproduces on any machine)")
     p.add_argument("--work", default="/tmp/synaptune-claims", help="sweeps' results and MLflow databases")
     p.add_argument("--family", choices=("digits", "fashion-mnist"), default="digits",
                    help="the claims' streams: the offline digits ones, or the same built from Fashion-MNIST")
@@ -206,10 +208,11 @@ def main() -> int:
         p.error(f"--family {args.family} needs --data-dir (e.g. /usr/share/datasets/fashion-mnist)")
     for name in (names if args.all or not args.claims else args.claims):
         if name == "sparse-seed-config":
-            settle_sparse_seed_config(work=Path(args.work), seeds=args.seeds, family=args.family,
+            settle_sparse_seed_config(work=Path(args.work), seeds=args.seeds, threads=args.threads, family=args.family,
                                       data_dir=args.data_dir)
         else:
-            settle(name, trials=args.trials, work=Path(args.work), seeds=args.seeds, family=args.family,
+            settle(name, trials=args.trials, work=Path(args.work), seeds=args.seeds, threads=args.threads,
+                   family=args.family,
                    data_dir=args.data_dir, reuse_shipped=args.reuse_shipped)
     return 0
 
