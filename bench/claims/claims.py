@@ -175,6 +175,7 @@ def settle_sparse_seed_config(*, work: Path, seeds: int, threads: int, family: s
     """Both sides of the sparse claim at the seed's own configuration, untuned."""
     claim = on_family("sparse", family)
     work = work / family
+    (work / "sparse").mkdir(parents=True, exist_ok=True)  # the MLflow database's folder
     start = time.perf_counter()
     _run([sys.executable, "-m", "synaptune", "compare", f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=0.001",
           f"sparse-mlp:{SPARSE_SEED_CONFIG},percent_on_fc=1.0", "--benchmark", claim.benchmark,
