@@ -34,7 +34,9 @@ def test_a_shipped_preset_is_valid_has_its_provenance_and_runs_a_task(name: str)
     assert set(PROVENANCE) <= set(preset.provenance), set(PROVENANCE) - set(preset.provenance)
     assert set(TEST) <= set(preset.test), set(TEST) - set(preset.test)
     assert preset.test["seeds"] == 5 and 0.0 <= preset.test["acc"] <= 1.0
-    assert preset.test["command"] == f"synaptune run --preset {name} --seeds 5"
+    # The thread count its numbers came from, where recorded (presets shipped before it was have none).
+    threads = f" --threads {preset.test['threads']}" if "threads" in preset.test else ""
+    assert preset.test["command"] == f"synaptune run --preset {name} --seeds 5{threads}"
     assert preset.objective["metric"] == "objective" and "standard_error" in preset.objective
     assert preset.provenance["trials"]["completed"] >= 1
 
