@@ -22,8 +22,9 @@ its results go to ``results/fashion-mnist/<claim>/``.
 
 ``--reuse-shipped``: a side whose shipped preset (``synaptune/presets/<stream>/<learner>.yaml``) was tuned
 exactly as the side would be (same ``--set`` values, same protocol, the same number of trials) uses that
-preset's pick instead of sweeping again; a side with no ``--set`` of its own and no such preset is swept,
-tested over 5 seeds and written as the shipped preset. Every side still gets the same number of trials.
+preset's pick instead of sweeping again; a side with no ``--set`` of its own whose learner has no shipped
+preset on that stream yet is swept, tested over 5 seeds and written as the shipped preset (an existing one
+tuned another way is never overwritten). Every side still gets the same number of trials.
 """
 
 from __future__ import annotations
@@ -104,9 +105,14 @@ def on_family(name: str, family: str) -> Claim:
     return replace(claim, benchmark=FASHION_STREAMS[claim.benchmark], sides=FASHION_SIDES.get(name, claim.sides))
 
 
+def shipped_path(claim: Claim, side: Side) -> Path:
+    """Where the package ships ``side``'s learner on ``claim``'s stream."""
+    return SHIPPED_DIR / stream_folder(claim.benchmark, claim.scenario) / f"{side.learner}.yaml"
+
+
 def shipped_pick(claim: Claim, side: Side, trials: int) -> Path | None:
     """The shipped preset tuned exactly as ``side`` would be (same sets, protocol and trials), else None."""
-    path = SHIPPED_DIR / stream_folder(claim.benchmark, claim.scenario) / f"{side.learner}.yaml"
+    path = shipped_path(claim, side)
     if not path.is_file():
         return None
     preset = load_preset(path)
@@ -152,7 +158,9 @@ def settle(name: str, *, trials: int, work: Path, seeds: int, threads: int, fami
                   f"({trials} trials, {PROTOCOL}); using its pick", file=sys.stderr, flush=True)
             picks.append(labelled(shipped, work / name / side.label, side.label))
             continue
-        ship_it = reuse_shipped and not side.sets  # the learner as tuned becomes its shipped preset
+        # The learner as tuned becomes its shipped preset, where the package has none for this stream yet
+        # (one tuned another way, e.g. with other trials, is never overwritten: the side is swept aside).
+        ship_it = reuse_shipped and not side.sets and not shipped_path(claim, side).is_file()
         side_work = work / name / side.label
         _run([sys.executable, "-m", "synaptune.hpo.shipping", "--learner", side.learner, "--benchmark",
               claim.benchmark, "--scenario", claim.scenario, "--trials", str(trials), "--protocol", PROTOCOL,
