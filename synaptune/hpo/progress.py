@@ -34,7 +34,7 @@ from typing import Any
 from ray import tune
 
 from synaptune.hpo.store import is_complete
-from synaptune.hpo.sweep import OBJECTIVE, TRIAL_METRIC
+from synaptune.hpo.trial import OBJECTIVE, TRIAL_METRIC
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from ray.tune.search.optuna import OptunaSearch
 from synaptune.benchmarks.base import Stream
 from synaptune.hpo.artifacts import log_prototypes_png, write_prototypes_png
 from synaptune.hpo.store import TrialLogger, is_complete
-from synaptune.hpo.trial import CHECKPOINT_FILE, CheckpointError, TrialRun
+from synaptune.hpo.trial import CHECKPOINT_FILE, OBJECTIVE, TRIAL_METRIC, CheckpointError, TrialRun
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import SearchSpace
 from synaptune.threads import use_threads
@@ -208,7 +208,7 @@ def train_trial(config: dict[str, Any], stream: Stream, spec: TrialSpec,
 
 #: Metrics that choose (the searcher's and ASHA's per-task metric, the ranking objective): NaN in a
 #: diverged trial's Tune result, whatever was measured.
-_CHOOSING_METRICS = ("objective_seen", "objective")
+_CHOOSING_METRICS = (TRIAL_METRIC, OBJECTIVE)
 
 
 def _report(run: TrialRun, result: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -28,17 +28,13 @@ from synaptune.hpo import cost, storage, store, worker_setup
 from synaptune.hpo.asha import check_eval_samples, default_grace_period, few_samples_warning, too_small_warning
 from synaptune.hpo.pareto import PER_TASK_NAME, format_objectives
 from synaptune.hpo.config import SweepConfig
+from synaptune.hpo.trial import OBJECTIVE, TRIAL_METRIC
 from synaptune.learners import LEARNERS
 from synaptune.protocols import Protocol, check_same_shape
 from synaptune.searchspaces import SearchSpace, load_space
 
 logger = logging.getLogger(__name__)
 
-#: The metric every trial reports after each task (the ``--aggregate`` of the runs' mean
-#: accuracy over the tasks seen); after the last task it equals ``objective``.
-TRIAL_METRIC = "objective_seen"
-#: What completed trials are ranked by (``val/acc`` aggregated over seeds and task orders).
-OBJECTIVE = "objective"
 #: Tune writes the experiment state at most this often (seconds). Small, so a
 #: killed driver loses little: each trial's checkpoint path is in that state.
 EXPERIMENT_STATE_PERIOD_S = "1"

@@ -28,6 +28,12 @@ from synaptune.runner import evaluate_row, train_task
 #: was killed (``hpo.storage.stand_in_for_deleted_checkpoints``).
 STAND_IN_NOTE = "STAND-IN.txt"
 CHECKPOINT_FILE = "trial.pt"
+#: The metric every trial reports after each task (the ``--aggregate`` of the runs' mean
+#: accuracy over the tasks seen); after the last task it equals ``objective``. The sweep
+#: tunes on it (Optuna, ASHA); the progress lines name it.
+TRIAL_METRIC = "objective_seen"
+#: What completed trials are ranked by (``val/acc`` aggregated over seeds and task orders).
+OBJECTIVE = "objective"
 
 
 class CheckpointError(ValueError):
@@ -162,11 +168,11 @@ class TrialRun:
             return None
         seen = aggregate([float(np.mean(R[t - 1, :t])) for R in self.matrices], self.aggregate)
         if not math.isfinite(seen):
-            return f"objective_seen is {seen}"
+            return f"{TRIAL_METRIC} is {seen}"
         if self.finished:
             objective = aggregate([float(metrics.average_accuracy(R)) for R in self.matrices], self.aggregate)
             if not math.isfinite(objective):
-                return f"objective is {objective}"
+                return f"{OBJECTIVE} is {objective}"
         return None
 
     def metrics(self) -> dict[str, Any]:
@@ -184,7 +190,7 @@ class TrialRun:
             "tasks_seen": t,
             "n_tasks": self.stream.n_tasks,
             f"{sp}/acc_seen": float(np.mean(mean_row[:t])),
-            "objective_seen": aggregate(seen_per_run, self.aggregate),
+            TRIAL_METRIC: aggregate(seen_per_run, self.aggregate),
             "state_bytes": self.learners[0].state_bytes(),
             "train_seconds": self.train_seconds,
         }
@@ -194,7 +200,7 @@ class TrialRun:
             out.update(metrics.summarize_runs(self.matrices, sp))
             per_run = [metrics.average_accuracy(R) for R in self.matrices]
             out[f"{sp}/acc_worst"] = float(np.min(per_run))
-            out["objective"] = aggregate(per_run, self.aggregate)
+            out[OBJECTIVE] = aggregate(per_run, self.aggregate)
         reason = self.diverged()
         if reason is not None:
             out["diverged"] = 1
@@ -290,7 +296,7 @@ class TrialRun:
         mean_row = np.mean([R[t - 1] for R in self.matrices], axis=0)
         out = {"tasks_seen": float(t), "n_tasks": float(self.stream.n_tasks),
                f"{sp}/acc_seen": float(np.mean(mean_row[:t])),
-               "objective_seen": aggregate([float(np.mean(R[t - 1, :t])) for R in self.matrices], self.aggregate)}
+               TRIAL_METRIC: aggregate([float(np.mean(R[t - 1, :t])) for R in self.matrices], self.aggregate)}
         out.update({f"{sp}/acc_task_{j}": float(mean_row[j]) for j in range(t)})
         return out
 
