@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
-from synaptune.benchmarks.base import Stream
 from synaptune.exceptions import ConfigError
+
+if TYPE_CHECKING:  # for type hints only: benchmarks.base imports torch, which `export` must not load
+    from synaptune.benchmarks.base import Stream
 
 KINDS = ("end-of-stream", "first-tasks", "validation-tasks", "held-out-stream")
 _WITH_N = ("first-tasks", "validation-tasks")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 HEAVY = ("ray", "optuna", "mlflow", "torchvision")
 
@@ -63,6 +66,43 @@ def test_space_imports_neither_torch_nor_ray() -> None:
         assert _engines_loaded_after(["space", name]) == (0, []), name
     assert _engines_loaded_after(["--help"]) == (0, [])
     assert _engines_loaded_after(["sweep", "--help"]) == (0, [])
+
+
+def _small_sweep(uri: str, name: str) -> None:
+    """A finished sweep of two complete trials of ``naive`` on split-digits (2 tasks), logged through the store."""
+    from synaptune.hpo import store
+
+    settings = {"learner": "naive", "benchmark": "split-digits", "benchmark/n_tasks": 2,
+                "benchmark/classes_per_task": 2, "benchmark/scenario": "class-il", "benchmark/seed": 0,
+                "benchmark/val_fraction": 0.1, "protocol": "end-of-stream", "seeds": 1, "task_orders": 1,
+                "aggregate": "mean", "stream/tuned_tasks": 2, "stream/classes": "0 1|2 3",
+                "stream/val_samples": "28,30"}
+    results = store.SweepStore(uri)
+    parent = results.start_sweep(name, sweep_path=f"/sweeps/{name}", settings=settings, tags={}, space_yaml="")
+    trials = results.trial_logger(name, parent, learner="naive", fixed={}, settings=settings)
+    for trial_id, acc in (("a", 0.8), ("b", 0.6)):
+        config = {"lr": acc / 10}
+        result = {"tasks_seen": 2, "n_tasks": 2, "val/acc_seen": acc, "objective_seen": acc, "val/acc": acc,
+                  "objective": acc, "val/acc_task_0": acc, "val/acc_task_1": acc, "state_bytes": 1000,
+                  "accuracy_matrix": json.dumps([[acc, None], [acc, acc]])}
+        trials.on_result(trial_id, config, result)
+        trials.on_end(trial_id, config, result, error=False)
+    store.wait_for_logging()
+
+
+def test_export_imports_no_torch(tmp_path: Path) -> None:
+    # `export` reads MLflow and writes YAML: the learners' Params are torch-free, and so must be what
+    # it imports on the way (hpo.presets -> protocols takes the Stream type for hints only).
+    pytest.importorskip("mlflow")
+    assert _engines_loaded_after(["export", "--help"]) == (0, [])
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _small_sweep(uri, "small")
+    out = tmp_path / "preset.yaml"
+    assert _engines_loaded_after(["export", "--experiment", "small", "--tracking-uri", uri, "-o", str(out)]) == (0, [])
+    from synaptune.hpo.presets import load_preset
+
+    preset = load_preset(out)  # a real export: the best trial's preset
+    assert (preset.learner, preset.objective["value"], preset.params.lr) == ("naive", 0.8, 0.08)
 
 
 def test_params_of_a_built_in_learner_is_its_class_params() -> None:
