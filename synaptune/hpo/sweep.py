@@ -677,14 +677,20 @@ class InterruptWatch:
     through SIGUSR1 (which Tune always handles); a second one stops at once.
     """
 
+    #: Tune installs no SIGINT handler of its own while this is set (read when ``fit()`` starts).
+    TUNE_SIGINT_ENV = "TUNE_DISABLE_SIGINT_HANDLER"
+
     def __init__(self) -> None:
         self.interrupted = False
         self._previous: Any = None
+        self._env_before: str | None = None  # TUNE_SIGINT_ENV's value before __enter__ (None: unset)
+        self._env_set = False
 
     def __enter__(self) -> InterruptWatch:
         if threading.current_thread() is threading.main_thread():
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._env_before, self._env_set = os.environ.get(self.TUNE_SIGINT_ENV), True
+            os.environ[self.TUNE_SIGINT_ENV] = "1"
         for name in self.QUIET:
             logging.getLogger(name).addFilter(self._quiet)
         return self
@@ -708,5 +714,11 @@ class InterruptWatch:
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if self._env_set:  # as it was before the sweep (a later Tuner in this process gets Tune's handler back)
+            if self._env_before is None:
+                os.environ.pop(self.TUNE_SIGINT_ENV, None)
+            else:
+                os.environ[self.TUNE_SIGINT_ENV] = self._env_before
+            self._env_set = False
         for name in self.QUIET:
             logging.getLogger(name).removeFilter(self._quiet)
