@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from synaptune.hpo.store import TrialLogger
+    from synaptune.hpo.mlflow_trial_logger import TrialLogger
     from synaptune.learners.base import Learner
 
 logger = logging.getLogger(__name__)

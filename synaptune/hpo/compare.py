@@ -11,8 +11,9 @@ entry sees the same streams, seeds and protocol.
 The table gives each entry's test ACC, BWT and forgetting as mean ± population
 standard deviation over its runs (seeds x task orders), its state in bytes and
 its training seconds per run, and says which ACC differences to the best entry
-are larger than the seed-to-seed spread: ``|mean_a - mean_b| > std_a + std_b``,
-a deliberately plain rule (no test statistic is claimed on 2-5 runs).
+are larger than the seed-to-seed spread: ``|mean_a - mean_b| > sqrt(std_a² + std_b²)``,
+synaptune's one noise rule (:func:`synaptune.hpo.records.difference_within_noise`)
+with the spreads as the noise (no test statistic is claimed on 2-5 runs).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from synaptune.exceptions import ConfigError
 from synaptune.hpo.evaluate import run_preset
 from synaptune.hpo.leaderboard import human_bytes
 from synaptune.hpo.presets import Preset, load_preset, preset_path, shipped_presets
+from synaptune.hpo.records import difference_within_noise
 from synaptune.learners import LEARNERS, params_of
 from synaptune.params import from_dict
 from synaptune.protocols import Protocol
@@ -173,7 +175,7 @@ def run_comparison(entries: Sequence[Entry], benchmark: str, bench_params: Bench
             out = run_preset(preset, seeds=seeds, device=device,
                              on_task=None if on_task is None else
                              lambda i, t, e=entry, d=done: on_task(e.label, d + i, t))
-            for seed, run in enumerate(out["per_seed"]):
+            for seed, run in enumerate(out.per_seed):
                 result.runs.append({**run, "order": order, "seed": seed})
         results.append(result)
     return results
@@ -213,9 +215,9 @@ def table_rows(results: Sequence[EntryResult]) -> list[Row]:
             versus = "best"
         elif len(r.runs) < 2 or len(ordered[0].runs) < 2:
             versus = f"{acc - best_mean:+.4f}, spread unknown (1 run)"
-        else:
-            beyond = abs(best_mean - acc) > best_std + acc_std
-            versus = f"{acc - best_mean:+.4f}, {'beyond' if beyond else 'within'} the spread"
+        else:  # the one noise rule of synaptune, with each entry's spread over its runs as its noise
+            within = difference_within_noise(acc - best_mean, best_std, acc_std)
+            versus = f"{acc - best_mean:+.4f}, {'within' if within else 'beyond'} the spread"
         rows.append(Row(r.entry.label, r.entry.learner, len(r.runs), acc, acc_std, *stats(r, "test/bwt"),
                         *stats(r, "test/forgetting"), stats(r, "state_bytes")[0], stats(r, "train_seconds")[0],
                         versus))

@@ -183,13 +183,12 @@ def test_a_killed_drivers_queued_steps_are_filled_in_and_none_is_logged_twice(st
     resumed.on_result(TRIAL, CONFIG, step_result(run))  # ... and again (restored from an older checkpoint)
     resumed.on_end(TRIAL, CONFIG, step_result(run), error=False)
     store.wait_for_logging()
-    client = results._mlflow
     run_id = resumed.run_ids[TRIAL]
     for key in ("tasks_seen", "val/acc_seen", "val/acc_task_0", "objective_seen", "train_seconds"):
-        steps = sorted(m.step for m in client.get_metric_history(run_id, key))
+        steps = sorted(step for step, _ in results.metric_history(run_id, key))
         assert steps == [1, 2, 3], key
-    assert sorted(m.step for m in client.get_metric_history(run_id, "val/acc_task_2")) == [3]
-    by_step = {m.step: m.value for m in client.get_metric_history(run_id, "val/acc_seen")}
+    assert sorted(step for step, _ in results.metric_history(run_id, "val/acc_task_2")) == [3]
+    by_step = dict(results.metric_history(run_id, "val/acc_seen"))
     assert by_step[2] == pytest.approx(run.history[1]["val/acc_seen"])
     assert results.record(resumed.run_ids[TRIAL]).status is store.TrialStatus.COMPLETED
 
@@ -208,4 +207,4 @@ def test_a_trial_ended_by_tune_but_open_in_mlflow_is_closed_at_the_end(stream: S
     record = results.record(resumed.run_ids[TRIAL])
     assert record.status is store.TrialStatus.COMPLETED and record.tasks_seen == 3
     run_id = resumed.run_ids[TRIAL]
-    assert sorted(m.step for m in results._mlflow.get_metric_history(run_id, "tasks_seen")) == [1, 2, 3]
+    assert sorted(step for step, _ in results.metric_history(run_id, "tasks_seen")) == [1, 2, 3]

@@ -131,9 +131,9 @@ def test_a_damaged_experiment_state_is_refused_not_resumed_into(tmp_path: Path, 
     line = one_error_line(err)
     assert "cannot resume" in line and "--name" in line
     # ...and nothing is left RUNNING: nobody will continue them.
-    assert results._mlflow.get_run(parent).info.status == "FAILED"
-    assert "is damaged" in results._mlflow.get_run(parent).data.tags["synaptune.error"]
-    closed = results._mlflow.get_run(child)
+    assert results.run(parent).info.status == "FAILED"
+    assert "is damaged" in results.run(parent).data.tags["synaptune.error"]
+    closed = results.run(child)
     assert closed.info.status == "KILLED" and closed.data.tags["synaptune.status"] == "lost"
     state.unlink()  # missing altogether
     with pytest.raises(DamagedResultsError, match="has no experiment_state"):

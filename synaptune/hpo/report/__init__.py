@@ -2,10 +2,11 @@
 """A static HTML report of one sweep, read back from MLflow (``synaptune report``).
 
 :func:`write_report` reads the sweep's parent run and its trial runs (layout in
-and ranking in :mod:`synaptune.hpo.store`), draws PNG figures with matplotlib (Agg canvas,
-no display needed) and writes ``index.html`` beside them. The page uses
-relative image paths, inline CSS and one inline script, so it opens from the
-file system with no server and no network. The same files are logged as
+:mod:`synaptune.hpo.mlflow_layout`, ranking in :mod:`synaptune.hpo.records`),
+draws PNG figures with matplotlib (Agg canvas, no display needed) and writes
+``index.html`` beside them. The page uses relative image paths, inline CSS and
+one inline script, so it opens from the file system with no server and no
+network. The same files are logged as
 artifacts of the sweep's parent run under ``report/``.
 
 The work is split over three submodules:
@@ -42,7 +43,7 @@ from synaptune.exceptions import ConfigError
 from synaptune.hpo.report.data import SweepData, load_sweep
 from synaptune.hpo.report.figures import DPI, TOP_TRIALS, Section, _draw_figures, param_importances
 from synaptune.hpo.report.page import GENERATOR, _page
-from synaptune.hpo.store import SweepStore
+from synaptune.hpo.mlflow_sweeps import SweepStore
 
 __all__ = ["ARTIFACT_DIR", "DPI", "FILES", "GENERATOR", "TOP_TRIALS", "Section", "SweepData", "load_sweep",
            "param_importances", "write_report"]

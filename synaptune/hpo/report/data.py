@@ -2,7 +2,7 @@
 """Reading a sweep back from MLflow for the report: :class:`SweepData` and :func:`load_sweep`.
 
 The sweep's parent run, its search space (``search_space.yaml``) and its trial
-records are read through :class:`synaptune.hpo.store.SweepStore`; the figures
+records are read through :class:`synaptune.hpo.mlflow_sweeps.SweepStore`; the figures
 (:mod:`.figures`) and the page (:mod:`.page`) only use what is read here.
 """
 
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from synaptune.exceptions import ConfigError
-from synaptune.hpo.store import (ROLE, SweepStore, TrialRecord, TrialStatus, check_tracking_uri, parse_metric,
-                                 rank, require_existing_store, split_metric)
+from synaptune.hpo.mlflow_connection import check_tracking_uri, require_existing_store
+from synaptune.hpo.mlflow_layout import ROLE
+from synaptune.hpo.mlflow_sweeps import SweepStore
+from synaptune.hpo.records import PresetTestRun, TrialRecord, TrialStatus, parse_metric, rank, split_metric
 
 if TYPE_CHECKING:
     from synaptune.searchspaces.space import SearchSpace
@@ -37,13 +39,14 @@ class SweepData:
     other_sweeps: int = 0
     notes: list[str] = field(default_factory=list)
     #: ``synaptune run --preset`` results of presets exported from this sweep, in any experiment of the
-    #: store: ``(run id, experiment, trial run id, metrics, tags)``, newest first.
-    test_runs: list[tuple[str, str, str, dict[str, float], dict[str, str]]] = field(default_factory=list)
+    #: store, newest first.
+    test_runs: list[PresetTestRun] = field(default_factory=list)
     _numbers: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def completed(self) -> list[TrialRecord]:
-        """Completed trials with a finite metric, best first: :func:`store.rank`, as ``synaptune best`` ranks."""
+        """Completed trials with a finite metric, best first: :func:`~synaptune.hpo.records.rank`, as
+        ``synaptune best`` ranks."""
         return rank(self.trials, self.metric, self.mode)
 
     def number(self, trial: TrialRecord) -> int:

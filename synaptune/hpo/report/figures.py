@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synaptune.hpo.report.data import SweepData, _download_json, _first_line
-from synaptune.hpo.store import SweepStore, TrialRecord, TrialStatus
+from synaptune.hpo.mlflow_sweeps import SweepStore
+from synaptune.hpo.records import TrialRecord, TrialStatus
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

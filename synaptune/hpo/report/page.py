@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from synaptune.hpo.report.data import SweepData
     from synaptune.hpo.report.figures import Section
-    from synaptune.hpo.store import TrialRecord
+    from synaptune.hpo.records import TrialRecord
 
 #: Marks an index.html written by :func:`write_report`; such a folder may be overwritten.
 GENERATOR = "synaptune report"
@@ -101,10 +101,11 @@ def _test_runs_html(data: SweepData) -> str:
                 f"preset exported from this sweep is in this MLflow store yet: `synaptune export --experiment "
                 f"{e(data.experiment)} -o preset.yaml`, then `synaptune run --preset preset.yaml --seeds 5`.</p>")
     rows = []
-    for run_id, experiment, trial_id, m, tags in data.test_runs:
+    for run in data.test_runs:
+        m, tags = run.metrics, run.tags
         acc = (f"{m['test/acc']:.4f} ± {m.get('test/acc_std', float('nan')):.4f}" if "test/acc" in m else "-")
         rows.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in (
-            run_id, experiment, trial_id, tags.get("reported_tasks", "?"), acc,
+            run.run_id, run.experiment, run.trial_run_id, tags.get("reported_tasks", "?"), acc,
             f"{m['test/forgetting']:.4f}" if "test/forgetting" in m else "-",
             tags.get("preset_tuned_on", "") and "another stream")) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("run", "experiment", "exported trial run", "tasks", "test ACC",
