@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from synaptune.learners.classp import CLASSP
+from synaptune.learners.functional.classp import CLASSP
 
 
 def mlp(sizes: list[int]) -> nn.Module:

@@ -30,7 +30,8 @@ from collections.abc import Callable
 
 import torch
 
-from synaptune.learners.satsom import SatSOM, SatSOMParams
+from synaptune.learners.hparams import SatSOMParams
+from synaptune.learners.modules.satsom import SatSOM
 
 
 def straightforward_step(s: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,

@@ -11,31 +11,53 @@ enough to resume.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC, ABCMeta, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+# restrict_to_task is kept importable from here, where learners of other packages found it.
+from synaptune.learners.functional.task_classes import restrict_to_task  # noqa: F401
+
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Split, Task
 
 
-def restrict_to_task(scores: Tensor, task_classes: Tensor, task_id: int | Tensor) -> Tensor:
-    """``scores`` (B, n_classes) with the classes outside task ``task_id`` set to ``-inf``.
+def _cuda_devices(device: torch.device | str) -> list[int]:
+    """The CUDA device ``device`` names, as the list of indices ``fork_rng`` takes (``[]`` off CUDA)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
-    ``task_classes`` is bool (n_tasks, n_classes), row t marking task t's classes;
-    ``task_id`` an int or an int64 (B,) tensor (one task per sample). A task never
-    trained on has an empty row: its scores are left unmasked rather than all
-    ``-inf`` (decided without a host sync, so this also works under vmap).
+
+class SeededConstruction(ABCMeta):
+    """Metaclass of :class:`Learner`: a learner is built with torch's global generator seeded, then restored.
+
+    Layers draw their initial weights from torch's global generator (``nn.Linear``
+    has no ``generator`` argument). So that a seed gives the same learner, the
+    whole construction (the subclass's ``__init__`` included) runs inside
+    ``torch.random.fork_rng`` with that generator seeded by the ``seed`` keyword
+    (default 0): the draws are those of ``torch.manual_seed(seed)`` followed by
+    the constructor, and the caller's generator state is the same afterwards as
+    before. The CPU generator is forked, and the CUDA device named by ``device``
+    when there is one.
     """
-    mask = task_classes[task_id]
-    mask = mask | ~mask.any(dim=-1, keepdim=True)
-    return scores.masked_fill(~mask, float("-inf"))
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        seed = int(kwargs.get("seed", 0))
+        devices = _cuda_devices(kwargs.get("device", "cpu"))
+        with torch.random.fork_rng(devices=devices):
+            torch.default_generator.manual_seed(seed)
+            for index in devices:
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(seed)
+            return super().__call__(*args, **kwargs)
 
 
-class Learner(nn.Module, ABC):
+class Learner(nn.Module, ABC, metaclass=SeededConstruction):
     """Base class of continual learners.
 
     Args:
@@ -46,7 +68,10 @@ class Learner(nn.Module, ABC):
             head per task).
         scenario: ``class-il``, ``task-il`` or ``domain-il``.
         device: where parameters live and training happens.
-        seed: seeds the learner's own ``torch.Generator`` (init, shuffling).
+        seed: seeds the learner's own ``torch.Generator`` (init, shuffling) and,
+            during construction only, torch's global generator (layers' initial
+            weights; see :class:`SeededConstruction`). Constructing a learner leaves
+            torch's global generator as it found it.
 
     State (every learner):
         rng_state: uint8, the state of ``generator`` when the state_dict was taken.
@@ -82,7 +107,6 @@ class Learner(nn.Module, ABC):
         self.device = torch.device(device)
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # parameter init uses the global generator
         # The generator's state travels in the state_dict, so a learner restored from a
         # checkpoint shuffles (and reseeds dropout) exactly as the original would have.
         self.register_buffer("rng_state", self.generator.get_state())

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.base import restrict_to_task
 from synaptune.learners.gradient import Batch, GradientLearner
 from synaptune.learners.modules.bio import BioConv2d, BioLinear
+from synaptune.learners.modules.bio_head import BioHead
 from synaptune.learners.networks import check_multi_head
 from synaptune.learners.hparams import HebbianParams
 
@@ -36,49 +36,6 @@ __all__ = ["CONV_STACK", "HebbianLearner", "HebbianParams"]
 #: ``(out_channels, kernel_size, max-pool 2x2 after the ReLU)``. Layer 5 is a BioLinear.
 CONV_STACK: tuple[tuple[int, int, bool], ...] = (
     (96, 5, True), (128, 3, False), (192, 3, True), (256, 3, False))
-
-
-class _Head(nn.Module):
-    """BatchNorm (no affine) -> Flatten -> Dropout -> Linear, shared or one per task.
-
-    With one head per task each head has its own BatchNorm too: a shared one would
-    keep the statistics of the last task's features and shift the earlier heads'
-    inputs. Masks logits to the task's classes when a task id is given, as
-    :class:`~synaptune.learners.networks.Classifier` does.
-
-    State:
-        norms.*: BatchNorm running statistics, one per head.
-        task_classes: bool (n_tasks, n_classes); row t marks the classes of task t.
-    """
-
-    def __init__(self, feature_shape: tuple[int, ...], *, n_classes: int, n_tasks: int, dropout: float,
-                 multi_head: bool) -> None:
-        super().__init__()
-        # Images keep one statistic per channel (as upstream); flat features one per feature.
-        self.per_channel = len(feature_shape) == 3
-        width = math.prod(feature_shape)
-        n_heads = n_tasks if multi_head else 1
-
-        def norm() -> nn.Module:
-            if self.per_channel:
-                return nn.BatchNorm2d(feature_shape[0], affine=False)
-            return nn.BatchNorm1d(width, affine=False)
-
-        self.norms = nn.ModuleList(norm() for _ in range(n_heads))
-        self.dropout = nn.Dropout(dropout)
-        self.multi_head = multi_head
-        self.heads = nn.ModuleList(nn.Linear(width, n_classes) for _ in range(n_heads))
-        self.register_buffer("task_classes", torch.zeros(n_tasks, n_classes, dtype=torch.bool))
-
-    def forward(self, f: Tensor, task_id: int | None) -> Tensor:
-        if self.multi_head and task_id is None:
-            raise ValueError("a multi-head classifier needs the task id (task-il scenario)")
-        h = task_id if self.multi_head else 0
-        f = self.norms[h](f).flatten(1) if self.per_channel else self.norms[h](f.flatten(1))
-        out = self.heads[h](self.dropout(f))
-        if task_id is None:
-            return out
-        return restrict_to_task(out, self.task_classes, task_id)
 
 
 class HebbianLearner(GradientLearner):
@@ -108,7 +65,8 @@ class HebbianLearner(GradientLearner):
 
     State:
         hebbian.*: the BioConv2d / BioLinear layers (weights, BatchNorm buffers).
-        head.*: the classifier and its ``task_classes``.
+        head.*: the classifier (:class:`~synaptune.learners.modules.bio_head.BioHead`) and its
+            ``task_classes``.
         hebb_epochs_done: float64 (n_layers,), epochs each layer has trained (drives the schedule).
         tasks_done: int64, tasks trained so far (freezing after the first).
         rng_state: the shuffling generator's state (:class:`~synaptune.learners.base.Learner`).
@@ -123,7 +81,7 @@ class HebbianLearner(GradientLearner):
         layers, pools, shape = self._build_stack(params, self.input_shape)
         self.hebbian = nn.ModuleList(layers)
         self.pools = tuple(pools)
-        self.head = _Head(shape, n_classes=self.n_classes, n_tasks=self.n_tasks, dropout=params.dropout,
+        self.head = BioHead(shape, n_classes=self.n_classes, n_tasks=self.n_tasks, dropout=params.dropout,
                           multi_head=params.multi_head)
         self.register_buffer("hebb_epochs_done", torch.zeros(len(layers), dtype=torch.float64))
         self.register_buffer("tasks_done", torch.zeros((), dtype=torch.int64))
@@ -256,7 +214,7 @@ class HebbianLearner(GradientLearner):
 
     # ---------------------------------------------- the head, trained by GradientLearner
     def remember(self, task: Task, seen: tuple[Task, ...]) -> None:
-        self.head.task_classes[task.id, list(task.classes)] = True
+        self.head.remember(task.id, task.classes)
 
     def on_task_start(self, task: Task, split: Split) -> dict[str, float]:
         if self.params.freeze_hebbian and int(self.tasks_done) > 0:

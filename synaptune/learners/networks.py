@@ -14,7 +14,12 @@ import torch
 from torch import Tensor, nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.base import restrict_to_task
+from synaptune.learners.functional.task_classes import (
+    mark_task_classes,
+    restrict_to_task,
+    task_classes_table,
+)
+
 # NetworkParams and TrainingParams live in the torch-free hparams module; imported here too, where
 # learners from other packages have always found them.
 from synaptune.learners.hparams import NetworkParams, TrainingParams  # noqa: F401
@@ -114,7 +119,8 @@ class Classifier(nn.Module):
     When a task id is given, logits of classes outside that task are set to
     ``-inf``, so training and prediction stay within the task's labels (the
     task-il protocol). The task -> classes map is the ``task_classes`` buffer,
-    filled by :meth:`remember`, so it survives ``state_dict`` round trips.
+    filled by :meth:`remember`, so it survives ``state_dict`` round trips
+    (:mod:`synaptune.learners.functional.task_classes`).
 
     Args:
         params: network hyperparameters.
@@ -138,13 +144,11 @@ class Classifier(nn.Module):
             self.heads = nn.ModuleList(nn.Linear(width, n_classes) for _ in range(n_tasks))
         else:
             self.head = nn.Linear(width, n_classes)
-        self.register_buffer("task_classes", torch.zeros(n_tasks, n_classes, dtype=torch.bool))
+        self.register_buffer("task_classes", task_classes_table(n_tasks, n_classes))
 
-    @torch.no_grad()
     def remember(self, task_id: int, classes: tuple[int, ...]) -> None:
         """Record that task ``task_id`` uses labels ``classes``."""
-        idx = torch.as_tensor(list(classes), dtype=torch.long, device=self.task_classes.device)
-        self.task_classes[task_id, idx] = True
+        mark_task_classes(self.task_classes, task_id, classes)
 
     def forward(self, x: Tensor, task_id: int | Tensor | None = None) -> Tensor:
         """Logits (B, n_classes); ``task_id`` is an int or an int64 (B,) tensor, or ``None``."""

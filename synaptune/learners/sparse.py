@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from synaptune.learners.functional.task_classes import task_classes_table
 from synaptune.learners.gradient import GradientLearner
 from synaptune.learners.modules.kwinners import KWinners, KWinners2d, KWinnersBase
 from synaptune.learners.modules.sparse_weights import SparseWeights, SparseWeights2d, SparseWeightsBase
@@ -132,7 +133,7 @@ class SparseClassifier(Classifier):
             self.heads = nn.ModuleList(nn.Linear(width, n_classes) for _ in range(n_tasks))
         else:
             self.head = nn.Linear(width, n_classes)
-        self.register_buffer("task_classes", torch.zeros(n_tasks, n_classes, dtype=torch.bool))
+        self.register_buffer("task_classes", task_classes_table(n_tasks, n_classes))
 
 
 # ------------------------------------------------------------------------------ learners

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from synaptune.exceptions import ConfigError
-from synaptune.learners.classp import CLASSP, CLASSPLearner, CLASSPParams
+from synaptune.learners.classp import CLASSPLearner, CLASSPParams
+from synaptune.learners.functional.classp import CLASSP
 from synaptune.testing import blob_stream
 from tests.conftest import reference_fixtures
 
@@ -271,7 +272,7 @@ def test_learner_modes_train(mode: str) -> None:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("threshold", [1e-12, 3.7e-6, 1e-3, 0.25])
 def test_paper_gate_matches_g_squared_at_the_boundary(dtype, threshold) -> None:
-    from synaptune.learners.classp import _cutoff
+    from synaptune.learners.functional.classp import _cutoff
 
     c = torch.tensor(_cutoff(threshold, dtype), dtype=dtype)
     up, down = torch.tensor(1.0, dtype=dtype), torch.tensor(0.0, dtype=dtype)

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from synaptune.exceptions import ConfigError, UnknownNameError
-from synaptune.learners import satsom as satsom_mod
-from synaptune.learners.satsom import SatSOM, SatSOMLearner, SatSOMParams, parse_grid
+from synaptune.learners.modules import satsom as satsom_mod
+from synaptune.learners.modules.satsom import SatSOM
+from synaptune.learners.satsom import SatSOMLearner, SatSOMParams, parse_grid
 from synaptune.learners.functional.som import grid_locations, lattice_sq_distances, quantile_linear
 from synaptune.params import from_dict
 from synaptune.runner import evaluate_row, train_task
