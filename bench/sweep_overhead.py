@@ -418,7 +418,7 @@ def sweep(space_file: Path, configs: list[dict[str, Any]], workdir: Path, warm_w
     finally:
         timings["run_sweep_s"] = time.perf_counter() - t0
         os.chdir(cwd)
-    timings["counts"] = summary["counts"]
+    timings["counts"] = summary.counts
     timings["workers"] = [json.loads(line) for line in log_path.read_text().splitlines()]
     timings.pop("results", None)
     return timings

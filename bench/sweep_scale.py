@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
           f"concurrency {args.concurrency}, {args.address or 'local Ray'}")
     with tempfile.TemporaryDirectory(prefix="synaptune-scale-") as d:
         f = run(args.trials, args.concurrency, args.address, Path(d), args.profile)
-        counts = f["summary"]["counts"]
+        counts = f["summary"].counts
         try:
             train = training_seconds(f"sqlite:///{d}/mlflow.db", "scale")
         except Exception as e:  # noqa: BLE001  (the baseline is optional; the driver figure stands)

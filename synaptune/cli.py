@@ -37,12 +37,22 @@ def _add_benchmark_flags(p: argparse.ArgumentParser, *, only_given: bool) -> Non
               only_given=only_given)
 
 
-def _benchmark_params(args: argparse.Namespace, base: Any = None) -> Any:
-    """``base`` (default: the defaults) with the benchmark flags given."""
+def _benchmark_params(args: argparse.Namespace) -> Any:
+    """The :class:`BenchmarkParams` of ``sweep``'s benchmark flags."""
     from synaptune.benchmarks import BenchmarkParams
     from synaptune.flags import given
 
-    return dataclasses.replace(base or BenchmarkParams(), **given(args, BenchmarkParams, dest_prefix="benchmark_"))
+    return BenchmarkParams(**given(args, BenchmarkParams, dest_prefix="benchmark_"))
+
+
+def _sweep_flags(p: argparse.ArgumentParser, *names: str, defaults: dict[str, Any] | None = None,
+                 helps: dict[str, str] | None = None) -> None:
+    """The flags ``names`` of ``synaptune sweep`` (fields of SweepConfig), for another command: the same
+    declaration, with this command's ``defaults`` and ``helps`` where they differ."""
+    from synaptune.flags import add_flags
+    from synaptune.hpo.config import SweepConfig
+
+    add_flags(p, SweepConfig, names=names, defaults=defaults, helps=helps)
 
 
 def _metric_flag(p: argparse.ArgumentParser) -> None:
@@ -52,8 +62,10 @@ def _metric_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _tracking_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
-                   "else sqlite:///mlflow.db)")
+    from synaptune.flags import add_flags
+    from synaptune.hpo.config import TrackingFlags
+
+    add_flags(p, TrackingFlags)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,14 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("space", help="print a learner's search space")
     p.add_argument("learner")
-    p.add_argument("--space", help="a search-space YAML file to validate and print instead")
+    _sweep_flags(p, "space_file", helps={"space_file": "a search-space YAML file to validate and print instead"})
 
     _add_sweep_parser(sub)
     _add_result_parsers(sub)
     _add_run_parser(sub)
     _add_compare_parser(sub)
     p = sub.add_parser("presets", help="the presets shipped with synaptune, with their test scores")
-    p.add_argument("--benchmark", help="only those tuned on this benchmark")
+    _sweep_flags(p, "benchmark", defaults={"benchmark": None}, helps={"benchmark": "only those tuned on this benchmark"})
     p.add_argument("--format", choices=["table", "markdown"], default="table",
                    help="markdown: the README leaderboard")
     sub.add_parser("env", help="versions and devices")
@@ -124,28 +136,26 @@ def _add_result_parsers(sub: Any) -> None:
     _tracking_flag(p)
 
 
+def _run_flags(p: argparse.ArgumentParser, *, experiment: str) -> None:
+    """The flags ``run`` and ``compare`` share (:class:`~synaptune.hpo.config.RunFlags`), and ``--tracking-uri``."""
+    from synaptune.flags import add_flags
+    from synaptune.hpo.config import RunFlags
+
+    add_flags(p, RunFlags, defaults={"experiment": experiment})
+    _tracking_flag(p)
+
+
 def _add_run_parser(sub: Any) -> None:
     """``run``: a preset (or a learner with --set) trained from scratch and reported on test data."""
     p = sub.add_parser("run", help="train from scratch on train+val and report test metrics")
     p.add_argument("--preset", help="preset YAML from `synaptune export`")
-    p.add_argument("--learner", help="learner (when no --preset)")
-    p.add_argument("--benchmark", help="continual stream (default: the preset's, else split-digits)")
+    _sweep_flags(p, "learner", "benchmark", defaults={"learner": None, "benchmark": None},
+                 helps={"learner": "learner (when no --preset)",
+                        "benchmark": "continual stream (default: the preset's, else split-digits)"})
     _add_benchmark_flags(p, only_given=True)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a learner parameter (repeatable)")
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--allow-tuning-stream", action="store_true",
-                   help="held-out-stream presets: allow reporting on the stream the preset was tuned on")
-    p.add_argument("--other-stream", action="store_true",
-                   help="run a preset on a stream other than the one it was tuned on (another benchmark, "
-                        "scenario or classes per task); the result is marked as such")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: $OMP_NUM_THREADS, else the CPUs that other processes "
-                        "leave free, at least 1)")
-    p.add_argument("--experiment", default="synaptune-run", help="MLflow experiment of the run")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    _tracking_flag(p)
+    _sweep_flags(p, "fixed_params", "seeds", helps={"fixed_params": "override a learner parameter",
+                                                    "seeds": "seeds 0, 1, ..., each trained from scratch"})
+    _run_flags(p, experiment="synaptune-run")
 
 
 def _add_compare_parser(sub: Any) -> None:
@@ -154,35 +164,27 @@ def _add_compare_parser(sub: Any) -> None:
     p.add_argument("entries", nargs="+", metavar="ENTRY",
                    help="a preset file, a shipped preset (BENCHMARK/LEARNER, see `synaptune presets`) or a "
                         "learner with its defaults and overrides: LEARNER[:NAME=VALUE,NAME=VALUE]")
-    p.add_argument("--benchmark", help="the stream (default: the first preset's, else split-digits)")
+    _sweep_flags(p, "benchmark", defaults={"benchmark": None},
+                 helps={"benchmark": "the stream (default: the first preset's, else split-digits)"})
     _add_benchmark_flags(p, only_given=True)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a parameter in every entry whose learner has it (repeatable)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per entry and task order (default 3)")
-    p.add_argument("--task-orders", type=int, default=1,
-                   help="class-to-task assignments (benchmark seeds S, S+1, ...), each with every seed")
-    p.add_argument("--other-stream", action="store_true",
-                   help="allow presets tuned on another stream (the result marks them)")
-    p.add_argument("--allow-tuning-stream", action="store_true",
-                   help="held-out-stream presets: allow the stream they were tuned on")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default as for `run`)")
-    p.add_argument("--experiment", default="synaptune-compare", help="MLflow experiment of the comparison")
+    _sweep_flags(p, "fixed_params", "seeds", "task_orders", defaults={"seeds": 3},
+                 helps={"fixed_params": "override a parameter in every entry whose learner has it",
+                        "seeds": "seeds per entry and task order",
+                        "task_orders": "class-to-task assignments (benchmark seeds S, S+1, ...), each with every "
+                                       "seed"})
     p.add_argument("-o", "--output", help="folder for comparison.md, .json and .png "
                    "(default ./synaptune-compare/<parent run id>)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    _tracking_flag(p)
+    _run_flags(p, experiment="synaptune-compare")
 
 
 def _add_doctor_parser(sub: Any) -> None:
-    """``doctor``: checks what a sweep would use, for real."""
-    from synaptune.hpo.config import DEFAULT_STORAGE
-
+    """``doctor``: checks what a sweep would use, for real (the sweep's own flags for them)."""
     p = sub.add_parser("doctor", help="check the tracking URI, Ray cluster, storage and GPUs for real")
     _tracking_flag(p)
-    p.add_argument("--address", help="Ray cluster to check (host:port, ray://..., auto)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help="results path or URI to check")
-    p.add_argument("--study-storage", metavar="URL_OR_FILE", help="Optuna study storage to check")
+    _sweep_flags(p, "address", "storage", "study_storage",
+                 helps={"address": "Ray cluster to check (host:port, ray://..., auto)",
+                        "storage": "results path or URI to check",
+                        "study_storage": "Optuna study storage to check"})
 
 
 # ---------------------------------------------------------------- handlers
@@ -215,7 +217,7 @@ def cmd_space(args: argparse.Namespace) -> int:
 
     from synaptune.params import describe
 
-    space = load_space(args.learner, args.space)
+    space = load_space(args.learner, args.space_file)
     print(space.to_yaml(), end="")
     rows = describe(space.params_cls)
     width = max(len(name) for name, *_ in rows)
@@ -242,24 +244,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg = sweep_config(args)
     summary = run_sweep(cfg)
-    counts = summary["counts"]
-    if summary["interrupted"]:
-        print(f"sweep `{summary['experiment']}` interrupted after {summary['launched']} of {summary['trials']} "
+    counts = summary.counts
+    if summary.interrupted:
+        print(f"sweep `{summary.experiment}` interrupted after {summary.launched} of {summary.trials} "
               f"trials were launched: {counts['completed']} completed, {counts['pruned']} stopped early by ASHA, "
               f"{counts['failed']} failed, {counts['interrupted']} stopped mid-stream (their last finished task "
-              f"is kept), {max(0, summary['launched'] - summary['recorded'])} before their first task ended")
+              f"is kept), {max(0, summary.launched - summary.recorded)} before their first task ended")
         print(f"continue it:  {_resume_command()}")
         return EXIT_INTERRUPTED
     more = [f"{counts[s]} {s}" for s in ("lost", "interrupted", "running") if counts.get(s)]
-    print(f"sweep `{summary['experiment']}`: {counts['completed']} completed, {counts['pruned']} stopped "
+    print(f"sweep `{summary.experiment}`: {counts['completed']} completed, {counts['pruned']} stopped "
           f"early by ASHA, {counts['failed']} failed" + "".join(f", {m}" for m in more)
-          + (f", {counts['not_launched']} not launched" + (" (budget spent)" if summary["budget"] else "")
+          + (f", {counts['not_launched']} not launched" + (" (budget spent)" if summary.budget else "")
              if counts["not_launched"] else ""))
-    if summary["pareto"] is not None:
-        _print_front(summary["pareto"], cfg.objectives)
-        print(f"export them:  synaptune export --experiment {summary['experiment']} --pareto -o presets/")
-        return EXIT_OK if summary["pareto"] else EXIT_FAILURE
-    best = summary["best"]
+    if summary.pareto is not None:
+        _print_front(summary.pareto, cfg.objectives)
+        print(f"export them:  synaptune export --experiment {summary.experiment} --pareto -o presets/")
+        return EXIT_OK if summary.pareto else EXIT_FAILURE
+    best = summary.best
     if best is None:
         print("no trial saw every task with a finite objective, so there is no comparable best configuration; "
               "try more --trials or --scheduler none")
@@ -267,13 +269,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"best configuration ({_value_text(best, 'objective')}, {best.name}, run {best.run_id}, "
           f"trial {best.trial_id}):")
     _print_record(best)
-    warning = _noise_warning(summary["ranked"], "objective")
+    warning = _noise_warning(summary.ranked, "objective")
     if warning:
         print(f"warning: {warning}")
-    uri = summary["tracking_uri"]
+    uri = summary.tracking_uri
     print(f"look at it: mlflow ui --backend-store-uri {uri}" if not uri.startswith("http")
           else f"look at it: {uri}")
-    print(f"export it:  synaptune export --experiment {summary['experiment']} -o preset.yaml")
+    print(f"export it:  synaptune export --experiment {summary.experiment} -o preset.yaml")
     return EXIT_OK
 
 
@@ -317,13 +319,13 @@ def _print_settings(record: Any) -> None:
           f"{st.get('task_orders', 1)}, aggregate {st.get('aggregate', 'mean')}")
 
 
-def _noise_warning(ranked: list[Any], metric: str) -> str | None:
+def _noise_warning(ranked: Sequence[Any], metric: str) -> str | None:
     from synaptune.hpo.store import within_noise
 
     return within_noise(ranked, metric)
 
 
-def _print_front(front: list[Any], objectives: tuple[tuple[str, str], ...]) -> None:
+def _print_front(front: Sequence[Any], objectives: tuple[tuple[str, str], ...]) -> None:
     names = [m for m, _ in objectives]
     print(f"Pareto front ({len(front)} configurations no other beats on every objective: "
           + ", ".join(f"{m} {mode}" for m, mode in objectives) + "):")
@@ -455,59 +457,20 @@ def _export_pareto(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _same_stream(name_a: str, a: Any, name_b: str, b: Any) -> bool:
-    """Whether two (benchmark, BenchmarkParams) make the same tasks (data location aside)."""
-    keys = ("n_tasks", "classes_per_task", "seed", "scenario")
-    return name_a == name_b and all(getattr(a, k) == getattr(b, k) for k in keys)
-
-
 #: float64 T x T matrix sizes ``run`` holds at its peak besides one matrix per seed, measured: their
 #: mean (1), the mean as a JSON-ready list of lists (about 2.6), and ``json.dumps(..., indent=1)`` of it
 #: when it is logged to MLflow (about 9.2 while it runs, 2 after).
 _RUN_EXTRA_MATRICES = 13
 
 
-def _other_stream(preset: Any, preset_path: str, bench_name: str, bench_params: Any) -> tuple[Any, Any, list[str]]:
-    """``(tuned, asked, differences)``: outlines of the preset's stream and of the requested one, and how
-    they differ as problems (benchmark, input shape, classes, scenario, classes per task); empty when alike.
+def _stream_request(args: argparse.Namespace) -> Any:
+    """What ``run`` / ``compare``'s flags ask of the stream (see :mod:`synaptune.hpo.preset_stream`)."""
+    from synaptune.benchmarks.params import BenchmarkParams
+    from synaptune.flags import given
+    from synaptune.hpo.preset_stream import StreamRequest
 
-    The task count, benchmark seed, validation fraction and data location may differ: same problem. Under
-    held-out-stream the preset's evaluation benchmark counts as its own.
-    """
-    from synaptune.benchmarks.streams import outline
-
-    try:
-        tuned = outline(preset.benchmark, preset.benchmark_params)
-    except ConfigError as e:
-        raise ConfigError(f"{preset_path}: benchmark: {e}") from None
-    asked = outline(bench_name, bench_params)
-    diffs = []
-    if bench_name not in _own_benchmarks(preset):
-        diffs.append("another benchmark")
-    if asked.input_shape != tuned.input_shape:
-        diffs.append(f"inputs {'x'.join(map(str, asked.input_shape))} instead of "
-                     f"{'x'.join(map(str, tuned.input_shape))}")
-    if asked.n_classes != tuned.n_classes:
-        diffs.append(f"{asked.n_classes} classes instead of {tuned.n_classes}")
-    if asked.scenario != tuned.scenario:
-        diffs.append(f"scenario {asked.scenario} instead of {tuned.scenario}")
-    if asked.family == tuned.family == "split" and asked.classes_per_task != tuned.classes_per_task:
-        diffs.append(f"{asked.classes_per_task} classes per task instead of {tuned.classes_per_task}")
-    return tuned, asked, diffs
-
-
-def _own_benchmarks(preset: Any) -> set[str]:
-    """The benchmarks a preset belongs to: the one it was tuned on (and its held-out one)."""
-    return {preset.benchmark} | ({preset.protocol.eval_benchmark} if preset.protocol.kind == "held-out-stream"
-                                 else set())
-
-
-def _cut_for(bench_name: str, preset: Any, params: Any) -> Any:
-    """The preset's benchmark options to start from on ``bench_name``: on another benchmark, its task
-    count, classes per task and scenario described the preset's stream, so they fall back to defaults."""
-    if bench_name in _own_benchmarks(preset):
-        return params
-    return dataclasses.replace(params, n_tasks=0, classes_per_task=0, scenario="")
+    return StreamRequest(benchmark=args.benchmark, options=given(args, BenchmarkParams, dest_prefix="benchmark_"),
+                         other_stream=args.other_stream, allow_tuning_stream=args.allow_tuning_stream)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -531,7 +494,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logger.debug("run: %d torch thread(s)", threads)
     if args.other_stream and not args.preset:
         raise ConfigError("--other-stream is for running a --preset on another stream; drop it, or give --preset.")
-    overrides = _set_overrides(args.set)
+    overrides = _set_overrides(args.fixed_params)
     target = _run_target(args)
     params_cls = params_of(target.learner)
     params_obj = from_dict(params_cls, {**target.params, **overrides}, where="--set" if overrides else "")
@@ -540,15 +503,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                  matrices_note=f"{args.seeds} for the seeds, {_RUN_EXTRA_MATRICES} for their mean as JSON")
     uri = store.resolve_tracking_uri(args.tracking_uri)
     store.check_tracking_uri(uri)
-    # What ran, not placeholders; built now so a dataset problem shows before any training.
+    # Built once, now, so a dataset problem shows before any training; the training uses it, and MLflow
+    # gets what ran (its task count, classes per task, scenario), not the placeholders.
     built = build_stream(target.bench_name, target.bench_params)
     resolved = resolve_params(target.bench_params, built)
     to_run = Preset(learner=target.learner, params=params_obj, benchmark=target.bench_name,
                     benchmark_params=target.bench_params, seeds=args.seeds, protocol=target.protocol)
     # Every seed trains on each task the protocol reports on.
     with _Progress(total=args.seeds * target.protocol.reporting_stream(built).n_tasks) as progress:
-        result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update)
-    tags = {"learner": target.learner, "benchmark": target.bench_name, "reported_tasks": result["reported_tasks"]}
+        result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update, stream=built)
+    tags = {"learner": target.learner, "benchmark": target.bench_name, "reported_tasks": result.reported_tasks}
     if target.preset is not None:
         tags["preset"] = str(args.preset)
         tags.update({f"source.{k}": str(v) for k, v in target.preset.provenance.items()
@@ -557,14 +521,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags.update({"other_stream": "true", "preset_tuned_on": target.tuned_elsewhere})
     run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
         **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": target.learner,
-        "benchmark": target.bench_name, "seeds": args.seeds, "threads": result["threads"],
+        "benchmark": target.bench_name, "seeds": args.seeds, "threads": result.threads,
         **target.protocol.as_params(), **store.flat("benchmark/", dataclasses.asdict(resolved))},
-        metrics=result["metrics"], tags=tags, matrix=result["matrix"])
+        metrics=result.metrics, tags=tags, matrix=result.matrix)
     _print_run(args, target, result, run_id, uri)
     return EXIT_OK
 
 
-def _set_overrides(items: list[str]) -> dict[str, str]:
+def _set_overrides(items: Sequence[str]) -> dict[str, str]:
     """``--set NAME=VALUE`` flags as ``{name: value}`` (strings; the Params class converts them).
 
     One parser for ``run --set`` and ``sweep --set`` (:func:`synaptune.flags.parse_assignments`).
@@ -589,90 +553,43 @@ class _RunTarget:
 
 
 def _run_target(args: argparse.Namespace) -> _RunTarget:
-    """The target of ``run``: ``--preset`` (its stream unless flags change it) or ``--learner``."""
-    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
+    """The target of ``run``: ``--preset`` (on the stream :mod:`synaptune.hpo.preset_stream` chooses) or
+    ``--learner``."""
+    from synaptune.hpo import preset_stream
     from synaptune.hpo.presets import load_preset, preset_path
     from synaptune.learners import LEARNERS
     from synaptune.protocols import Protocol
 
+    request = _stream_request(args)
     if not args.preset:
         if not args.learner:
             raise ConfigError("give --preset FILE, or --learner NAME (with --benchmark and --set name=value).")
-        bench_name = args.benchmark or "split-digits"
         LEARNERS.get(args.learner)
-        BENCHMARKS.get(bench_name)
-        return _RunTarget(args.learner, {}, Protocol(), bench_name, _benchmark_params(args, BenchmarkParams()))
+        chosen = preset_stream.learner_stream(request)
+        return _RunTarget(args.learner, {}, Protocol(), chosen.benchmark, chosen.params)
     preset = load_preset(preset_path(args.preset))
     if args.learner and args.learner != preset.learner:
         raise ConfigError(f"--learner {args.learner} contradicts the preset's learner {preset.learner}.")
-    bench_name, bench_params, tuned_elsewhere = _preset_stream(args, preset, args.preset)
-    return _RunTarget(preset.learner, dataclasses.asdict(preset.params), preset.protocol, bench_name, bench_params,
-                      preset=preset, tuned_elsewhere=tuned_elsewhere)
+    chosen = preset_stream.preset_stream(preset, args.preset, request)
+    return _RunTarget(preset.learner, dataclasses.asdict(preset.params), preset.protocol, chosen.benchmark,
+                      chosen.params, preset=preset, tuned_elsewhere=chosen.tuned_elsewhere)
 
 
-def _preset_stream(args: argparse.Namespace, preset: Any, label: str) -> tuple[str, Any, str]:
-    """``(benchmark, params, tuned_elsewhere)``: the stream to report ``preset`` on: its own (the held-out one
-    under held-out-stream) unless ``--benchmark`` / benchmark flags change it; ``tuned_elsewhere`` describes the
-    preset's stream when the two differ as problems, which needs ``--other-stream``.
-
-    Raises:
-        ConfigError: another problem without ``--other-stream``, or the tuning stream of a held-out-stream
-            preset without ``--allow-tuning-stream``.
-    """
-    from synaptune.benchmarks import BENCHMARKS
-
-    protocol = preset.protocol
-    if protocol.kind == "held-out-stream":
-        # Report on the held-out stream unless told otherwise, and never silently on the tuning one.
-        bench_name = args.benchmark or protocol.eval_benchmark
-        bench_params = _benchmark_params(args, _cut_for(bench_name, preset, protocol.eval_benchmark_params(
-            preset.benchmark_params)))
-        if _same_stream(bench_name, bench_params, preset.benchmark, preset.benchmark_params) \
-                and not getattr(args, "allow_tuning_stream", False):
-            raise ConfigError(
-                f"{label} was tuned on {preset.benchmark} (seed {preset.benchmark_params.seed}) under "
-                f"held-out-stream; a test number on that stream is not held out. Report on "
-                f"{protocol.eval_benchmark} (the default), or pass --allow-tuning-stream to do it anyway.")
-    else:
-        bench_name = args.benchmark or preset.benchmark
-        bench_params = _benchmark_params(args, _cut_for(bench_name, preset, preset.benchmark_params))
-    BENCHMARKS.get(bench_name)
-    return bench_name, bench_params, _check_preset_stream(args, preset, label, bench_name, bench_params)
-
-
-def _check_preset_stream(args: argparse.Namespace, preset: Any, label: str, bench_name: str, bench_params: Any) -> str:
-    """``""`` when ``preset`` runs on the problem it was tuned on, else (with ``--other-stream``) a
-    description of the stream it was tuned on; without the flag, a ConfigError naming the differences."""
-    tuned, asked, diffs = _other_stream(preset, label, bench_name, bench_params)
-    if diffs and not args.other_stream:
-        given = [flag for flag, value in (("--benchmark", args.benchmark),
-                                          ("--scenario", getattr(args, "benchmark_scenario", None)),
-                                          ("--classes-per-task", getattr(args, "benchmark_classes_per_task", None)))
-                 if value is not None]
-        raise ConfigError(
-            f"{label} was tuned on {tuned.describe()}, not on {asked.describe()}: "
-            f"{', '.join(diffs)}; its tuned values are not known to hold there. "
-            + (f"Drop {' / '.join(given)} to run it on the stream it was tuned on, or pass"
-               if given else "Pass") + f" --other-stream to run it on {bench_name} anyway "
-            "(the result is then marked as tuned on another stream).")
-    return tuned.describe() if diffs else ""
-
-
-def _print_run(args: argparse.Namespace, target: _RunTarget, result: dict[str, Any], run_id: str, uri: str) -> None:
-    """The test metrics of ``run``, as JSON or as a table."""
-    m, tuned_elsewhere = result["metrics"], target.tuned_elsewhere
+def _print_run(args: argparse.Namespace, target: _RunTarget, result: Any, run_id: str, uri: str) -> None:
+    """The test metrics of ``run`` (a :class:`~synaptune.hpo.evaluate.PresetResult`), as JSON or as a table."""
+    m, tuned_elsewhere = result.metrics, target.tuned_elsewhere
     if args.format == "json":
-        print(json.dumps({"run_id": run_id, **m, "per_seed": result["per_seed"], "threads": result["threads"],
+        print(json.dumps({"run_id": run_id, **m, "per_seed": result.per_seed, "threads": result.threads,
                           **({"preset_tuned_on_other_stream": tuned_elsewhere} if tuned_elsewhere else {})},
                          indent=2))
         return
     elsewhere = f" [preset tuned on another stream: {tuned_elsewhere}]" if tuned_elsewhere else ""
     print(f"{target.learner} on {target.bench_name}{elsewhere}, {args.seeds} seed(s), trained on train+val, "
-          f"tested on test (protocol {target.protocol}, tasks {result['reported_tasks']}):")
+          f"tested on test (protocol {target.protocol}, tasks {result.reported_tasks}):")
     for key in ("test/acc", "test/bwt", "test/forgetting"):
         print(f"  {key:<16} {m[key]:.4f} ± {m[key + '_std']:.4f}")
-    print(f"trained with {result['threads']} torch thread(s); the numbers depend on it: "
-          f"--threads {result['threads']} reproduces them")
+    print(f"trained with {result.threads} torch thread(s); the numbers depend on it: "
+          f"--threads {result.threads} reproduces them")
     print(f"logged to MLflow run {run_id} (experiment `{args.experiment}`, {uri})")
 
 
@@ -805,9 +722,9 @@ class _ComparePlan:
 
 def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
     """Every entry, override, stream, memory need and output folder of ``compare`` checked."""
-    from synaptune.benchmarks import build_stream
+    from synaptune.benchmarks import build_stream, resolve_params
     from synaptune.benchmarks.streams import check_memory, outline
-    from synaptune.hpo import compare, store
+    from synaptune.hpo import compare, preset_stream, store
     from synaptune.hpo.presets import check_writable_folder
     from synaptune.runner import check_device
     from synaptune.threads import training_threads, use_threads
@@ -819,11 +736,13 @@ def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
     check_device(args.device)
     entries = [compare.parse_entry(text) for text in args.entries]
     compare.check_labels(entries)
-    overrides = _set_overrides(args.set)
+    overrides = _set_overrides(args.fixed_params)
     compare.check_overrides(entries, overrides)
     entries = [compare.with_overrides(e, overrides) for e in entries]
     protocol = compare.common_protocol(entries)
-    bench_name, bench_params, elsewhere = _compare_stream(args, entries)
+    chosen, elsewhere = preset_stream.comparison_stream(
+        [(e.label, e.preset) for e in entries if e.preset is not None], _stream_request(args))
+    bench_name, bench_params = chosen.benchmark, chosen.params
     runs = args.seeds * args.task_orders
     check_memory(outline(bench_name, bench_params), matrices=runs * len(entries) + _RUN_EXTRA_MATRICES,
                  matrices_note=f"{runs * len(entries)} for the runs, {_RUN_EXTRA_MATRICES} for JSON copies")
@@ -834,9 +753,11 @@ def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
     stream = build_stream(bench_name, bench_params)  # a dataset problem shows before any training
     threads = training_threads(requested=args.threads)
     use_threads(threads)
+    # MLflow gets the stream that runs (its task count, classes per task, scenario), not the placeholders;
+    # task order o runs on benchmark seed S + o, S the one logged.
     params = {"benchmark": bench_name, "seeds": args.seeds, "task_orders": args.task_orders, "threads": threads,
               **protocol.as_params(), "entries": " | ".join(e.label for e in entries),
-              **store.flat("benchmark/", dataclasses.asdict(bench_params))}
+              **store.flat("benchmark/", dataclasses.asdict(resolve_params(bench_params, stream)))}
     return _ComparePlan(entries=entries, protocol=protocol, bench_name=bench_name, bench_params=bench_params,
                         elsewhere=elsewhere, tasks=protocol.reporting_stream(stream).n_tasks,
                         scenario=stream.scenario, uri=uri,
@@ -874,23 +795,6 @@ def _run_comparison(args: argparse.Namespace, plan: _ComparePlan, results_store:
     files = compare.write_outputs(results, rows, out, title=title)
     results_store.log_artifacts(parent_id, out)
     return rows, files, out, title
-
-
-def _compare_stream(args: argparse.Namespace, entries: list[Any]) -> tuple[str, Any, dict[str, str]]:
-    """The stream of ``compare``: ``--benchmark`` (+ flags), else the first preset's own (see
-    :func:`_preset_stream`), else split-digits; and for each preset entry tuned on another problem
-    (allowed by ``--other-stream``), the stream it was tuned on."""
-    from synaptune.benchmarks import BENCHMARKS, BenchmarkParams
-
-    presets = [e for e in entries if e.preset is not None]
-    if presets:
-        bench_name, bench_params, _ = _preset_stream(args, presets[0].preset, presets[0].label)
-    else:
-        bench_name = args.benchmark or "split-digits"
-        BENCHMARKS.get(bench_name)
-        bench_params = _benchmark_params(args, BenchmarkParams())
-    return bench_name, bench_params, {e.label: _check_preset_stream(args, e.preset, e.label, bench_name, bench_params)
-                                      for e in presets}
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

@@ -3,23 +3,28 @@
 and range.
 
 A field becomes a flag when its metadata has a ``help`` (fields made with
-:func:`synaptune.params.param`, or with :func:`option` for settings that are
-not learner knobs). The flag is ``--<field-name-with-dashes>`` unless the
-metadata names another (``flag``); its type is the field's (``X | None`` gives
-``X``; ``bool`` gives a switch; ``tuple[str, ...]`` gives a repeatable flag whose
-values are collected in order, e.g. ``--set a=1 --set b=2``); its default is the
-field's; ``choices`` and ``metavar`` come from the metadata. :func:`check_numbers` checks the values
-against the same metadata (``low``, ``low_open``; every float finite).
+:func:`synaptune.params.param`, the package's one metadata helper). The flag is
+``--<field-name-with-dashes>`` unless the metadata names another (``flag``); its type is the
+field's (``X | None`` gives ``X``; ``bool`` gives a switch; ``tuple[str, ...]`` gives a repeatable
+flag whose values are collected in order, e.g. ``--set a=1 --set b=2``); its default is the field's;
+``choices`` and ``metavar`` come from the metadata. :func:`check_numbers` checks the values against
+the same metadata (``low``/``high``, ``*_open``; every float finite).
+
+A command that shares some of another's flags adds them from the same dataclass, naming them
+(``names``) and stating where it differs (``defaults``, ``helps``, ``required``): a flag is declared
+once, wherever it appears.
 
 Example::
 
     @dataclass(frozen=True)
     class Settings:
-        trials: int = option(9, low=1, help="trials to run")
+        trials: int = param(9, low=1, help="trials to run")
+        seed: int = param(0, help="sampler seed")
 
-    add_flags(parser, Settings)                  # --trials N (default 9)
+    add_flags(parser, Settings)                  # --trials N (default 9), --seed SEED
     settings = Settings(**given(parser.parse_args(), Settings))
     check_numbers(settings)                      # "--trials must be at least 1, got 0."
+    add_flags(other, Settings, names=("trials",), defaults={"trials": 3})   # the same --trials, default 3
 
 This module imports nothing heavy: ``synaptune --help`` builds every flag.
 """
@@ -31,18 +36,12 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from synaptune.exceptions import ConfigError
 
 _SCALARS = (bool, int, float, str)
-
-
-def option(default: Any, *, help: str, flag: str | None = None, metavar: str | None = None,
-           choices: tuple[Any, ...] | None = None, low: float | None = None, low_open: bool = False) -> Any:
-    """A dataclass field that is also a command-line flag (see the module docstring)."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "flag": flag, "metavar": metavar, "choices": choices, "low": low, "low_open": low_open})
 
 
 def flag_name(f: dataclasses.Field) -> str:
@@ -101,28 +100,51 @@ def field_default(f: dataclasses.Field) -> Any:
     return f.default_factory()  # type: ignore[misc]
 
 
-def add_flags(parser: argparse.ArgumentParser | Any, cls: type, *, dest_prefix: str = "",
-              only_given: bool = False) -> None:
+def add_flags(parser: argparse.ArgumentParser | Any, cls: type, *, names: Sequence[str] | None = None,
+              dest_prefix: str = "", only_given: bool = False, defaults: Mapping[str, Any] | None = None,
+              helps: Mapping[str, str] | None = None, required: Collection[str] = ()) -> None:
     """Add one flag per flag field of ``cls`` to ``parser`` (or an argument group).
 
     Args:
+        names: only these flag fields, in this order (default: every flag field, in field order).
         dest_prefix: prefixed to each field name to make its ``args`` attribute (two dataclasses
             with a field of the same name can share a parser).
         only_given: the flags have no default: an attribute exists only for a flag given (for
             settings merged over another source, such as a preset's).
+        defaults: ``{field name: default}`` for this parser in place of the field's (e.g. ``None``
+            where the command fills the value in later).
+        helps: ``{field name: help}`` for this parser in place of the field's, where the command
+            gives the flag another role (``run --seeds``: seeds of a test run, not of a trial).
+        required: field names whose flag must be given.
+
+    Raises:
+        ValueError: a name in ``names``, ``defaults``, ``helps`` or ``required`` that is not a flag
+            field of ``cls`` (a programming error).
     """
     hints = typing.get_type_hints(cls)
-    for f in flag_fields(cls):
-        m, default = f.metadata, field_default(f)
-        if is_repeated(hints[f.name]):
-            parser.add_argument(flag_name(f), dest=dest_prefix + f.name, action=_AppendToTuple,
-                                default=argparse.SUPPRESS if only_given else default,
-                                help=m["help"] + " (repeatable)", metavar=m.get("metavar") or f.name.upper())
-            continue
-        kind = scalar_type(hints[f.name])
-        shown = "" if default in (None, "") or kind is bool else f" (default: {default})"
-        kw: dict[str, Any] = {"dest": dest_prefix + f.name, "help": m["help"] + shown,
+    fields = {f.name: f for f in flag_fields(cls)}
+    defaults, helps = dict(defaults or {}), dict(helps or {})
+    chosen = list(fields) if names is None else list(names)
+    unknown = sorted((set(chosen) | set(defaults) | set(helps) | set(required)) - set(fields))
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no flag field {', '.join(unknown)}; its flag fields: "
+                         f"{', '.join(fields)}")
+    for name in chosen:
+        f = fields[name]
+        m = f.metadata
+        default = defaults[name] if name in defaults else field_default(f)
+        text = helps.get(name, m["help"])
+        kw: dict[str, Any] = {"dest": dest_prefix + name,
                               "default": argparse.SUPPRESS if only_given else default}
+        if name in required:
+            kw["required"] = True
+        if is_repeated(hints[name]):
+            parser.add_argument(flag_name(f), action=_AppendToTuple, help=text + " (repeatable)",
+                                metavar=m.get("metavar") or name.upper(), **kw)
+            continue
+        kind = scalar_type(hints[name])
+        shown = "" if default in (None, "") or kind is bool or name in required else f" (default: {default})"
+        kw["help"] = text + shown
         if kind is bool:
             kw["action"] = "store_true"
         else:
@@ -131,7 +153,7 @@ def add_flags(parser: argparse.ArgumentParser | Any, cls: type, *, dest_prefix: 
             if choices:
                 kw["choices"] = choices  # argparse shows them in place of a metavar
             else:
-                kw["metavar"] = m.get("metavar") or f.name.upper()
+                kw["metavar"] = m.get("metavar") or name.upper()
         parser.add_argument(flag_name(f), **kw)
 
 
@@ -145,20 +167,25 @@ def check_numbers(obj: Any) -> None:
     """Raise :class:`ConfigError` for a flag value outside its range (``None`` means "not given").
 
     A value must be one of ``choices`` where they are given; every float must be finite;
-    ``low`` is a minimum (exclusive with ``low_open``).
+    ``low`` is a minimum and ``high`` a maximum (exclusive with ``low_open`` / ``high_open``).
     """
     for f in flag_fields(type(obj)):
-        value, low, name = getattr(obj, f.name), f.metadata.get("low"), flag_name(f)
-        choices = f.metadata.get("choices")
+        m, value, name = f.metadata, getattr(obj, f.name), flag_name(f)
+        low, high = m.get("low"), m.get("high")
+        choices = m.get("choices")
         if choices and value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}.")
         if value is None or isinstance(value, (bool, str, tuple)):
             continue
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {value}.")
-        if low is None:
+        if isinstance(value, int):
+            if low is not None and value < low:
+                raise ConfigError(f"{name} must be at least {low}, got {value}.")
+            if high is not None and value > high:
+                raise ConfigError(f"{name} must be at most {high}, got {value}.")
             continue
-        if isinstance(value, int) and value < low:
-            raise ConfigError(f"{name} must be at least {low}, got {value}.")
-        if isinstance(value, float) and (value <= low if f.metadata.get("low_open") else value < low):
-            raise ConfigError(f"{name} must be {'>' if f.metadata.get('low_open') else '>='} {low:g}, got {value}.")
+        if low is not None and (value <= low if m.get("low_open") else value < low):
+            raise ConfigError(f"{name} must be {'>' if m.get('low_open') else '>='} {low:g}, got {value}.")
+        if high is not None and (value >= high if m.get("high_open") else value > high):
+            raise ConfigError(f"{name} must be {'<' if m.get('high_open') else '<='} {high:g}, got {value}.")

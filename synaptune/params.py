@@ -46,14 +46,17 @@ def param(
     choices: tuple[Any, ...] | None = None,
     unit: str | None = None,
     flag: str | None = None,
+    metavar: str | None = None,
 ) -> Any:
-    """A dataclass field with a validity domain (bounds inclusive unless ``*_open``).
+    """A dataclass field with a validity domain (bounds inclusive unless ``*_open``) and a one-line help.
 
-    ``flag`` names its command-line flag where the default ``--<name-with-dashes>`` would not do
-    (see :mod:`synaptune.flags`).
+    The one metadata helper of the package: learner and benchmark Params use it, and so do the
+    settings that are command-line flags (:class:`synaptune.hpo.config.SweepConfig`), which
+    :mod:`synaptune.flags` turns into flags. ``flag`` names the command-line flag where the default
+    ``--<name-with-dashes>`` would not do; ``metavar`` is its placeholder in ``--help``.
     """
     meta = {"help": help, "low": low, "high": high, "low_open": low_open,
-            "high_open": high_open, "choices": choices, "unit": unit, "flag": flag}
+            "high_open": high_open, "choices": choices, "unit": unit, "flag": flag, "metavar": metavar}
     return dataclasses.field(default=default, metadata=meta)
 
 

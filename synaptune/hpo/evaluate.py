@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,9 +16,35 @@ from synaptune.exceptions import DivergedError
 from synaptune.hpo.presets import Preset
 from synaptune.hpo.trial import TrialRun
 
+if TYPE_CHECKING:
+    from synaptune.benchmarks.base import Stream
+
+
+@dataclass(frozen=True)
+class PresetResult:
+    """What :func:`run_preset` measured on the test data.
+
+    Attributes:
+        metrics: ``{"test/acc": mean, "test/acc_std": std, "test/bwt": ..., ...}`` over the seeds.
+        matrix: the seeds' mean accuracy matrix R, as rows (``None`` where not measured).
+        per_seed: one ``{"test/acc", "test/bwt", "test/forgetting", "train_seconds", "state_bytes",
+            "matrix"}`` per seed, in seed order.
+        reported_tasks: the stream's tasks trained and tested, ``"FIRST-LAST"`` (e.g. ``"0-4"``).
+        params: the learner's parameters, as a dict.
+        threads: the torch thread count the numbers came from (they depend on it: the order of float
+            sums differs, and training amplifies it), for the caller to record beside them.
+    """
+
+    metrics: dict[str, float]
+    matrix: list[list[float | None]]
+    per_seed: list[dict[str, Any]]
+    reported_tasks: str
+    params: dict[str, Any]
+    threads: int
+
 
 def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
-               on_task: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+               on_task: Callable[[int, int], None] | None = None, stream: Stream | None = None) -> PresetResult:
     """Train on train+val of every reported task, in order, and evaluate on test.
 
     The reported tasks are the whole stream ``preset.benchmark``, except under
@@ -30,20 +57,16 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
         device: torch device.
         on_task: called as ``on_task(seed_index, tasks_done)`` after each task
             (the CLI's progress bar).
+        stream: the stream of ``preset.benchmark`` and ``preset.benchmark_params`` where the caller
+            has built it already (``synaptune run`` builds it to check the data first); else built here.
 
     Raises:
         DivergedError: a seed's run went non-finite (see :meth:`TrialRun.diverged`).
-
-    Returns:
-        ``{"metrics": {"test/acc": mean, "test/acc_std": std, ...}, "matrix": mean R,
-        "per_seed": [{"test/acc": .., "train_seconds": .., "state_bytes": .., "matrix": R}, ...],
-        "threads": torch threads}`` (matrices as lists of rows, ``None`` where not measured). The numbers
-        depend on the thread count (the order of float sums differs, and training amplifies it), so it is
-        returned for the caller to record beside them.
     """
     import torch
 
-    stream = preset.protocol.reporting_stream(build_stream(preset.benchmark, preset.benchmark_params)).to(device)
+    built = stream if stream is not None else build_stream(preset.benchmark, preset.benchmark_params)
+    stream = preset.protocol.reporting_stream(built).to(device)
     full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
     first = full_tasks - stream.n_tasks
     per_seed, matrices = [], []
@@ -64,9 +87,9 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
                          "matrix": _json_matrix(run.matrices[0])})
         matrices.append(run.matrices[0])
     metrics = summarize_runs(matrices, "test")
-    return {"metrics": metrics, "matrix": _json_matrix(np.mean(matrices, axis=0)), "per_seed": per_seed,
-            "reported_tasks": f"{first}-{full_tasks - 1}",
-            "params": dataclasses.asdict(preset.params), "threads": torch.get_num_threads()}
+    return PresetResult(metrics=metrics, matrix=_json_matrix(np.mean(matrices, axis=0)), per_seed=per_seed,
+                        reported_tasks=f"{first}-{full_tasks - 1}", params=dataclasses.asdict(preset.params),
+                        threads=torch.get_num_threads())
 
 
 def _json_matrix(R: np.ndarray) -> list[list[float | None]]:

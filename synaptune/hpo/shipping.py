@@ -34,7 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from synaptune.benchmarks.params import BenchmarkParams
+from synaptune.flags import add_flags, given
 from synaptune.hpo import store
+from synaptune.hpo.config import SweepConfig
 from synaptune.hpo.presets import SHIPPED_DIR, load_preset, preset_from_record, write_preset
 
 #: Seeds of a shipped preset's test result.
@@ -88,16 +91,22 @@ def _synaptune(*args: str) -> subprocess.CompletedProcess:
     return r
 
 
+def _bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark flags given (:class:`BenchmarkParams` fields)."""
+    return given(args, BenchmarkParams, dest_prefix="benchmark_")
+
+
 def _sweep_command(args: argparse.Namespace, name: str, work: Path, uri: str) -> list[str]:
     """The ``synaptune sweep`` arguments of step 1."""
-    bench = [*(["--scenario", args.scenario] if args.scenario else []),
-             *(["--n-tasks", str(args.n_tasks)] if args.n_tasks else []),
-             *(["--data-dir", args.data_dir] if args.data_dir else [])]
-    sets = [x for item in args.set for x in ("--set", item)]
+    given_bench = _bench(args)
+    bench = [*(["--scenario", given_bench["scenario"]] if given_bench.get("scenario") else []),
+             *(["--n-tasks", str(given_bench["n_tasks"])] if given_bench.get("n_tasks") else []),
+             *(["--data-dir", given_bench["data_dir"]] if given_bench.get("data_dir") else [])]
+    sets = [x for item in args.fixed_params for x in ("--set", item)]
     sweep = ["sweep", "--learner", args.learner, "--benchmark", args.benchmark, *bench, "--protocol", args.protocol,
              "--trials", str(args.trials), "--concurrency", str(args.concurrency), "--num-cpus", str(args.num_cpus),
-             *(["--space", args.space] if args.space else []), *sets,
-             *(["--time-budget", str(args.time_budget)] if args.time_budget else []),
+             *(["--space", args.space_file] if args.space_file else []), *sets,
+             *(["--time-budget", str(args.time_budget_s)] if args.time_budget_s else []),
              "--name", name, "--storage", str(work / "results"), "--tracking-uri", uri,
              *(["--resume-if-possible"] if args.resume else [])]
     return sweep
@@ -121,7 +130,7 @@ def ship(args: argparse.Namespace) -> Path:
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{work}/mlflow.db"
-    folder = stream_folder(args.benchmark, args.scenario or "")
+    folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
     name = f"ship-{folder}-{args.learner}"
     sweep = _sweep_command(args, name, work, uri)
     start = time.perf_counter()
@@ -141,12 +150,12 @@ def ship(args: argparse.Namespace) -> Path:
         **preset.provenance,
         "tracking_uri": "(the shipping machine's)", "commit": _commit(), "sweep": name,
         "sweep_command": shlex.join(["synaptune", *sweep]),
-        "space": args.space or f"synaptune/searchspaces/{args.learner}.yaml (the default space)",
-        "fixed_by_set": dict(item.split("=", 1) for item in args.set),
+        "space": args.space_file or f"synaptune/searchspaces/{args.learner}.yaml (the default space)",
+        "fixed_by_set": dict(item.split("=", 1) for item in args.fixed_params),
         "trials": {"asked": args.trials, **{s: statuses.count(s) for s in sorted(set(statuses))}},
         "budget": {"trials": args.trials, "sweep_seconds": round(sweep_seconds, 1),
                    "trial_train_seconds": round(sum(r.value("train_seconds") or 0.0 for r in records), 1),
-                   "time_budget_s": args.time_budget},
+                   "time_budget_s": args.time_budget_s},
         "picked": (f"the fewest train_seconds among completed trials with objective >= best - its standard error "
                    f"(best: {best.value('objective'):.4f} ± {best.standard_error('objective') or 0:.4f}, "
                    f"run {best.run_id}; picked {pick.value('objective'):.4f}, run {pick.run_id})"),
@@ -161,26 +170,30 @@ def ship(args: argparse.Namespace) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+#: The sweep's budget and protocol when shipping: the flags' defaults here, in place of ``synaptune sweep``'s.
+SHIPPING_DEFAULTS = {"protocol": "first-tasks:3", "trials": 12, "concurrency": 2, "num_cpus": 2}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags: the sweep's own (from :class:`SweepConfig` and :class:`BenchmarkParams`, with
+    :data:`SHIPPING_DEFAULTS`), passed on to ``synaptune sweep``, and the shipping steps' own."""
     p = argparse.ArgumentParser(prog="python -m synaptune.hpo.shipping", description=__doc__.splitlines()[0])
-    p.add_argument("--learner", required=True)
-    p.add_argument("--benchmark", required=True)
-    p.add_argument("--scenario", default="")
-    p.add_argument("--n-tasks", type=int, default=0)
-    p.add_argument("--data-dir")
-    p.add_argument("--protocol", default="first-tasks:3")
-    p.add_argument("--trials", type=int, default=12)
-    p.add_argument("--concurrency", type=int, default=2)
-    p.add_argument("--num-cpus", type=int, default=2)
-    p.add_argument("--time-budget", type=float)
-    p.add_argument("--space")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    add_flags(p, SweepConfig, names=("learner", "benchmark"), required=("learner", "benchmark"))
+    add_flags(p.add_argument_group("benchmark options (passed on to the sweep)"), BenchmarkParams,
+              names=("scenario", "n_tasks", "data_dir"), dest_prefix="benchmark_", only_given=True)
+    add_flags(p, SweepConfig, names=("protocol", "trials", "concurrency", "num_cpus", "time_budget_s", "space_file",
+                                     "fixed_params", "resume"),
+              defaults=SHIPPING_DEFAULTS, helps={"trials": "trials of the sweep", "num_cpus": "CPUs of the sweep's local Ray",
+                                                 "resume": "continue an interrupted sweep in --work"})
     p.add_argument("--work", required=True, help="folder for the sweep's results and MLflow database")
     p.add_argument("--out", default=str(SHIPPED_DIR), help="presets folder (default: the package's)")
     p.add_argument("--test-seeds", type=int, default=TEST_SEEDS, choices=(0, TEST_SEEDS),
                    help=f"{TEST_SEEDS}: test the pick and write it with its result; 0: stop after the pick")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --work")
-    ship(p.parse_args(argv))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ship(build_parser().parse_args(argv))
     return 0
 
 

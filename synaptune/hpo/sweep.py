@@ -486,13 +486,43 @@ def requested_trials(cfg: SweepConfig) -> int:
     return int(found[1]["total_samples"]) if found else DEFAULT_TRIALS
 
 
-def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
-    """Run (or resume) a sweep; returns a summary with the best completed trial.
+@dataclass(frozen=True)
+class SweepSummary:
+    """How a sweep ended (what :func:`run_sweep` returns).
 
-    Returns:
-        ``{"experiment", "parent_run_id", "counts", "best", "pareto", ...}`` where
-        ``best`` is a :class:`store.TrialRecord` or ``None`` if no trial saw every task.
+    Attributes:
+        experiment: the sweep's name (its MLflow experiment).
+        parent_run_id: the sweep's parent MLflow run.
+        counts: trial runs by status (``completed``, ``pruned``, ``failed``, ``interrupted``...), and
+            ``not_launched``: trials asked for but never started.
+        best: the best completed trial by the objective; ``None`` if no trial saw every task with a
+            finite objective.
+        ranked: the completed trials with a finite objective, best first.
+        pareto: a multi-objective sweep's front; ``None`` for a single objective.
+        tracking_uri: where the runs are.
+        storage: the sweep's results folder or URI.
+        budget: whether a time or GPU-hour budget was set.
+        interrupted: stopped by Ctrl-C (or SIGTERM); ``--resume`` continues it.
+        trials: trials asked for; launched: trials Tune started; recorded: trial runs in MLflow.
     """
+
+    experiment: str
+    parent_run_id: str
+    counts: dict[str, int]
+    best: store.TrialRecord | None
+    ranked: tuple[store.TrialRecord, ...]
+    pareto: tuple[store.TrialRecord, ...] | None
+    tracking_uri: str
+    storage: str
+    budget: bool
+    interrupted: bool
+    trials: int
+    launched: int
+    recorded: int
+
+
+def run_sweep(cfg: SweepConfig) -> SweepSummary:
+    """Run (or resume) a sweep; returns its summary, with the best completed trial."""
     prepared = prepare(cfg)
     cfg = prepared.config  # --resume-if-possible is resolved there
     settings = sweep_settings(prepared)
@@ -518,7 +548,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             ray.shutdown()
 
 
-def _fit(prepared: Prepared, settings: dict[str, Any]) -> dict[str, Any]:
+def _fit(prepared: Prepared, settings: dict[str, Any]) -> SweepSummary:
     """The sweep's parent run, Tune's run, the summary; any error on the way ends the parent FAILED."""
     cfg, space = prepared.config, prepared.space
     trials = requested_trials(cfg)
@@ -575,7 +605,7 @@ def _close_sweep(results_store: store.SweepStore, trial_logger: store.TrialLogge
 
 
 def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, parent_id: str,
-          trial_logger: store.TrialLogger) -> dict[str, Any]:
+          trial_logger: store.TrialLogger) -> SweepSummary:
     from ray import tune
 
     from synaptune.hpo.progress import TrialProgress
@@ -651,7 +681,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[
 
 
 def _finish(cfg: SweepConfig, results_store: store.SweepStore, parent_id: str, trials: int, *, launched: int,
-            interrupted: bool) -> dict[str, Any]:
+            interrupted: bool) -> SweepSummary:
     """Count the sweep's runs by status, rank them, close the parent run; the summary ``run_sweep`` returns."""
     records = results_store.records(cfg.sweep_name, parent_id=parent_id)
     counts = {s.value: 0 for s in store.TrialStatus}
@@ -662,10 +692,11 @@ def _finish(cfg: SweepConfig, results_store: store.SweepStore, parent_id: str, t
     best = ranked[0] if ranked else None
     results_store.finish_sweep(parent_id, best, counts, status="KILLED" if interrupted else "FINISHED")
     front = store.pareto_front(records, cfg.objectives) if cfg.objectives else None
-    return {"experiment": cfg.sweep_name, "parent_run_id": parent_id, "counts": counts, "best": best,
-            "ranked": ranked, "pareto": front, "tracking_uri": cfg.tracking_uri, "storage": cfg.experiment_path,
-            "budget": cfg.time_budget_s is not None or cfg.gpu_hours is not None, "interrupted": interrupted,
-            "trials": trials, "launched": launched, "recorded": len(records)}
+    return SweepSummary(experiment=cfg.sweep_name, parent_run_id=parent_id, counts=counts, best=best,
+                        ranked=tuple(ranked), pareto=None if front is None else tuple(front),
+                        tracking_uri=cfg.tracking_uri, storage=cfg.experiment_path,
+                        budget=cfg.time_budget_s is not None or cfg.gpu_hours is not None, interrupted=interrupted,
+                        trials=trials, launched=launched, recorded=len(records))
 
 
 class InterruptWatch:

@@ -16,11 +16,11 @@ import pytest
 import torch
 import yaml
 
-from synaptune import cli
 from synaptune.benchmarks import BenchmarkParams, build_stream
 from synaptune.benchmarks import streams
 from synaptune.benchmarks.datasets import load_pool
 from synaptune.exceptions import ConfigError, DatasetNotFoundError
+from synaptune.hpo.preset_stream import other_stream
 from tests.conftest import free_port
 from tests.unit.conftest import error_line, run_args, sweep_args
 
@@ -483,7 +483,7 @@ def test_same_stream_cut_differently_is_not_another_stream(workdir: Path) -> Non
     preset = load_preset(write_preset(workdir))
     for params in (BenchmarkParams(n_tasks=3, classes_per_task=2, seed=2, scenario="class-il"),
                    BenchmarkParams(n_tasks=5, classes_per_task=2, val_fraction=0.3, data_dir="elsewhere")):
-        assert cli._other_stream(preset, "p.yaml", "split-digits", params)[2] == []
+        assert other_stream(preset, "p.yaml", "split-digits", params)[2] == []
 
 
 def test_held_out_stream_preset_on_its_eval_benchmark_is_its_own(workdir: Path) -> None:
@@ -492,7 +492,7 @@ def test_held_out_stream_preset_on_its_eval_benchmark_is_its_own(workdir: Path) 
     preset = load_preset(write_preset(workdir, protocol={
         "name": "held-out-stream", "eval_benchmark": {"name": "split-mnist", "seed": 1}}))
     params = preset.protocol.eval_benchmark_params(preset.benchmark_params)
-    tuned, asked, diffs = cli._other_stream(preset, "p.yaml", "split-mnist", params)
+    tuned, asked, diffs = other_stream(preset, "p.yaml", "split-mnist", params)
     assert [d for d in diffs if "benchmark" in d] == []  # its own evaluation stream, by design
 
 
@@ -538,6 +538,69 @@ def test_other_stream_runs_and_says_so(synaptune, workdir: Path, monkeypatch: py
 def test_other_stream_needs_a_preset(synaptune, workdir: Path) -> None:  # noqa: ANN001
     msg = error_line(synaptune(*run_args(workdir, "--learner", "naive", "--other-stream")))
     assert msg == "--other-stream is for running a --preset on another stream; drop it, or give --preset."
+
+
+def test_run_builds_its_stream_once_and_logs_the_resolved_one(synaptune, workdir: Path,  # noqa: ANN001
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import synaptune.benchmarks as benchmarks
+    from synaptune.hpo import evaluate, store
+
+    built = []
+
+    def counted(name: str, params: BenchmarkParams | None = None):  # noqa: ANN202
+        built.append(name)
+        return build_stream(name, params)
+
+    monkeypatch.setattr(benchmarks, "build_stream", counted)
+    monkeypatch.setattr(evaluate, "build_stream", counted)
+    monkeypatch.setattr(store, "check_tracking_uri", lambda uri: None)
+    monkeypatch.setattr(store, "SweepStore", FakeStore)
+    FakeStore.logged.clear()
+    code, out, err = synaptune(*run_args(workdir, "--learner", "naive", "--classes-per-task", "5",
+                                         "--set", "epochs=1", "--set", "hidden_units=8"))
+    assert code == 0, err
+    assert built == ["split-digits"]
+    (logged,) = FakeStore.logged
+    assert (logged["params"]["benchmark/n_tasks"], logged["params"]["benchmark/classes_per_task"]) == (2, 5)
+
+
+class FakeComparisonStore:
+    """Stands in for the MLflow store of ``compare``: records its parent run's params."""
+
+    parents: list[dict] = []
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def start_comparison(self, experiment: str, *, params: dict, tags: dict) -> str:
+        FakeComparisonStore.parents.append(params)
+        return "parent"
+
+    def log_comparison_run(self, *args: object, **kw: object) -> str:
+        return "child"
+
+    def finish_comparison(self, *args: object, **kw: object) -> None:
+        pass
+
+    def log_artifacts(self, *args: object) -> None:
+        pass
+
+
+def test_compare_logs_the_stream_that_ran_not_its_placeholders(synaptune, workdir: Path,  # noqa: ANN001
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from synaptune.hpo import store
+
+    monkeypatch.setattr(store, "check_tracking_uri", lambda uri: None)
+    monkeypatch.setattr(store, "SweepStore", FakeComparisonStore)
+    FakeComparisonStore.parents.clear()
+    code, out, err = synaptune("compare", "naive:epochs=1,hidden_units=8", "--classes-per-task", "5", "--seeds", "1",
+                               "--tracking-uri", f"sqlite:///{workdir}/m.db", "-o", str(workdir / "out"),
+                               "--format", "json")
+    assert code == 0, err
+    (params,) = FakeComparisonStore.parents
+    # n_tasks 0 ("the benchmark's default") and scenario "" were placeholders; 2 tasks of class-il ran.
+    assert (params["benchmark/n_tasks"], params["benchmark/classes_per_task"], params["benchmark/scenario"]) == \
+        (2, 5, "class-il")
 
 
 @pytest.mark.parametrize(("changes", "expected"), [

@@ -164,4 +164,4 @@ def test_run_preset_refuses_a_diverging_preset() -> None:
     assert message.startswith("seed 0 diverged at task 0 of split-digits: learner state has non-finite")
     assert "lower the learning rate" in message
     done = run_preset(Preset("naive", NAIVE(**SANE), "split-digits", bench), seeds=1)
-    assert math.isfinite(done["metrics"]["test/acc"])
+    assert math.isfinite(done.metrics["test/acc"])
