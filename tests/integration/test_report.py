@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """`synaptune report`: a static HTML page of a sweep, checked in a real headless Chromium.
 
-Two sources of MLflow data: runs logged by hand in the sweep layout of
-:mod:`synaptune.hpo.store` (fast; covers a prototype picture, pruned and
-failed trials, and the refusals), and a real small ASHA sweep through the CLI
-(slow).
+Two sources of MLflow data: sweeps logged through the store's own writers,
+:class:`~synaptune.hpo.store.SweepStore` and its
+:class:`~synaptune.hpo.store.TrialLogger`, with made-up results (fast; covers a
+prototype picture, pruned and failed trials, and the refusals), and a real
+small ASHA sweep through the CLI (slow).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from synaptune.exceptions import ConfigError
+from synaptune.hpo.store import SweepStore, TrialStatus, rank
 from tests.conftest import run_cli
 
 pytest.importorskip("mlflow")
@@ -92,39 +94,33 @@ def _png(path: Path) -> Path:
     return path
 
 
-def _log_sweep(client, name: str, folder: Path, trials: list[dict]) -> str:
-    """A sweep in store.py's layout: parent run + one child run per entry of ``trials``."""
-    exp_id = client.create_experiment(name, artifact_location=(folder / name).as_uri())
-    parent = client.create_run(exp_id, run_name=name, tags={"synaptune.role": "sweep",
-                                                            "synaptune.sweep_path": str(folder / name)})
-    pid = parent.info.run_id
-    for k, v in {"learner": "naive", "benchmark": "split-digits", "scheduler": "asha", "stream/tuned_tasks": 3}.items():
-        client.log_param(pid, k, v)
-    client.log_text(pid, SPACE_YAML, "search_space.yaml")
+def _log_sweep(results: SweepStore, name: str, folder: Path, trials: list[dict]) -> str:
+    """A sweep logged as ``synaptune sweep`` logs it: the parent run through ``results``, one child run per
+    entry of ``trials`` through the sweep's :class:`TrialLogger` (a result per task seen, then the trial's end)."""
+    settings = {"learner": "naive", "benchmark": "split-digits", "scheduler": "asha", "seeds": 1,
+                "stream/tuned_tasks": 3}
+    parent = results.start_sweep(name, sweep_path=str(folder / name), settings=settings, tags={},
+                                 space_yaml=SPACE_YAML)
+    logger = results.trial_logger(name, parent, learner="naive", fixed={"epochs": 1}, settings=settings)
     for i, t in enumerate(trials):
-        run = client.create_run(exp_id, run_name=f"t{i}", start_time=1_000 + i, tags={
-            "mlflow.parentRunId": pid, "synaptune.role": "trial", "trial_id": f"t{i}",
-            "synaptune.status": t["status"]})
-        rid = run.info.run_id
-        for k, v in {"learner/lr": t["lr"], "learner/hidden_units": t["hidden_units"],
-                     "learner/optimizer": t["optimizer"], "learner/epochs": 1, "learner/momentum": 0.9,
-                     "learner": "naive", "benchmark": "split-digits", "seeds": 1, "stream/tuned_tasks": 3}.items():
-            client.log_param(rid, k, v)
+        trial_id, config = f"t{i}", {"lr": t["lr"], "hidden_units": t["hidden_units"], "optimizer": t["optimizer"]}
+        result: dict = {}
         for step, acc in enumerate(t["seen"], 1):
-            client.log_metric(rid, "val/acc_seen", acc, step=step)
-            client.log_metric(rid, "tasks_seen", step, step=step)
-        if t["status"] == "completed":
-            client.log_metric(rid, "val/acc", t["seen"][-1])
-            client.log_metric(rid, "objective", t["seen"][-1])
-            client.log_metric(rid, "val/bwt", -0.2)
-            client.log_metric(rid, "val/forgetting", 0.2)
-            R = [[0.9, None, None], [0.4, 0.8, None], [0.3, 0.5, t["seen"][-1] * 3 - 0.8]]
-            client.log_text(rid, json.dumps({"split": "val", "R": R}), "accuracy_matrix.json")
+            result = {"tasks_seen": step, "n_tasks": 3, "val/acc_seen": acc}
+            if t["status"] == "completed" and step == 3:
+                R = [[0.9, None, None], [0.4, 0.8, None], [0.3, 0.5, acc * 3 - 0.8]]
+                result.update({"val/acc": acc, "objective": acc, "val/bwt": -0.2, "val/forgetting": 0.2,
+                               "accuracy_matrix": json.dumps(R)})
+            logger.on_result(trial_id, config, result)
         if t.get("prototypes"):
-            client.log_artifact(rid, str(_png(folder / "prototypes.png")))
-        client.set_terminated(rid, {"completed": "FINISHED", "failed": "FAILED"}.get(t["status"], "KILLED"))
-    client.set_terminated(pid, "FINISHED")
-    return pid
+            results.log_artifact(logger.child_run(trial_id, config), _png(folder / "prototypes.png"))
+        assert logger.on_end(trial_id, config, result, error=t["status"] == "failed").value == t["status"]
+    results.wait_for_logging()
+    records = results.records(name, parent_id=parent)
+    counts = {s.value: sum(r.status is s for r in records) for s in TrialStatus}
+    ranked = rank(records)
+    results.finish_sweep(parent, ranked[0] if ranked else None, counts)
+    return parent
 
 
 def _trial(status: str, seen: list[float], lr: float, hu: int, opt: str, **kw) -> dict:
@@ -134,12 +130,16 @@ def _trial(status: str, seen: list[float], lr: float, hu: int, opt: str, **kw) -
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """One SQLite MLflow store with sweeps `full`, `one-done` and `all-pruned`; yields (uri, folder)."""
-    from mlflow.tracking import MlflowClient
-
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder}/mlflow.db"
-    client = MlflowClient(tracking_uri=uri)
-    _log_sweep(client, "full", folder, [
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)  # MLflow's default artifact folder (./mlruns) goes there, as in a user's sweep folder
+        _log_sweeps(SweepStore(uri), folder)
+    return uri, folder
+
+
+def _log_sweeps(results: SweepStore, folder: Path) -> None:
+    _log_sweep(results, "full", folder, [
         _trial("completed", [0.9, 0.6, 0.5], 0.01, 32, "adam"),
         _trial("pruned", [0.5], 1e-4, 16, "sgd"),
         _trial("completed", [0.9, 0.7, 0.6], 0.003, 64, "adam", prototypes=True),  # the best
@@ -147,10 +147,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         _trial("failed", [0.7], 0.05, 16, "sgd"),
         _trial("completed", [0.8, 0.5, 0.45], 0.1, 16, "sgd"),
     ])
-    _log_sweep(client, "one-done", folder, [_trial("completed", [0.9, 0.6, 0.5], 0.01, 32, "adam"),
-                                            _trial("pruned", [0.4], 0.3, 16, "sgd")])
-    _log_sweep(client, "all-pruned", folder, [_trial("pruned", [0.4], 0.3, 16, "sgd")])
-    return uri, folder
+    _log_sweep(results, "one-done", folder, [_trial("completed", [0.9, 0.6, 0.5], 0.01, 32, "adam"),
+                                             _trial("pruned", [0.4], 0.3, 16, "sgd")])
+    _log_sweep(results, "all-pruned", folder, [_trial("pruned", [0.4], 0.3, 16, "sgd")])
 
 
 def _artifacts(uri: str, run_id: str, path: str) -> set[str]:
@@ -179,7 +178,7 @@ def test_report_of_logged_sweep_opens_in_chromium(store: tuple[str, Path], tmp_p
     assert {p.name for p in out.iterdir()} == {"index.html", "prototypes.png", *FIGURES}
     page = index.read_text()
     assert "<b>t2</b>" not in page and ">t2<" in page  # the best trial (val/acc 0.6) is named
-    assert "objective =\n0.6 (t2, trial t2)" in page  # 4 significant digits, the trial's name
+    assert "objective =\n0.6 (naive-3, trial t2)" in page  # 4 significant digits, the trial's name
     for status, n in (("completed", 4), ("pruned", 1), ("failed", 1)):
         assert f"<td>{status}</td><td>{n}</td>" in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from the network
