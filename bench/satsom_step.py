@@ -4,8 +4,8 @@
 For each square grid (10x10, 30x30, 100x100 by default) on 784-dim inputs it measures:
 
 - ``step`` samples/s of :meth:`SatSOM.step` against (a) a straightforward
-  re-implementation written here from ALGORITHMS.md §1.4, one operation per
-  line as the original does them, and (b) the floor: one in-place
+  re-implementation written here from the update rule (docs/learners.md#satsom), one
+  operation per line as the original does them, and (b) the floor: one in-place
   ``W += a * (x - W)`` over the same (N, 784) matrix (as written, with its two
   temporaries), plus the single-kernel ``W.lerp_(x, a)`` for reference;
 - that both step versions give identical results from the same initial state
@@ -36,7 +36,7 @@ from synaptune.learners.modules.satsom import SatSOM
 
 def straightforward_step(s: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                          p: SatSOMParams) -> torch.Tensor:
-    """ALGORITHMS.md §1.4 line by line (train mode), updating the tensors in ``s`` in place."""
+    """The SatSOM update rule line by line (train mode), updating the tensors in ``s`` in place."""
     W, L, lr, sig, loc = s["weights"], s["labels"], s["learning_rates"], s["sigmas"], s["locations"]
     d = torch.sqrt(torch.clamp_min((x * x).sum() + (W * W).sum(1) - 2 * (W @ x), 0))
     b = torch.argmin(d)

@@ -122,8 +122,9 @@ def shipped_pick(claim: Claim, side: Side, trials: int) -> Path | None:
     return path if same else None
 
 
-#: ALGORITHMS.md section 4.6: the configuration behind seed 003's shipped results (one hidden layer of 4000,
-#: k-winners at 0.1 % with boosting, no weight sparsity, SGD 0.1 Nesterov, 2 epochs per task), both sides.
+#: docs/learners.md#sparse-seed-configuration: the configuration behind seed 003's shipped results
+#: (one hidden layer of 4000, k-winners at 0.1 % with boosting, no weight sparsity, SGD 0.1 Nesterov,
+#: 2 epochs per task), both sides.
 SPARSE_SEED_CONFIG = ("hidden_units=4000,hidden_layers=1,sparsity_fc=0.0,lr=0.1,momentum=0.9,nesterov=true,"
                       "train_ep=2,train_ep_inc=2")
 

@@ -5,7 +5,7 @@
 and :class:`~synaptune.learners.modules.bio.BioLinear` layers (the rule is in
 :mod:`synaptune.learners.functional.krotov_hopfield`), trains them on each task
 without labels, then trains a linear classifier head on their features with
-labels. Spec: ALGORITHMS.md §5; golden fixtures
+labels (docs/learners.md#hebbian); golden fixtures
 ``tests/fixtures/reference/bio_*.npz`` (README §5).
 """
 

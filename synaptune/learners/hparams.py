@@ -151,7 +151,7 @@ class SatSOMParams:
     """Hyperparameters of :class:`~synaptune.learners.satsom.SatSOM` and :class:`~synaptune.learners.satsom.SatSOMLearner`.
 
     The map's knobs keep the original's names (``Lr``, ``Lr_bias``, ``Lr_sigma``,
-    ``q``, ``p``; ALGORITHMS.md §1.2). Two differ in form, because Params fields
+    ``q``, ``p``; docs/learners.md#satsom-knobs). Two differ in form, because Params fields
     are scalars: the lattice is the string ``grid`` (``grid_shape`` parses it),
     and the initial width is ``initial_sigma_rel``, a fraction of the longest
     grid side (``initial_sigma`` gives it in lattice units), so one search range
@@ -360,7 +360,7 @@ NORMS = ("per-unit", "global")
 class HebbianParams:
     """Hyperparameters of :class:`~synaptune.learners.hebbian.HebbianLearner`.
 
-    Defaults: seed 004's benchmark (BioPyTorch README, ALGORITHMS.md §5.5) at its
+    Defaults: seed 004's benchmark (BioPyTorch README, docs/learners.md#hebbian-knobs) at its
     best depth, one BioConv2d 96x5x5 with p=2, k=9, delta=0.08, dropout 0.2, the
     conv learning-rate schedule (0.007 -> 1e-4, speed 0.8) and the classifier's
     SGD (lr 0.05, momentum 0.9, batch 64).

@@ -8,7 +8,7 @@ in place of the plain ones.
 
 Source: the HackMD note "SOM Network" (Shaofan Lai), sections "SOM as a Mask",
 "SOM-ReLU vs ReLU-SOM", "SOM+CNN", "CSOM", "Threshold Mask". No code was
-published; the design is ALGORITHMS.md §2.
+published; the design is described in docs/learners.md#sommask.
 """
 
 from __future__ import annotations

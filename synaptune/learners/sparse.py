@@ -3,7 +3,7 @@
 
 :class:`SparseMLPLearner` and :class:`SparseCNNLearner` put the layers of
 :mod:`synaptune.learners.modules.kwinners` and
-:mod:`synaptune.learners.modules.sparse_weights` (nupic.torch's, ALGORITHMS.md §4)
+:mod:`synaptune.learners.modules.sparse_weights` (nupic.torch's, docs/learners.md#sparse)
 in the networks of "The Unreasonable Effectiveness of Sparse Dynamic Synapses
 for Continual Learning" (Pervasive-AI-Lab/sparse-dynamic-synapses, seed 003).
 With ``percent_on = 1`` and ``sparsity = 0`` they are the dense networks, layer
@@ -143,7 +143,7 @@ class SparseMLPLearner(GradientLearner):
     Nothing else protects against forgetting: the claim of the original is that
     sparse activations and connections make tasks interfere less. Each task gets
     a fresh SGD optimiser over every parameter (so each new head is trained,
-    unlike the original, ALGORITHMS.md §4.8), ``train_ep`` epochs on the first
+    unlike the original, docs/learners.md#sparse-modes), ``train_ep`` epochs on the first
     task and ``train_ep_inc`` on later ones, with cross-entropy loss:
 
     .. math::

@@ -96,7 +96,8 @@ def test_reference_mode_reproduces_fixture(path: Path, dtype: torch.dtype) -> No
             assert bn.training == bool(d["bn_training_flag_after_forward"][t])
 
 
-# ALGORITHMS.md §5.8: delta_weights on raw inputs (no BN), float64, the slides' example.
+# Golden values of the original's delta_weights on raw inputs (no BN), float64, the slides' example
+# (docs/learners.md#hebbian-fidelity).
 SLIDE_W = [[1.62, -0.61, -0.53, -1.07], [0.87, -2.30, 1.74, -0.76], [0.32, -0.25, 1.46, -2.06]]
 SLIDE_V = [[.1, .2, .3, .4], [.1, .3, .3, .1], [.4, .1, .1, .4]]
 

@@ -95,7 +95,8 @@ def test_reference_mode_matches_original(path: Path, dtype: torch.dtype) -> None
             torch.testing.assert_close(out, want, **out_tol, msg=f"override{i} t={t}")
 
 
-# The golden values of ALGORITHMS.md §1.8 (float64, original code): they need no fixture file.
+# Golden values computed with the original code in float64 (docs/learners.md#satsom-fidelity): they
+# need no fixture file.
 def case_a() -> SatSOM:
     params = SatSOMParams(grid="3x3", initial_lr=0.5, initial_sigma_rel=1 / 3, Lr=0.1, Lr_bias=0.2,
                           Lr_sigma=0.05, q=0.3, p=2, mode="reference")

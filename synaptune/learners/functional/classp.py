@@ -101,7 +101,7 @@ class CLASSP(torch.optim.Optimizer):
     placement of :math:`\varepsilon`.
 
     ``mode="reference"`` reproduces github.com/oswaldoludwig/CLASSP ``CLASSP.py``
-    (ALGORITHMS.md §3.2, ``shared/reference/README.md`` §4) exactly:
+    (docs/learners.md#classp-modes, ``tests/fixtures/reference/README.md`` §4) exactly:
 
     * one gate per *tensor*: ``float(any(g != 0)) > threshold``, i.e. for
       0 <= threshold < 1 a tensor is updated iff some entry of its gradient is

@@ -6,7 +6,7 @@ Krotov & Hopfield, "Unsupervised learning by competing hidden units", PNAS
 the winners of each sample's currents, the rule's two terms, the weight change
 and its normalisation, and the convergence measure. Used by
 :class:`~synaptune.learners.modules.bio.BioLinear` and
-:class:`~synaptune.learners.modules.bio.BioConv2d`; spec ALGORITHMS.md §5.
+:class:`~synaptune.learners.modules.bio.BioConv2d`; see docs/learners.md#hebbian.
 """
 
 from __future__ import annotations

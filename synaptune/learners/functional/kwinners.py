@@ -3,7 +3,7 @@
 
 Used by :class:`~synaptune.learners.modules.kwinners.KWinners` and
 :class:`~synaptune.learners.modules.kwinners.KWinners2d` (nupic.torch's
-semantics, ALGORITHMS.md §4).
+semantics, docs/learners.md#sparse).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 Shaped like ``nn.Linear`` and ``nn.Conv2d``, they learn without labels through
 :meth:`~BioLinear.training_step` (the rule of
 :mod:`synaptune.learners.functional.krotov_hopfield`, as in the biopytorch
-package). The ``hebbian`` learner stacks them. Spec: ALGORITHMS.md §5; golden
+package). The ``hebbian`` learner stacks them (docs/learners.md#hebbian); golden
 fixtures ``tests/fixtures/reference/bio_*.npz``.
 """
 

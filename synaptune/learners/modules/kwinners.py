@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """k-winners activations with boosting: :class:`KWinners` (features) and :class:`KWinners2d` (channels).
 
-Following nupic.torch (ALGORITHMS.md §4, ``tests/fixtures/reference/README.md``
+Following nupic.torch (docs/learners.md#sparse, ``tests/fixtures/reference/README.md``
 §2), re-implemented from that description; the winner selection is
 :func:`synaptune.learners.functional.kwinners.keep_mask`.
 """

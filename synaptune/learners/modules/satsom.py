@@ -77,7 +77,7 @@ class SatSOM(nn.Module):
     :math:`o = \frac{1}{N} \sum_i (1 - D_i)^p L_i` (argmax = prediction).
 
     Reference: "Saturation Self-Organizing Map" (SatSOM), arXiv:2506.10680;
-    original code github.com/Radinyn/satsom @ 150a2bb. Spec: ALGORITHMS.md §1.
+    original code github.com/Radinyn/satsom @ 150a2bb. See docs/learners.md#satsom.
 
     Modes (``params.mode``; :meth:`step` is the same in both):
 

@@ -16,7 +16,7 @@ different inputs train different parts of the layer.
   convolution sees giving a per-location channel mask (``patch``, the note's CSOM).
 
 The SOM pieces are :mod:`synaptune.learners.functional.som`. Source: the HackMD
-note "SOM Network" (Shaofan Lai); the design is ALGORITHMS.md §2.
+note "SOM Network" (Shaofan Lai); the design is described in docs/learners.md#sommask.
 """
 
 from __future__ import annotations

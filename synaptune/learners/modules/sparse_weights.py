@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Fixed sparse weights: :class:`SparseWeights` (``nn.Linear``) and :class:`SparseWeights2d` (``nn.Conv2d``).
 
-Following nupic.torch (ALGORITHMS.md §4, ``tests/fixtures/reference/README.md``
+Following nupic.torch (docs/learners.md#sparse, ``tests/fixtures/reference/README.md``
 §3), re-implemented from that description: a fixed random mask zeroes a fraction
 of each unit's inputs.
 """
