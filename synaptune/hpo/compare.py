@@ -11,7 +11,7 @@ entry sees the same streams, seeds and protocol.
 The table gives each entry's test ACC, BWT and forgetting as mean ± population
 standard deviation over its runs (seeds x task orders), its state in bytes and
 its training seconds per run, and says which ACC differences to the best entry
-are larger than the seed-to-seed spread: ``|mean_a - mean_b| > sqrt(std_a² + std_b²)``,
+are larger than the seed-to-seed spread: ``|mean_a - mean_b| > std_a + std_b``,
 synaptune's one noise rule (:func:`synaptune.hpo.records.difference_within_noise`)
 with the spreads as the noise (no test statistic is claimed on 2-5 runs).
 """

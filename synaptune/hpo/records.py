@@ -236,17 +236,23 @@ def pareto_front(records: Iterable[TrialRecord], objectives: Sequence[tuple[str,
 
 
 def noise_of_difference(error_a: float, error_b: float) -> float:
-    """The uncertainty of ``a - b`` for independent ``a`` and ``b``: ``sqrt(error_a² + error_b²)``."""
-    return math.hypot(error_a, error_b)
+    """The noise allowed to ``a - b``: ``error_a + error_b``.
+
+    The sum, not ``sqrt(error_a² + error_b²)`` (the standard error of the difference of
+    independent numbers, which is never larger): on the 1-5 seeds a sweep or a comparison
+    has, the errors themselves are rough, so a difference is called real only when it
+    is larger than both added.
+    """
+    return error_a + error_b
 
 
 def difference_within_noise(difference: float, error_a: float, error_b: float) -> bool:
-    """The one noise rule of synaptune: is ``|difference|`` no larger than the noise of the difference?
+    """The one noise rule of synaptune: is ``|difference|`` no larger than ``error_a + error_b``?
 
     ``error_a`` and ``error_b`` are the uncertainties of the two numbers (a
     trial's standard error in ``synaptune best``; an entry's spread over its
-    runs in ``synaptune compare``), combined as for independent numbers
-    (:func:`noise_of_difference`). A zero difference is always within noise.
+    runs in ``synaptune compare``), combined by :func:`noise_of_difference`.
+    A zero difference is always within noise.
     """
     return abs(difference) <= noise_of_difference(error_a, error_b)
 
@@ -268,7 +274,7 @@ def within_noise(ranked: Sequence[TrialRecord], metric: str = "objective") -> st
         return None
     se = noise_of_difference(se_a, se_b)
     n = min(a.val_samples)
-    return (f"#1 and #2 differ by {gap:.4g}, {'less than' if gap < se else 'as much as'} one standard error of "
-            f"their difference ({se:.4g}): this ranking is within noise. More validation samples per task "
+    return (f"#1 and #2 differ by {gap:.4g}, {'less than' if gap < se else 'as much as'} the sum of their "
+            f"standard errors ({se:.4g}): this ranking is within noise. More validation samples per task "
             f"(--val-fraction, now {a.settings.get('benchmark/val_fraction', '?')}: as few as {n} per task) or "
             f"more --seeds (now {a.settings.get('seeds', '1')}) would separate them.")
