@@ -41,16 +41,41 @@ def reference_fixtures(prefix: str) -> list[Path]:
     return found
 
 
+#: Fixtures that start Ray, a server or a cluster, or read a real dataset: a test using one is `slow`.
+HEAVY_FIXTURES = frozenset({"shared_ray", "cli", "cli_here", "mlflow_server", "postgres_server"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tiers, by rule: every test under integration/ (they start Ray, `mlflow server`, PostgreSQL,
+    Chromium, `ray start`, or read real data) and every test using a :data:`HEAVY_FIXTURES` fixture is
+    `slow`, except the one end-to-end `smoke` test the fast tier keeps. Unit tests may start none of
+    these: :func:`_no_ray_in_unit_tests` fails one that starts Ray."""
     for item in items:
         part = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
         if part in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, part))
+        heavy = part == "integration" or HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if heavy and "smoke" not in item.keywords and "slow" not in item.keywords:
+            item.add_marker(pytest.mark.slow)
         if "gpu" in item.keywords:
             import torch
 
             if not torch.cuda.is_available():
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_in_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test outside integration/ that starts Ray fails, naming the fix (so the tiers stay true)."""
+    if "integration" in request.node.keywords:
+        return
+    import ray
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts Ray: a test that does belongs under tests/integration/ "
+                             "(it is then `slow`); or stand in for Tune with the `fake_tune` fixture")
+
+    monkeypatch.setattr(ray, "init", refuse)
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -18,12 +17,12 @@ ASHA_SPACE = str(Path(__file__).with_name("asha_naive.yaml"))
 N_TASKS = 4
 
 
-def test_best_and_export_only_return_trials_that_saw_every_task(tmp_path: Path) -> None:
+def test_best_and_export_only_return_trials_that_saw_every_task(tmp_path: Path, cli) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", str(N_TASKS),
-                "--space", ASHA_SPACE, "--trials", "8", "--concurrency", "2", "--num-cpus", "2",
-                "--scheduler", "asha", "--grace-period", "1", "--reduction-factor", "2",
-                "--name", "asha", "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", str(N_TASKS),
+            "--space", ASHA_SPACE, "--trials", "8", "--concurrency", "2", "--num-cpus", "2",
+            "--scheduler", "asha", "--grace-period", "1", "--reduction-factor", "2",
+            "--name", "asha", "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
 
     from mlflow.tracking import MlflowClient
@@ -39,44 +38,27 @@ def test_best_and_export_only_return_trials_that_saw_every_task(tmp_path: Path) 
     assert all(r.data.metrics["tasks_seen"] < N_TASKS and "val/acc" not in r.data.metrics for r in pruned)
     assert completed and all(r.data.metrics["tasks_seen"] == N_TASKS for r in completed)
 
-    r = run_cli("best", "--experiment", "asha", "--top", "8", "--format", "json", "--tracking-uri", uri,
-                cwd=tmp_path)
+    r = cli("best", "--experiment", "asha", "--top", "8", "--format", "json", "--tracking-uri", uri,
+            cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     best = json.loads(r.stdout)
     assert {b["run_id"] for b in best} == {r.info.run_id for r in completed}
     assert all(b["metrics"]["tasks_seen"] == N_TASKS for b in best)
 
     # The trap: ranked by val/acc_seen, a one-task trial would usually win; it is still never returned.
-    r = run_cli("best", "--experiment", "asha", "--metric", "val/acc_seen", "--top", "8", "--format", "json",
-                "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("best", "--experiment", "asha", "--metric", "val/acc_seen", "--top", "8", "--format", "json",
+            "--tracking-uri", uri, cwd=tmp_path)
     assert {b["run_id"] for b in json.loads(r.stdout)} == {r.info.run_id for r in completed}
 
     out = tmp_path / "preset.yaml"
-    r = run_cli("export", "--experiment", "asha", "-o", str(out), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("export", "--experiment", "asha", "-o", str(out), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load(out.read_text())["provenance"]["run_id"] == best[0]["run_id"]
 
     # Exporting a pruned trial by id is refused.
-    r = run_cli("export", "--experiment", "asha", "-o", str(tmp_path / "p2.yaml"), "--run-id",
-                pruned[0].info.run_id, "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("export", "--experiment", "asha", "-o", str(tmp_path / "p2.yaml"), "--run-id",
+            pruned[0].info.run_id, "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 2
     assert "did not see every task" in r.stderr
     assert not (tmp_path / "p2.yaml").exists()
 
-
-def test_searcher_tells_optuna_an_early_stopped_trial_is_pruned() -> None:
-    import optuna
-
-    from synaptune.hpo.raytune import make_searcher
-    from synaptune.searchspaces import load_space
-
-    searcher = make_searcher(load_space("naive", ASHA_SPACE), metric="val/acc_seen", seed=0)
-    for trial_id in ("stopped", "finished"):
-        assert searcher.suggest(trial_id)["lr"] > 0
-        searcher.on_trial_result(trial_id, {"val/acc_seen": 0.99, "tasks_seen": 1, "n_tasks": N_TASKS})
-    searcher.on_trial_complete("stopped", {"val/acc_seen": 0.99, "tasks_seen": 1, "n_tasks": N_TASKS})
-    searcher.on_trial_complete("finished", {"val/acc_seen": 0.4, "tasks_seen": N_TASKS, "n_tasks": N_TASKS})
-    trials = searcher._ot_study.trials
-    assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
-    assert trials[1].value == 0.4
-    assert searcher._ot_study.best_trial.number == 1

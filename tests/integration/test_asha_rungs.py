@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -19,12 +18,12 @@ N_TASKS = 5  # split-digits' default
 TRIALS = 6
 
 
-def test_default_grace_period_prunes_no_trial_after_one_task(tmp_path: Path) -> None:
+def test_default_grace_period_prunes_no_trial_after_one_task(tmp_path: Path, cli) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     # Defaults: --scheduler asha, --grace-period (2 on a split stream), --reduction-factor 3.
-    r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", FAST_SPACE,
-                "--trials", str(TRIALS), "--concurrency", "2", "--num-cpus", "2", "--name", "rungs",
-                "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", FAST_SPACE,
+            "--trials", str(TRIALS), "--concurrency", "2", "--num-cpus", "2", "--name", "rungs",
+            "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode in (0, 1), r.stderr[-4000:]  # 1: no trial saw every task (unlikely, not the point)
     # 6 trials, one rung at task 2 keeping ~1 in 3: the sweep said so before Ray started.
     assert "ASHA stops trials after task 2 of 5" in r.stderr and "--trials >= 9" in r.stderr, r.stderr[-4000:]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -21,18 +20,18 @@ TRIALS = 4
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_DIR.is_dir(),
                     reason=f"{FASHION_DIR} is absent; apt-get install dataset-fashion-mnist")
-def test_classp_and_ewc_swept_on_equal_budgets(tmp_path: Path) -> None:
+def test_classp_and_ewc_swept_on_equal_budgets(tmp_path: Path, cli) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     summary = {}
     for learner in ("classp", "ewc"):
-        r = run_cli("sweep", "--learner", learner, "--benchmark", "split-fashion-mnist",
-                    "--data-dir", str(FASHION_DIR), "--scenario", "task-il",
-                    "--space", str(HERE / f"{learner}_fashion.yaml"), "--trials", str(TRIALS),
-                    "--scheduler", "none", "--concurrency", "2", "--num-cpus", "2", "--name", learner,
-                    "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
+        r = cli("sweep", "--learner", learner, "--benchmark", "split-fashion-mnist",
+                "--data-dir", str(FASHION_DIR), "--scenario", "task-il",
+                "--space", str(HERE / f"{learner}_fashion.yaml"), "--trials", str(TRIALS),
+                "--scheduler", "none", "--concurrency", "2", "--num-cpus", "2", "--name", learner,
+                "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-4000:]
-        r = run_cli("best", "--experiment", learner, "--top", str(TRIALS), "--format", "json",
-                    "--tracking-uri", uri, cwd=tmp_path)
+        r = cli("best", "--experiment", learner, "--top", str(TRIALS), "--format", "json",
+                "--tracking-uri", uri, cwd=tmp_path)
         best = json.loads(r.stdout)
         # Same budget: TRIALS trials each. Every one saw every task, or diverged (EWC's penalty with a large
         # ewc_lambda * lr can blow weights of an earlier head up to inf) and is failed, never ranked.
@@ -46,10 +45,10 @@ def test_classp_and_ewc_swept_on_equal_budgets(tmp_path: Path) -> None:
         assert ended <= {("completed", None), ("failed", "diverged")}, ended
         assert len(best) == sum(run.data.tags["synaptune.status"] == "completed" for run in runs) >= 1
         preset = tmp_path / f"{learner}.yaml"
-        assert run_cli("export", "--experiment", learner, "-o", str(preset), "--tracking-uri", uri,
-                       cwd=tmp_path).returncode == 0
-        r = run_cli("run", "--preset", str(preset), "--seeds", "3", "--format", "json", "--tracking-uri", uri,
-                    cwd=tmp_path)
+        assert cli("export", "--experiment", learner, "-o", str(preset), "--tracking-uri", uri,
+                   cwd=tmp_path).returncode == 0
+        r = cli("run", "--preset", str(preset), "--seeds", "3", "--format", "json", "--tracking-uri", uri,
+                cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
         summary[learner] = {"val/acc": best[0]["metrics"]["val/acc"], "state_bytes": best[0]["metrics"]["state_bytes"],
                             "test/acc": json.loads(r.stdout)["test/acc"]}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, synaptune_cmd
+from tests.conftest import synaptune_cmd
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -35,25 +35,25 @@ def three_node_cluster():
 
 
 @pytest.mark.slow
-def test_sweep_on_existing_multi_node_cluster(tmp_path: Path, three_node_cluster) -> None:
+def test_sweep_on_existing_multi_node_cluster(tmp_path: Path, three_node_cluster, cli_here) -> None:
     cluster, workers = three_node_cluster
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     address = cluster.address
     common = ["--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "2", "--space", FAST_SPACE,
               "--address", address, "--tracking-uri", uri, "--storage", str(tmp_path / "results")]
     # A GPU request on a cluster without GPUs is refused up front.
-    r = run_cli("sweep", *common, "--name", "gpu", "--gpus-per-trial", "0.5", cwd=tmp_path)
+    r = cli_here("sweep", *common, "--name", "gpu", "--gpus-per-trial", "0.5", cwd=tmp_path)
     assert r.returncode == 2
     assert "a trial asks for 0.5 GPU, the cluster has none" in r.stderr
 
     # A local results path on a multi-node cluster is refused unless it is said to be shared.
-    r = run_cli("sweep", *common, "--name", "cluster", "--trials", "2", cwd=tmp_path)
+    r = cli_here("sweep", *common, "--name", "cluster", "--trials", "2", cwd=tmp_path)
     assert r.returncode == 2
     assert "is a local path and the cluster has 3 nodes" in r.stderr and "--storage-is-shared" in r.stderr
     assert not (tmp_path / "results" / "cluster").exists()
 
-    r = run_cli("sweep", *common, "--name", "cluster", "--trials", "2", "--concurrency", "2",
-                "--scheduler", "none", "--storage-is-shared", cwd=tmp_path)
+    r = cli_here("sweep", *common, "--name", "cluster", "--trials", "2", "--concurrency", "2",
+                 "--scheduler", "none", "--storage-is-shared", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "2 completed" in r.stdout
     # The two trials ran at once on the two worker nodes (one CPU each), not on a Ray of the driver's own.

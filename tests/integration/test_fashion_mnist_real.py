@@ -48,15 +48,14 @@ def test_split_fashion_mnist_real() -> None:
     not FASHION_DIR.is_dir(),
     reason=f"{FASHION_DIR} is absent; apt-get install dataset-fashion-mnist to run this test",
 )
-def test_naive_baseline_trains_on_real_split_fashion_mnist(tmp_path: Path) -> None:
+def test_naive_baseline_trains_on_real_split_fashion_mnist(tmp_path: Path, cli) -> None:
     import json
 
-    from tests.conftest import run_cli
-
-    r = run_cli("run", "--learner", "naive", "--benchmark", "split-fashion-mnist",
-                "--data-dir", str(FASHION_DIR), "--scenario", "task-il",
-                "--set", "multi_head=true", "--set", "epochs=1", "--set", "hidden_units=64",
-                "--format", "json", "--tracking-uri", f"sqlite:///{tmp_path}/m.db", cwd=tmp_path)
+    
+    r = cli("run", "--learner", "naive", "--benchmark", "split-fashion-mnist",
+            "--data-dir", str(FASHION_DIR), "--scenario", "task-il",
+            "--set", "multi_head=true", "--set", "epochs=1", "--set", "hidden_units=64",
+            "--format", "json", "--tracking-uri", f"sqlite:///{tmp_path}/m.db", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
     # Task-incremental Fashion-MNIST pairs are easy for an MLP (published numbers: > 0.9);

@@ -12,7 +12,6 @@ import pytest
 
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import load_space
-from tests.conftest import run_cli
 
 HERE = Path(__file__).parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,12 +37,12 @@ def in_space(dim, logged: str) -> bool:  # noqa: ANN001
 @pytest.mark.slow
 @pytest.mark.parametrize(("learner", "space_file", "trials"), SWEEPS, ids=[s[0] for s in SWEEPS])
 def test_a_sweep_over_the_learners_knobs_logs_them_to_mlflow(learner: str, space_file: Path | None, trials: int,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, cli) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     space_args = ["--space", str(space_file)] if space_file else []
-    r = run_cli("sweep", "--learner", learner, "--benchmark", "split-digits", "--n-tasks", "2", *space_args,
-                "--trials", str(trials), "--concurrency", "2", "--num-cpus", "2", "--scheduler", "none",
-                "--name", "s", "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("sweep", "--learner", learner, "--benchmark", "split-digits", "--n-tasks", "2", *space_args,
+            "--trials", str(trials), "--concurrency", "2", "--num-cpus", "2", "--scheduler", "none",
+            "--name", "s", "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
 
     from mlflow.tracking import MlflowClient

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from synaptune.hpo.store import dominates
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -28,20 +27,20 @@ fixed:
 
 
 @pytest.mark.slow
-def test_multi_objective_sweep_front_is_not_dominated(tmp_path: Path) -> None:
+def test_multi_objective_sweep_front_is_not_dominated(tmp_path: Path, cli) -> None:
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     common = ["--learner", "ewc", "--benchmark", "split-digits", "--n-tasks", "2", "--space", str(space),
               "--concurrency", "2", "--num-cpus", "2", "--name", "mo", "--storage", str(tmp_path / "results"),
               "--tracking-uri", uri, "--objective", "val/acc", "--objective", "state_bytes:min"]
-    r = run_cli("sweep", *common, "--trials", "8", cwd=tmp_path)
+    r = cli("sweep", *common, "--trials", "8", cwd=tmp_path)
     assert r.returncode == 2 and "needs --scheduler none" in r.stderr  # ASHA is single-metric
-    r = run_cli("sweep", *common, "--trials", "8", "--scheduler", "none", cwd=tmp_path)
+    r = cli("sweep", *common, "--trials", "8", "--scheduler", "none", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "Pareto front (" in r.stdout
 
-    r = run_cli("best", "--experiment", "mo", "--format", "json", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("best", "--experiment", "mo", "--format", "json", "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     assert doc["objectives"] == [["val/acc", "max"], ["state_bytes", "min"]]
@@ -61,10 +60,10 @@ def test_multi_objective_sweep_front_is_not_dominated(tmp_path: Path) -> None:
         if run.info.run_id not in front_ids:
             mine = (run.data.metrics["val/acc"], run.data.metrics["state_bytes"])
             assert any(dominates(p, mine, modes) or p == mine for p in point)
-    table = run_cli("best", "--experiment", "mo", "--tracking-uri", uri, cwd=tmp_path)
+    table = cli("best", "--experiment", "mo", "--tracking-uri", uri, cwd=tmp_path)
     assert table.returncode == 0 and table.stdout.count("\n") == len(point) + 2
 
-    r = run_cli("export", "--experiment", "mo", "--pareto", "-o", str(tmp_path / "presets"),
+    r = cli("export", "--experiment", "mo", "--pareto", "-o", str(tmp_path / "presets"),
                 "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     presets = sorted((tmp_path / "presets").glob("mo-pareto-*.yaml"))

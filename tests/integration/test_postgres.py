@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_database, run_cli, running_mlflow_server
+from tests.conftest import create_database, running_mlflow_server
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -20,22 +20,22 @@ N_TRIALS = 50
 
 
 @pytest.mark.slow
-def test_fifty_trials_on_postgres_backed_mlflow_server(tmp_path: Path, postgres_server: str) -> None:
+def test_fifty_trials_on_postgres_backed_mlflow_server(tmp_path: Path, postgres_server: str, cli) -> None:
     backend = create_database(postgres_server, "mlflow")
     study_db = create_database(postgres_server, "optuna")
     upgrade = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", backend],
                              capture_output=True, text=True, timeout=300)
     assert upgrade.returncode == 0, upgrade.stderr[-3000:]
     with running_mlflow_server(backend, tmp_path) as uri:
-        r = run_cli("doctor", "--tracking-uri", uri, "--storage", str(tmp_path / "results"),
-                    "--study-storage", study_db, cwd=tmp_path)
+        r = cli("doctor", "--tracking-uri", uri, "--storage", str(tmp_path / "results"),
+                "--study-storage", study_db, cwd=tmp_path)
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"ok    tracking   {uri} answers" in r.stdout
 
-        r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "2",
-                    "--space", FAST_SPACE, "--trials", str(N_TRIALS), "--concurrency", "2", "--num-cpus", "2",
-                    "--scheduler", "none", "--name", "pg", "--storage", str(tmp_path / "results"),
-                    "--tracking-uri", uri, "--study-storage", study_db, cwd=tmp_path, timeout=1500)
+        r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "2",
+                "--space", FAST_SPACE, "--trials", str(N_TRIALS), "--concurrency", "2", "--num-cpus", "2",
+                "--scheduler", "none", "--name", "pg", "--storage", str(tmp_path / "results"),
+                "--tracking-uri", uri, "--study-storage", study_db, cwd=tmp_path, timeout=1500)
         assert r.returncode == 0, r.stderr[-4000:]
         assert f"{N_TRIALS} completed" in r.stdout
 
@@ -59,11 +59,11 @@ def test_fifty_trials_on_postgres_backed_mlflow_server(tmp_path: Path, postgres_
     assert len(finished) == N_TRIALS
 
 
-def test_doctor_names_allowed_hosts_on_invalid_host_header(tmp_path: Path) -> None:
+def test_doctor_names_allowed_hosts_on_invalid_host_header(tmp_path: Path, cli) -> None:
     # A server that allows only another host name answers 403 "Invalid Host header".
     with running_mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path,
                                "--allowed-hosts", "mlflow.example.org") as uri:
-        r = run_cli("doctor", "--tracking-uri", uri, "--storage", str(tmp_path / "results"), cwd=tmp_path)
+        r = cli("doctor", "--tracking-uri", uri, "--storage", str(tmp_path / "results"), cwd=tmp_path)
     assert r.returncode == 1
     assert "FAIL  tracking" in r.stdout
     assert "403 Invalid Host header" in r.stdout and "--allowed-hosts" in r.stdout

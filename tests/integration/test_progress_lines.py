@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -17,11 +16,11 @@ FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
 
 
 @pytest.mark.slow
-def test_sweep_prints_progress_lines(tmp_path: Path) -> None:
-    r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
-                "--space", FAST_SPACE, "--trials", "3", "--concurrency", "1", "--scheduler", "none",
-                "--num-cpus", "1", "--name", "progress", "--storage", str(tmp_path / "results"),
-                "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
+def test_sweep_prints_progress_lines(tmp_path: Path, cli) -> None:
+    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
+            "--space", FAST_SPACE, "--trials", "3", "--concurrency", "1", "--scheduler", "none",
+            "--num-cpus", "1", "--name", "progress", "--storage", str(tmp_path / "results"),
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     err = r.stderr
     assert re.search(r"^trial 1/3 started: lr=\S+ hidden_units=\d+$", err, re.M), err[-4000:]

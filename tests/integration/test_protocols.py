@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -17,11 +16,11 @@ pytest.importorskip("mlflow")
 FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
 
 
-def sweep(tmp_path: Path, name: str, *extra: str):
-    return run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", FAST_SPACE,
-                   "--trials", "2", "--concurrency", "2", "--num-cpus", "2", "--scheduler", "none",
-                   "--name", name, "--storage", str(tmp_path / "results"),
-                   "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", *extra, cwd=tmp_path)
+def sweep(cli, tmp_path: Path, name: str, *extra: str):  # noqa: ANN001
+    return cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--space", FAST_SPACE,
+               "--trials", "2", "--concurrency", "2", "--num-cpus", "2", "--scheduler", "none",
+               "--name", name, "--storage", str(tmp_path / "results"),
+               "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", *extra, cwd=tmp_path)
 
 
 def trial_runs(tmp_path: Path, experiment: str) -> list:
@@ -32,14 +31,14 @@ def trial_runs(tmp_path: Path, experiment: str) -> list:
     return client.search_runs([exp.experiment_id], filter_string="tags.`synaptune.role` = 'trial'")
 
 
-def export_and_run(tmp_path: Path, experiment: str, *run_args: str) -> tuple[dict, dict, object]:
+def export_and_run(cli, tmp_path: Path, experiment: str, *run_args: str) -> tuple[dict, dict, object]:  # noqa: ANN001
     """Export the best trial, run the preset; returns (preset doc, run json, MLflow run of `run`)."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     preset = tmp_path / f"{experiment}.yaml"
-    r = run_cli("export", "--experiment", experiment, "-o", str(preset), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("export", "--experiment", experiment, "-o", str(preset), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run_cli("run", "--preset", str(preset), "--format", "json", "--experiment", f"{experiment}-test",
-                "--tracking-uri", uri, *run_args, cwd=tmp_path)
+    r = cli("run", "--preset", str(preset), "--format", "json", "--experiment", f"{experiment}-test",
+            "--tracking-uri", uri, *run_args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
     from mlflow.tracking import MlflowClient
@@ -58,15 +57,15 @@ def reported_matrix(tmp_path: Path, run) -> list[list]:
 
 
 @pytest.mark.slow
-def test_first_tasks_tunes_on_n_tasks_and_reports_the_whole_stream(tmp_path: Path) -> None:
-    r = sweep(tmp_path, "first", "--protocol", "first-tasks:2")
+def test_first_tasks_tunes_on_n_tasks_and_reports_the_whole_stream(tmp_path: Path, cli) -> None:
+    r = sweep(cli, tmp_path, "first", "--protocol", "first-tasks:2")
     assert r.returncode == 0, r.stderr[-3000:]
     runs = trial_runs(tmp_path, "first")
     assert len(runs) == 2
     for run in runs:
         assert run.data.params["protocol"] == "first-tasks:2"
         assert run.data.metrics["tasks_seen"] == 2 and "val/acc_task_2" not in run.data.metrics
-    preset, out, test_run = export_and_run(tmp_path, "first")
+    preset, out, test_run = export_and_run(cli, tmp_path, "first")
     assert preset["protocol"] == {"name": "first-tasks:2"}
     assert test_run.data.params["protocol"] == "first-tasks:2"
     assert test_run.data.tags["reported_tasks"] == "0-4"
@@ -74,11 +73,11 @@ def test_first_tasks_tunes_on_n_tasks_and_reports_the_whole_stream(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_validation_tasks_excludes_tuning_tasks_from_the_report(tmp_path: Path) -> None:
-    r = sweep(tmp_path, "agem", "--protocol", "validation-tasks:2")
+def test_validation_tasks_excludes_tuning_tasks_from_the_report(tmp_path: Path, cli) -> None:
+    r = sweep(cli, tmp_path, "agem", "--protocol", "validation-tasks:2")
     assert r.returncode == 0, r.stderr[-3000:]
     assert all(run.data.metrics["tasks_seen"] == 2 for run in trial_runs(tmp_path, "agem"))
-    preset, out, test_run = export_and_run(tmp_path, "agem")
+    preset, out, test_run = export_and_run(cli, tmp_path, "agem")
     assert preset["protocol"] == {"name": "validation-tasks:2"}
     assert test_run.data.tags["reported_tasks"] == "2-4"
     matrix = reported_matrix(tmp_path, test_run)
@@ -86,26 +85,26 @@ def test_validation_tasks_excludes_tuning_tasks_from_the_report(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_held_out_stream_reports_elsewhere_and_refuses_the_tuning_stream(tmp_path: Path) -> None:
+def test_held_out_stream_reports_elsewhere_and_refuses_the_tuning_stream(tmp_path: Path, cli) -> None:
     # A stream of another shape is refused before anything runs.
-    r = sweep(tmp_path, "bad", "--protocol", "held-out-stream", "--eval-benchmark", "permuted-digits")
+    r = sweep(cli, tmp_path, "bad", "--protocol", "held-out-stream", "--eval-benchmark", "permuted-digits")
     assert r.returncode == 2 and "differs from split-digits in number of tasks" in r.stderr
     # Tune on split-digits (class order of seed 0), report on split-digits with the class order of seed 3.
-    r = sweep(tmp_path, "held", "--protocol", "held-out-stream", "--eval-benchmark", "split-digits",
+    r = sweep(cli, tmp_path, "held", "--protocol", "held-out-stream", "--eval-benchmark", "split-digits",
               "--eval-benchmark-seed", "3")
     assert r.returncode == 0, r.stderr[-3000:]
     for run in trial_runs(tmp_path, "held"):
         assert run.data.params["protocol"] == "held-out-stream"
         assert run.data.params["protocol/eval_benchmark_seed"] == "3"
-    preset, out, test_run = export_and_run(tmp_path, "held")
+    preset, out, test_run = export_and_run(cli, tmp_path, "held")
     assert preset["benchmark"]["name"] == "split-digits" and preset["benchmark"]["params"]["seed"] == 0
     assert preset["protocol"] == {"name": "held-out-stream", "eval_benchmark": {"name": "split-digits", "seed": 3}}
     assert test_run.data.params["benchmark/seed"] == "3"  # reported on the held-out stream by default
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     tuned_on = ["run", "--preset", str(tmp_path / "held.yaml"), "--benchmark-seed", "0", "--tracking-uri", uri]
-    r = run_cli(*tuned_on, cwd=tmp_path)
+    r = cli(*tuned_on, cwd=tmp_path)
     assert r.returncode == 2
     assert "was tuned on split-digits (seed 0) under held-out-stream" in r.stderr
     assert "--allow-tuning-stream" in r.stderr
-    r = run_cli(*tuned_on, "--allow-tuning-stream", "--format", "json", cwd=tmp_path)
+    r = cli(*tuned_on, "--allow-tuning-stream", "--format", "json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
@@ -22,11 +21,11 @@ def sweep_args(tmp_path: Path, uri: str, *extra: str) -> list[str]:
             "--storage", str(tmp_path / "results"), "--tracking-uri", uri, *extra]
 
 
-def test_resume_refuses_another_stream_records_what_ran_and_extends(tmp_path: Path) -> None:
+def test_resume_refuses_another_stream_records_what_ran_and_extends(tmp_path: Path, cli) -> None:
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    r = run_cli(*sweep_args(tmp_path, uri, "--trials", "2"), cwd=tmp_path)
+    r = cli(*sweep_args(tmp_path, uri, "--trials", "2"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("same")
@@ -43,7 +42,7 @@ def test_resume_refuses_another_stream_records_what_ran_and_extends(tmp_path: Pa
         assert p["stream/classes"] == "0 1|2 3|4 5|6 7|8 9"
         assert [int(n) for n in p["stream/val_samples"].split(",")] and p["stream/tuned_tasks"] == "5"
         assert "n_tasks" not in p and not any(k.startswith("best/") for k in p)
-    r = run_cli("export", "--experiment", "same", "-o", "p.yaml", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("export", "--experiment", "same", "-o", "p.yaml", "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     preset = yaml.safe_load((tmp_path / "p.yaml").read_text())
     assert preset["benchmark"]["params"]["n_tasks"] == 5 and preset["benchmark"]["params"]["scenario"] == "class-il"
@@ -52,17 +51,17 @@ def test_resume_refuses_another_stream_records_what_ran_and_extends(tmp_path: Pa
     for flag, value, key, was in (("--n-tasks", "3", "benchmark/n_tasks", "5"),
                                   ("--benchmark-seed", "3", "benchmark/seed", "0"),
                                   ("--aggregate", "worst", "aggregate", "mean")):
-        r = run_cli(*sweep_args(tmp_path, uri, "--resume", flag, value), cwd=tmp_path)
+        r = cli(*sweep_args(tmp_path, uri, "--resume", flag, value), cwd=tmp_path)
         assert r.returncode == 2, (flag, r.stdout, r.stderr[-2000:])
         line = r.stderr.strip().splitlines()[-1]
         assert line.startswith("synaptune: error: --resume: ") and flag in line, line
         assert f"{key} = {was}" in line and f"gives {value}" in line, line
-    r = run_cli(*sweep_args(tmp_path, uri, "--resume", "--trials", "1"), cwd=tmp_path)
+    r = cli(*sweep_args(tmp_path, uri, "--resume", "--trials", "1"), cwd=tmp_path)
     assert r.returncode == 2 and "already launched 2 trials" in r.stderr
     assert len(runs("trial")) == 2  # nothing ran
 
     # --resume --trials N above the trials launched runs the rest.
-    r = run_cli(*sweep_args(tmp_path, uri, "--resume", "--trials", "3"), cwd=tmp_path)
+    r = cli(*sweep_args(tmp_path, uri, "--resume", "--trials", "3"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "sweep `same`: 3 completed" in r.stdout and "not launched" not in r.stdout, r.stdout
     trials = runs("trial")

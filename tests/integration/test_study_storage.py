@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 pytest.importorskip("optuna")
@@ -16,15 +15,15 @@ FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
 
 
 @pytest.mark.slow
-def test_study_outlives_results_folder_and_job_retries_resume(tmp_path: Path) -> None:
+def test_study_outlives_results_folder_and_job_retries_resume(tmp_path: Path, cli) -> None:
     journal = tmp_path / "study.log"
 
     def sweep(results: str):
-        return run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "2",
-                       "--space", FAST_SPACE, "--trials", "2", "--concurrency", "2", "--num-cpus", "2",
-                       "--scheduler", "none", "--name", "s", "--storage", str(tmp_path / results),
-                       "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--study-storage", str(journal),
-                       "--resume-if-possible", cwd=tmp_path)
+        return cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "2",
+                   "--space", FAST_SPACE, "--trials", "2", "--concurrency", "2", "--num-cpus", "2",
+                   "--scheduler", "none", "--name", "s", "--storage", str(tmp_path / results),
+                   "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--study-storage", str(journal),
+                   "--resume-if-possible", cwd=tmp_path)
 
     first = sweep("results-a")
     assert first.returncode == 0, first.stderr[-4000:]

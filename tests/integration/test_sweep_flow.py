@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
-
 pytest.importorskip("ray")
 pytest.importorskip("mlflow")
 
@@ -23,9 +21,9 @@ def sweep_args(tmp_path: Path, name: str, *extra: str) -> list[str]:
             "--storage", str(tmp_path / "results"), *extra]
 
 
-def test_sweep_against_real_mlflow_server(tmp_path: Path, mlflow_server: str) -> None:
-    r = run_cli(*sweep_args(tmp_path, "srv", "--trials", "3", "--scheduler", "none",
-                            "--tracking-uri", mlflow_server), cwd=tmp_path)
+def test_sweep_against_real_mlflow_server(tmp_path: Path, mlflow_server: str, cli) -> None:
+    r = cli(*sweep_args(tmp_path, "srv", "--trials", "3", "--scheduler", "none",
+                        "--tracking-uri", mlflow_server), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "best configuration" in r.stdout
 
@@ -56,14 +54,15 @@ def test_sweep_against_real_mlflow_server(tmp_path: Path, mlflow_server: str) ->
     assert len(R) == 3 and R[0][1] is None and all(v is not None for v in R[2])
 
 
-def test_sweep_best_export_run(tmp_path: Path) -> None:
+@pytest.mark.smoke
+def test_sweep_best_export_run(tmp_path: Path, cli) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    r = run_cli(*sweep_args(tmp_path, "flow", "--trials", "3", "--scheduler", "none",
-                            "--tracking-uri", uri), cwd=tmp_path)
+    r = cli(*sweep_args(tmp_path, "flow", "--trials", "3", "--scheduler", "none",
+                        "--tracking-uri", uri), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
 
-    r = run_cli("best", "--experiment", "flow", "--top", "3", "--format", "json", "--tracking-uri", uri,
-                cwd=tmp_path)
+    r = cli("best", "--experiment", "flow", "--top", "3", "--format", "json", "--tracking-uri", uri,
+            cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     best = json.loads(r.stdout)
     assert len(best) == 3
@@ -71,7 +70,7 @@ def test_sweep_best_export_run(tmp_path: Path) -> None:
     assert accs == sorted(accs, reverse=True)
 
     preset_file = tmp_path / "preset.yaml"
-    r = run_cli("export", "--experiment", "flow", "-o", str(preset_file), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("export", "--experiment", "flow", "-o", str(preset_file), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     preset = yaml.safe_load(preset_file.read_text())
     assert preset["format_version"] == 1
@@ -84,8 +83,8 @@ def test_sweep_best_export_run(tmp_path: Path) -> None:
     for name, value in preset["params"].items():
         assert str(value) == best[0]["params"][name], name
 
-    r = run_cli("run", "--preset", str(preset_file), "--seeds", "2", "--format", "json",
-                "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("run", "--preset", str(preset_file), "--seeds", "2", "--format", "json",
+            "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert 0.0 <= out["test/acc"] <= 1.0

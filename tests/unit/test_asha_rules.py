@@ -23,7 +23,7 @@ from synaptune.hpo.asha import (
     too_small_warning,
 )
 from synaptune.hpo.sweep import SweepConfig, prepare
-from tests.conftest import free_port, run_cli
+from tests.conftest import ROOT, free_port, run_cli
 from tests.unit.conftest import error_line, sweep_args, tree
 
 # ------------------------------------------------------------------ default_grace_period
@@ -200,3 +200,25 @@ def test_cli_sweep_prints_the_warnings_on_stderr(tmp_path: Path) -> None:
     assert lines[-1].startswith(f"synaptune: error: Ray cluster at {address} is unreachable"), r.stderr
     assert r.stdout == ""
     assert not (tmp_path / "res").exists()
+
+
+# ------------------------------------------------------------------ the searcher and ASHA's stops
+
+
+def test_searcher_tells_optuna_an_early_stopped_trial_is_pruned() -> None:
+    import optuna
+
+    from synaptune.hpo.raytune import make_searcher
+    from synaptune.searchspaces import load_space
+
+    space = load_space("naive", ROOT / "tests" / "integration" / "asha_naive.yaml")
+    searcher = make_searcher(space, metric="val/acc_seen", seed=0)
+    for trial_id in ("stopped", "finished"):
+        assert searcher.suggest(trial_id)["lr"] > 0
+        searcher.on_trial_result(trial_id, {"val/acc_seen": 0.99, "tasks_seen": 1, "n_tasks": 4})
+    searcher.on_trial_complete("stopped", {"val/acc_seen": 0.99, "tasks_seen": 1, "n_tasks": 4})
+    searcher.on_trial_complete("finished", {"val/acc_seen": 0.4, "tasks_seen": 4, "n_tasks": 4})
+    trials = searcher._ot_study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
+    assert trials[1].value == 0.4
+    assert searcher._ot_study.best_trial.number == 1
