@@ -17,30 +17,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-
 from typing import TYPE_CHECKING, Any
 
 from synaptune._registry import Registry
+from synaptune.benchmarks.catalog import STREAMS
 from synaptune.benchmarks.params import BenchmarkParams
 
 if TYPE_CHECKING:
     from synaptune.benchmarks.base import Pool, Stream, Task
 
 __all__ = ["BENCHMARKS", "STREAMS", "BenchmarkParams", "Pool", "Stream", "Task", "build_stream", "resolve_params"]
-
-#: The built-in streams: name -> (family, dataset). A family is "split" (disjoint classes per task) or
-#: "permuted" (every class, a pixel permutation per task).
-STREAMS: dict[str, tuple[str, str]] = {
-    "split-digits": ("split", "digits"),
-    "permuted-digits": ("permuted", "digits"),
-    "split-mnist": ("split", "mnist"),
-    "permuted-mnist": ("permuted", "mnist"),
-    "split-fashion-mnist": ("split", "fashion-mnist"),
-    "permuted-fashion-mnist": ("permuted", "fashion-mnist"),
-    "split-cifar10": ("split", "cifar10"),
-    "split-cifar100": ("split", "cifar100"),
-}
-
 
 def _build_named(name: str, params: BenchmarkParams) -> Stream:
     from synaptune.benchmarks.streams import build_named  # imports torch: only when a stream is built

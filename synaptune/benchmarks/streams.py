@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from synaptune.benchmarks import STREAMS
+from synaptune._registry import did_you_mean
 from synaptune.benchmarks.base import Stream, Task
+from synaptune.benchmarks.catalog import STREAMS
 from synaptune.benchmarks.datasets import DATASET_FACTS, load_pool
 from synaptune.benchmarks.params import BenchmarkParams
-from synaptune.exceptions import ConfigError
+from synaptune.exceptions import ConfigError, UnknownNameError
 
 DEFAULT_SPLIT_TASKS = 5
 DEFAULT_PERMUTED_TASKS = 10
@@ -126,9 +127,9 @@ def outline(name: str, params: BenchmarkParams | None = None) -> Outline:
             and :func:`permuted_stream`).
     """
     if name not in STREAMS:
-        from synaptune.benchmarks import BENCHMARKS
-
-        BENCHMARKS.get(name)  # the did-you-mean error
+        known = sorted(STREAMS)
+        raise UnknownNameError(f"unknown benchmark `{name}`.{did_you_mean(name, known)} "
+                               f"Known benchmarks: {', '.join(known)}.")
     family, dataset = STREAMS[name]
     return _outline(name, family, dataset, _params(params))
 

@@ -94,3 +94,28 @@ def test_a_sweeps_ray_workers_start_warm_with_the_trials_threads(monkeypatch: py
         assert threads == 1
     finally:
         ray.shutdown()
+
+
+def test_gpus_per_trial_without_gpus_is_refused_and_ray_shut_down(tmp_path: Path, cli_here) -> None:  # noqa: ANN001
+    import ray
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert not ray.is_initialized()
+    try:
+        r = cli_here("sweep", "--learner", "naive", "--storage", str(tmp_path / "res"), "--tracking-uri",
+                     f"sqlite:///{tmp_path}/m.db", "--gpus-per-trial", "1", "--num-cpus", "1")
+    finally:
+        initialized = ray.is_initialized()
+        if initialized:
+            ray.shutdown()
+    assert not initialized, "run_sweep left Ray running"
+    # Starting Ray may log its own warnings first (Ray 2.60: "Token authentication is
+    # enabled ..."); the error itself is one line, and the last one.
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2 and r.stdout == ""
+    assert [line for line in lines if line.startswith("synaptune:")] == lines[-1:], r.stderr
+    assert lines[-1] == ("synaptune: error: a trial asks for 1 GPU, the cluster has none. Lower --gpus-per-trial "
+                         "(0 runs on CPU), or pass --cluster-autoscales if the cluster adds GPU nodes on demand.")
+    assert not (tmp_path / "res").exists()  # no trial was started, no results written

@@ -59,11 +59,11 @@ def test_fifty_trials_on_postgres_backed_mlflow_server(tmp_path: Path, postgres_
     assert len(finished) == N_TRIALS
 
 
-def test_doctor_names_allowed_hosts_on_invalid_host_header(tmp_path: Path, cli) -> None:
+def test_doctor_names_allowed_hosts_on_invalid_host_header(tmp_path: Path, cli_here) -> None:
     # A server that allows only another host name answers 403 "Invalid Host header".
     with running_mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path,
                                "--allowed-hosts", "mlflow.example.org") as uri:
-        r = cli("doctor", "--tracking-uri", uri, "--storage", str(tmp_path / "results"), cwd=tmp_path)
+        r = cli_here("doctor", "--tracking-uri", uri, "--storage", str(tmp_path / "results"), cwd=tmp_path)
     assert r.returncode == 1
     assert "FAIL  tracking" in r.stdout
     assert "403 Invalid Host header" in r.stdout and "--allowed-hosts" in r.stdout

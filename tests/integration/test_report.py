@@ -20,7 +20,6 @@ import pytest
 
 from synaptune.exceptions import ConfigError
 from synaptune.hpo.store import SweepStore, TrialStatus, rank
-from tests.conftest import run_cli
 
 pytest.importorskip("mlflow")
 pytest.importorskip("optuna")
@@ -234,17 +233,17 @@ def test_report_refusals(store: tuple[str, Path], tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_report_of_real_asha_sweep(tmp_path: Path) -> None:
+def test_report_of_real_asha_sweep(tmp_path: Path, cli) -> None:
     pytest.importorskip("ray")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
-                "--space", REPORT_SPACE, "--trials", "6", "--concurrency", "2", "--num-cpus", "2",
-                "--scheduler", "asha", "--reduction-factor", "2",  # about half of the trials finish: fANOVA needs 2+
-                "--name", "rep", "--storage", str(tmp_path / "results"),
-                "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
+            "--space", REPORT_SPACE, "--trials", "6", "--concurrency", "2", "--num-cpus", "2",
+            "--scheduler", "asha", "--reduction-factor", "2",  # about half of the trials finish: fANOVA needs 2+
+            "--name", "rep", "--storage", str(tmp_path / "results"),
+            "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
 
-    r = run_cli("report", "--experiment", "rep", "-o", "report", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("report", "--experiment", "rep", "-o", "report", "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     out = tmp_path / "report"
     assert str(out / "index.html") in r.stdout or "report/index.html" in r.stdout
@@ -270,19 +269,19 @@ def test_report_of_real_asha_sweep(tmp_path: Path) -> None:
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "data.csv").write_text("1,2")
-    r = run_cli("report", "--experiment", "rep", "-o", str(busy), "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("report", "--experiment", "rep", "-o", str(busy), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode != 0
     assert "not empty and holds no earlier synaptune report" in r.stderr
     assert [p.name for p in busy.iterdir()] == ["data.csv"]
 
     # The test result of a preset exported from the sweep shows up in its report.
     assert "No `synaptune run --preset` of a preset exported from this sweep" in page
-    assert run_cli("export", "--experiment", "rep", "-o", "p.yaml", "--tracking-uri", uri,
-                   cwd=tmp_path).returncode == 0
-    r = run_cli("run", "--preset", "p.yaml", "--format", "json", "--tracking-uri", uri, cwd=tmp_path)
+    assert cli("export", "--experiment", "rep", "-o", "p.yaml", "--tracking-uri", uri,
+               cwd=tmp_path).returncode == 0
+    r = cli("run", "--preset", "p.yaml", "--format", "json", "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     tested = json.loads(r.stdout)
-    r = run_cli("report", "--experiment", "rep", "-o", "report2", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli("report", "--experiment", "rep", "-o", "report2", "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     page = (tmp_path / "report2" / "index.html").read_text()
     assert "Test results of exported presets" in page and tested["run_id"] in page

@@ -303,31 +303,6 @@ def test_malformed_ray_address(synaptune, workdir: Path, mlflow_db: Path) -> Non
     assert msg == "--address must be host:port, ray://host:port or auto, got 'localhost'."
 
 
-@pytest.mark.slow
-def test_gpus_per_trial_without_gpus(synaptune, workdir: Path, mlflow_db: Path) -> None:  # noqa: ANN001
-    ray = pytest.importorskip("ray")
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    assert not ray.is_initialized()
-    try:
-        code, out, err = synaptune(*sweep_args(workdir, "--gpus-per-trial", "1", "--num-cpus", "1"))
-    finally:
-        initialized = ray.is_initialized()
-        if initialized:
-            ray.shutdown()
-    assert not initialized, "run_sweep left Ray running"
-    # Starting Ray may log its own warnings first (Ray 2.60: "Token authentication is
-    # enabled ..."); the error itself is one line, and the last one.
-    lines = err.splitlines()
-    assert [line for line in lines if line.startswith("synaptune:")] == lines[-1:], err
-    msg = error_line((code, out, lines[-1]))
-    assert msg == ("a trial asks for 1 GPU, the cluster has none. Lower --gpus-per-trial (0 runs on CPU), "
-                   "or pass --cluster-autoscales if the cluster adds GPU nodes on demand.")
-    assert not (workdir / "res").exists()  # no trial was started, no results written
-
-
 # ------------------------------------------------------------------ presets
 
 
@@ -456,3 +431,17 @@ def test_tracking_check_leaves_mlflow_retries_to_the_sweep(monkeypatch: pytest.M
     check_tracking_uri(f"sqlite:///{tmp_path}/m.db")  # an existing store: a real search_experiments call
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
     assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+
+
+def test_compare_refuses_a_preset_of_another_stream_before_training(synaptune, workdir: Path) -> None:
+    from synaptune.benchmarks import BenchmarkParams
+    from synaptune.hpo.presets import Preset
+    from synaptune.learners.naive import NaiveParams
+
+    preset = Preset(learner="naive", params=NaiveParams(), benchmark="split-digits",
+                    benchmark_params=BenchmarkParams(n_tasks=3))
+    (workdir / "a.yaml").write_text(preset.to_yaml(), encoding="utf-8")
+    line = error_line(synaptune("compare", "a.yaml", "naive", "--benchmark", "permuted-digits",
+                                "--tracking-uri", f"sqlite:///{workdir}/m.db"))
+    assert "was tuned on split-digits" in line and "--other-stream" in line
+    assert not (workdir / "m.db").exists()

@@ -32,11 +32,7 @@ import synaptune
 ROOT = Path(synaptune.__file__).parent
 
 #: Cycles that exist only through a function-body import, each with its reason.
-DEFERRED_ALLOWED = {
-    # The registry's lazy loader: `synaptune.benchmarks` lists the streams without torch and imports
-    # their builder (which reads the list back) only when a stream is built.
-    frozenset({"synaptune.benchmarks", "synaptune.benchmarks.streams"}),
-}
+DEFERRED_ALLOWED: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path, root: Path) -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from synaptune.exceptions import ConfigError
 from synaptune.hpo import store
-from tests.conftest import run_cli
 
 pytest.importorskip("mlflow")
 
@@ -55,6 +55,12 @@ def log_sweep(uri: str, name: str, trials: dict[str, list[dict]]) -> None:
     store.wait_for_logging()
 
 
+def cli(synaptune, *args: str) -> SimpleNamespace:  # noqa: ANN001
+    """``synaptune ARGS`` in this process (the ``synaptune`` fixture: cwd is the test's tmp_path)."""
+    code, out, err = synaptune(*args)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
 @pytest.fixture(scope="module")
 def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("store")
@@ -83,14 +89,14 @@ def test_direction_of_built_in_metrics() -> None:
         store.parse_metric("my_metric")
 
 
-def test_best_by_forgetting_ranks_least_forgetting_first(uri: str, tmp_path: Path) -> None:
+def test_best_by_forgetting_ranks_least_forgetting_first(uri: str, tmp_path: Path, synaptune) -> None:  # noqa: ANN001
     for metric in ("val/forgetting", "val/forgetting:min"):
-        r = run_cli("best", "--experiment", "forget", "--metric", metric, "--top", "3", "--format", "json",
-                    "--tracking-uri", uri, cwd=tmp_path)
+        r = cli(synaptune, "best", "--experiment", "forget", "--metric", metric, "--top", "3", "--format", "json",
+                "--tracking-uri", uri)
         assert r.returncode == 0, r.stderr
         assert [b["trial_id"] for b in json.loads(r.stdout)] == ["forgets-least", "forgets-most"]
-    r = run_cli("export", "--experiment", "forget", "--metric", "val/forgetting", "-o", "p.yaml",
-                "--tracking-uri", uri, cwd=tmp_path)
+    r = cli(synaptune, "export", "--experiment", "forget", "--metric", "val/forgetting", "-o", "p.yaml",
+            "--tracking-uri", uri)
     assert r.returncode == 0, r.stderr
     preset = yaml.safe_load((tmp_path / "p.yaml").read_text())
     assert preset["objective"]["metric"] == "val/forgetting" and preset["objective"]["mode"] == "min"
@@ -98,21 +104,21 @@ def test_best_by_forgetting_ranks_least_forgetting_first(uri: str, tmp_path: Pat
     assert preset["benchmark"]["params"]["n_tasks"] == 2 and preset["stream"]["classes"] == "0 1|2 3"
 
 
-def test_a_metric_typo_lists_the_experiments_metrics(uri: str, tmp_path: Path) -> None:
-    r = run_cli("best", "--experiment", "forget", "--metric", "val/forgeting", "--tracking-uri", uri, cwd=tmp_path)
+def test_a_metric_typo_lists_the_experiments_metrics(uri: str, tmp_path: Path, synaptune) -> None:  # noqa: ANN001
+    r = cli(synaptune, "best", "--experiment", "forget", "--metric", "val/forgeting", "--tracking-uri", uri)
     assert r.returncode == 2
     line = r.stderr.strip().splitlines()[-1]
     assert "no trial of `forget` has metric val/forgeting" in line and "val/forgetting" in line
     assert "objective" in line and "state_bytes" in line
 
 
-def test_non_finite_and_pruned_trials_are_never_ranked(uri: str, tmp_path: Path) -> None:
+def test_non_finite_and_pruned_trials_are_never_ranked(uri: str, tmp_path: Path, synaptune) -> None:  # noqa: ANN001
     records = {r.trial_id: r for r in store.SweepStore(uri).records("forget")}
     assert records["diverged"].status is store.TrialStatus.FAILED and records["diverged"].reason == "diverged"
     assert records["pruned"].status is store.TrialStatus.PRUNED
     ranked = store.rank(records.values(), "val/acc_seen", "max")  # the trap: a 1-task trial has the best value
     assert [r.trial_id for r in ranked] == ["forgets-most", "forgets-least"]
-    r = run_cli("best", "--experiment", "forget", "--top", "5", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli(synaptune, "best", "--experiment", "forget", "--top", "5", "--tracking-uri", uri)
     assert r.returncode == 0, r.stderr
     assert "not shown: 1 pruned, 1 failed (1 diverged)" in r.stdout
     assert "diverged" not in r.stdout.split("not shown")[0]
@@ -133,16 +139,16 @@ def test_child_runs_are_named_and_pruned_runs_end_finished(uri: str) -> None:
     assert "lr" not in runs["forgets-least"].data.params
 
 
-def test_best_shows_standard_errors_and_warns_within_noise(uri: str, tmp_path: Path) -> None:
+def test_best_shows_standard_errors_and_warns_within_noise(uri: str, tmp_path: Path, synaptune) -> None:  # noqa: ANN001
     record = store.SweepStore(uri).best("close")[0]
     expected = math.sqrt((0.7 * 0.3 / 28 + 0.7 * 0.3 / 30) / 4)
     assert record.standard_error() == pytest.approx(expected)
-    r = run_cli("best", "--experiment", "close", "--top", "2", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli(synaptune, "best", "--experiment", "close", "--top", "2", "--tracking-uri", uri)
     assert r.returncode == 0, r.stderr
     assert f"objective = 0.7 ± {expected:.2g}" in r.stdout
     assert "warning: #1 and #2 differ by 0.02" in r.stdout and "within noise" in r.stdout
     assert "--val-fraction" in r.stdout and "--seeds" in r.stdout
-    r = run_cli("best", "--experiment", "apart", "--top", "2", "--tracking-uri", uri, cwd=tmp_path)
+    r = cli(synaptune, "best", "--experiment", "apart", "--top", "2", "--tracking-uri", uri)
     assert r.returncode == 0, r.stderr
     assert "within noise" not in r.stdout  # 0.95 vs 0.40 is far outside the noise
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,47 +64,59 @@ def test_a_trial_uses_its_cpus_per_trial_threads(fake_tune: dict[str, Any]) -> N
     assert len(fake_tune["reports"]) == 1
 
 
-def _run_threads(tmp_path: Path, *flags: str, env: dict[str, str]) -> int:
-    """torch's thread count once `synaptune run` has set it, from a fresh interpreter."""
-    probe = ("import json, sys, torch\nfrom synaptune import cli\n"
-             "seen = []\n"
-             "def stop(*a, **k):\n    seen.append(torch.get_num_threads())\n    raise SystemExit(0)\n"
-             "import synaptune.hpo.evaluate as ev\nev.run_preset = stop\n"
-             "try:\n    cli.main(['run', '--learner', 'naive', '--n-tasks', '1', '--tracking-uri', "
-             f"'sqlite:///{tmp_path}/m.db', *{list(flags)!r}])\nexcept SystemExit:\n    pass\n"
-             "print(json.dumps(seen))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path, env=env)
-    assert out.returncode == 0, out.stderr
-    (n,) = json.loads(out.stdout.strip().splitlines()[-1])
-    return int(n)
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    """`run` sets this process's torch thread count: put it back after the test."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
-def test_run_sets_the_threads_of_the_rule(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    assert _run_threads(tmp_path, "--threads", "2", env=env) == 2
-    assert _run_threads(tmp_path, env={**env, "OMP_NUM_THREADS": "3"}) == 3
+def _run_threads(synaptune, monkeypatch: pytest.MonkeyPatch, *flags: str) -> int:  # noqa: ANN001
+    """torch's thread count once `synaptune run` has set it (training stubbed out)."""
+    import synaptune.hpo.evaluate as evaluate
+
+    seen: list[int] = []
+
+    def stop(*args: object, **kwargs: object) -> None:
+        seen.append(torch.get_num_threads())
+        raise SystemExit(0)
+
+    monkeypatch.setattr(evaluate, "run_preset", stop)
+    with pytest.raises(SystemExit):
+        synaptune("run", "--learner", "naive", "--n-tasks", "1", "--tracking-uri", "sqlite:///m.db", *flags)
+    (n,) = seen
+    return n
+
+
+def test_run_sets_the_threads_of_the_rule(synaptune, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                                          restore_threads: None) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert _run_threads(synaptune, monkeypatch, "--threads", "2") == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _run_threads(synaptune, monkeypatch) == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
     if Path("/proc/loadavg").exists():
         with busy_processes(threads.available_cpus()):  # every CPU busy: one thread, not one per CPU
-            assert _run_threads(tmp_path, env=env) == 1
+            assert _run_threads(synaptune, monkeypatch) == 1
 
 
-def test_run_records_its_threads_and_they_reproduce_its_numbers(tmp_path: Path) -> None:
+def test_run_records_its_threads_and_they_reproduce_its_numbers(synaptune, workdir: Path,  # noqa: ANN001
+                                                                restore_threads: None) -> None:
     """The numbers of `run` depend on the torch thread count (float sums in another order), so `run` records
     it (JSON, MLflow param, the table's line naming the flag) and the same --threads gives the same numbers."""
     from mlflow.tracking import MlflowClient
 
-    db = f"sqlite:///{tmp_path}/m.db"
-    base = [sys.executable, "-m", "synaptune", "run", "--learner", "naive", "--n-tasks", "2", "--seeds", "2",
-            "--threads", "1", "--tracking-uri", db]
+    db = f"sqlite:///{workdir}/m.db"
+    base = ["run", "--learner", "naive", "--n-tasks", "2", "--seeds", "2", "--threads", "1", "--tracking-uri", db]
     runs = []
     for _ in range(2):
-        out = subprocess.run([*base, "--format", "json"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-        assert out.returncode == 0, out.stderr[-3000:]
-        runs.append(json.loads(out.stdout))
+        code, out, err = synaptune(*base, "--format", "json")
+        assert code == 0, err[-3000:]
+        runs.append(json.loads(out))
     assert [r["threads"] for r in runs] == [1, 1]
     assert [s["test/acc"] for s in runs[0]["per_seed"]] == [s["test/acc"] for s in runs[1]["per_seed"]]
     assert MlflowClient(tracking_uri=db).get_run(runs[0]["run_id"]).data.params["threads"] == "1"
-    table = subprocess.run(base, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert table.returncode == 0, table.stderr[-3000:]
-    assert "trained with 1 torch thread(s); the numbers depend on it: --threads 1 reproduces them" in table.stdout
+    code, out, err = synaptune(*base)
+    assert code == 0, err[-3000:]
+    assert "trained with 1 torch thread(s); the numbers depend on it: --threads 1 reproduces them" in out
