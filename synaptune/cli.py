@@ -250,7 +250,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               f"trials were launched: {counts['completed']} completed, {counts['pruned']} stopped early by ASHA, "
               f"{counts['failed']} failed, {counts['interrupted']} stopped mid-stream (their last finished task "
               f"is kept), {max(0, summary.launched - summary.recorded)} before their first task ended")
-        print(f"continue it:  {_resume_command()}")
+        print(f"continue it:  {_resume_command(args.argv)}")
         return EXIT_INTERRUPTED
     more = [f"{counts[s]} {s}" for s in ("lost", "interrupted", "running") if counts.get(s)]
     print(f"sweep `{summary.experiment}`: {counts['completed']} completed, {counts['pruned']} stopped "
@@ -279,11 +279,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _resume_command() -> str:
-    """The command line that was run, with ``--resume`` (for an interrupted sweep)."""
+def _resume_command(given: Sequence[str]) -> str:
+    """The command line that was run (``given``: its arguments), with ``--resume`` (for an interrupted sweep)."""
     import shlex
 
-    argv = [a for a in sys.argv[1:] if a not in ("--resume", "--resume-if-possible")]
+    argv = [a for a in given if a not in ("--resume", "--resume-if-possible")]
     return shlex.join(["synaptune", *argv, "--resume"])
 
 
@@ -813,7 +813,9 @@ HANDLERS = {"compare": cmd_compare, "presets": cmd_presets, "list": cmd_list, "s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # as given: an interrupted sweep prints it back with --resume
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
     for noisy in ("ray", "mlflow", "alembic", "optuna", "filelock", "urllib3"):

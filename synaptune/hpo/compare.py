@@ -145,9 +145,6 @@ class EntryResult:
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.runs]
 
-    def mean_matrix(self) -> np.ndarray:
-        return np.nanmean([np.array(r["matrix"], dtype=np.float64) for r in self.runs], axis=0)
-
 
 def run_comparison(entries: Sequence[Entry], benchmark: str, bench_params: BenchmarkParams, *,
                    protocol: Protocol, seeds: int, task_orders: int = 1, device: str = "cpu",

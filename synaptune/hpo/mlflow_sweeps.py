@@ -321,8 +321,3 @@ class SweepStore:
         if reason:
             self._client.set_tag(parent_id, ERROR, reason)
         self._client.set_terminated(parent_id, status)
-
-    def comparison_runs(self, experiment: str, parent_id: str) -> list[Any]:
-        """The nested runs of a comparison (MLflow ``Run`` objects), in start order."""
-        where = f"tags.`{ROLE}` = 'compare-run' and tags.`mlflow.parentRunId` = '{parent_id}'"
-        return sorted(self.search(self.experiment_id(experiment), where), key=lambda r: r.info.start_time)

@@ -192,7 +192,14 @@ _DEVICE_STREAMS: dict[tuple[str, tuple[str, ...]], tuple[Stream, ...]] = {}
 
 
 def _streams_on(streams: tuple[Stream, ...], device: str) -> tuple[Stream, ...]:
-    """The streams on ``device``, moved once per worker process while its trials get the same streams.
+    """The streams on ``device``: as they are on the CPU (where streams are built), else :func:`_moved`."""
+    if torch.device(device).type == "cpu":
+        return streams  # nothing to move, nothing to hash
+    return _moved(streams, device)
+
+
+def _moved(streams: tuple[Stream, ...], device: str) -> tuple[Stream, ...]:
+    """The streams moved to ``device``, once per worker process while its trials get the same streams.
 
     Keyed by :func:`stream_key` (content, not names): another stream of the same name and
     task count (a later sweep in this process, other settings) is moved anew, not mistaken

@@ -11,6 +11,7 @@ enough to resume.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, ABCMeta, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,14 +48,28 @@ class SeededConstruction(ABCMeta):
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        seed = int(kwargs.get("seed", 0))
-        devices = _cuda_devices(kwargs.get("device", "cpu"))
+        given = _constructor_arguments(cls, args, kwargs)
+        seed = int(given.get("seed", 0))
+        devices = _cuda_devices(given.get("device", "cpu"))
         with torch.random.fork_rng(devices=devices):
             torch.default_generator.manual_seed(seed)
             for index in devices:
                 with torch.cuda.device(index):
                     torch.cuda.manual_seed(seed)
             return super().__call__(*args, **kwargs)
+
+
+def _constructor_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ``cls(*args, **kwargs)`` by name, whether given by keyword or by position."""
+    try:
+        bound = inspect.signature(cls.__init__).bind_partial(None, *args, **kwargs).arguments
+    except TypeError:  # the constructor itself will say what is wrong
+        return kwargs
+    for name, value in list(bound.items()):  # a subclass's **kwargs passed on to Learner.__init__
+        if isinstance(value, dict) and inspect.signature(cls.__init__).parameters[name].kind is \
+                inspect.Parameter.VAR_KEYWORD:
+            bound = {**value, **bound}
+    return bound
 
 
 class Learner(nn.Module, ABC, metaclass=SeededConstruction):

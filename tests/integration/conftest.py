@@ -14,6 +14,8 @@ workers, ``ray start`` clusters) keep :func:`tests.conftest.run_cli`.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -77,6 +79,11 @@ def cli_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         del timeout  # accepted for run_cli's signature; pytest-timeout bounds the test
         root = logging.getLogger()
         saved_handlers, saved_level = root.handlers[:], root.level
+        # What a process sets for itself and a fresh one would not inherit: the environment
+        # (synaptune, MLflow and Tune set defaults there), loggers' levels, signal handlers.
+        saved_env = dict(os.environ)
+        saved_levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+        saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
         with monkeypatch.context() as m:
             if cwd is not None:
                 m.chdir(cwd)
@@ -89,6 +96,14 @@ def cli_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                 code = synaptune_cli.main(list(args))
             finally:
                 root.handlers, root.level = saved_handlers, saved_level
+                for name, level in saved_levels.items():
+                    logger = logging.root.manager.loggerDict.get(name)
+                    if isinstance(logger, logging.Logger):
+                        logger.setLevel(level)
+                for sig, handler in saved_signals.items():
+                    signal.signal(sig, handler)
+                os.environ.clear()
+                os.environ.update(saved_env)
             out, err = capsys.readouterr()
         sys.stdout.flush()
         return subprocess.CompletedProcess(["synaptune", *args], code, out, err)

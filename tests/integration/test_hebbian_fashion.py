@@ -6,7 +6,8 @@ linear, SGD lr 0.002 momentum 0.9, batch 64, one epoch per task, one head per ta
 control has ``hebbian_layers=0``, so its head sees the raw pixels. The Hebbian one has seed
 004's first layer (BioConv2d 96x5x5, ReLU, max-pool; p=2, k=9, Delta=0.08), learned without
 labels in one pass over the first task, then frozen. Stream: 2 tasks of 5 classes, task-il;
-half of each task's training images are held out as val (unused here) to halve the run time.
+four fifths of each task's training images are held out as val (unused here) to cut the run time
+(2,400 training images a task: linear 0.871, Hebbian 0.903 test ACC on this machine).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ HEAD = dict(multi_head=True, epochs=1, batch_size=64, lr=0.002, momentum=0.9, dr
                     reason=f"{FASHION_DIR} is absent; apt-get install dataset-fashion-mnist")
 def test_hebbian_features_beat_raw_pixels() -> None:
     stream = build_stream("split-fashion-mnist", BenchmarkParams(data_dir=str(FASHION_DIR), n_tasks=2,
-                                                                 scenario="task-il", val_fraction=0.5))
+                                                                 scenario="task-il", val_fraction=0.8))
     summary = {}
     for name, extra in (("linear on raw pixels", {"hebbian_layers": 0}), ("hebbian", {})):
         start = time.perf_counter()

@@ -44,8 +44,8 @@ def test_streams_of_the_same_name_and_task_count_do_not_share_the_cache(change: 
     assert (other.name, other.n_tasks) == (first.name, first.n_tasks) and not same(first, other)
     assert raytune.stream_key(other) != raytune.stream_key(first)
 
-    (on_first,) = raytune._streams_on((first,), "cpu")
-    (on_other,) = raytune._streams_on((other,), "cpu")
+    (on_first,) = raytune._moved((first,), "cpu")
+    (on_other,) = raytune._moved((other,), "cpu")
     assert same(on_first, first) and same(on_other, other)  # the old name-and-task-count key gave `first` back
     assert list(raytune._DEVICE_STREAMS) == [("cpu", (raytune.stream_key(other),))]
 
@@ -55,10 +55,10 @@ def test_a_copy_of_the_same_stream_reuses_the_cache() -> None:
     first = digits()
     copy = pickle.loads(pickle.dumps(first))
     assert copy is not first and raytune.stream_key(copy) == raytune.stream_key(first)
-    cached = raytune._streams_on((first,), "cpu")
-    assert raytune._streams_on((copy,), "cpu") is cached
+    cached = raytune._moved((first,), "cpu")
+    assert raytune._moved((copy,), "cpu") is cached
     # The key covers every stream of the call and the device.
-    assert raytune._streams_on((copy, digits(seed=1)), "cpu") is not cached
+    assert raytune._moved((copy, digits(seed=1)), "cpu") is not cached
     assert len(raytune._DEVICE_STREAMS) == 1
 
 
@@ -75,3 +75,9 @@ def test_the_key_reads_every_part_of_a_task() -> None:
             for what, t in changed.items()}
     keys["scenario"] = raytune.stream_key(dataclasses.replace(base, scenario="task-il"))
     assert len(set(keys.values()) | {raytune.stream_key(base)}) == len(keys) + 1, keys
+
+
+def test_streams_on_the_cpu_are_used_as_they_are() -> None:
+    streams = (digits(seed=0),)
+    assert raytune._streams_on(streams, "cpu") is streams
+    assert raytune._DEVICE_STREAMS == {}  # nothing hashed, nothing cached
