@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from bench.faults import signal_session, wait_session_gone
-from tests.conftest import free_port, run_cli
+from tests.conftest import free_port
 
 pytest.importorskip("ray")
 
 
 @pytest.mark.slow
-def test_a_local_sweep_ignores_a_ray_start_cluster(tmp_path: Path) -> None:
+def test_a_local_sweep_ignores_a_ray_start_cluster(tmp_path: Path, cli_here) -> None:  # noqa: ANN001
     ray_exe = Path(sys.executable).parent / "ray"
     started = time.time()
     head = subprocess.Popen([str(ray_exe), "start", "--head", "--block", "--num-cpus", "1",
@@ -36,14 +36,14 @@ def test_a_local_sweep_ignores_a_ray_start_cluster(tmp_path: Path) -> None:
             assert head.poll() is None, "ray start --head exited"
             assert time.time() < deadline, "ray start --head did not record its cluster"
             time.sleep(0.2)
-        r = run_cli("sweep", "--learner", "naive", "--n-tasks", "2", "--trials", "1", "--num-cpus", "2",
-                    "--scheduler", "none", "--name", "own", "--storage", str(tmp_path / "results"),
-                    "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
+        r = cli_here("sweep", "--learner", "naive", "--n-tasks", "2", "--trials", "1", "--num-cpus", "2",
+                     "--scheduler", "none", "--name", "own", "--storage", str(tmp_path / "results"),
+                     "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "sweep `own`: 1 completed" in r.stdout
     finally:  # the head and everything it started (its session), and nothing else
         signal_session(head.pid, signal.SIGTERM)
-        wait_session_gone(head.pid, grace_s=30)
+        wait_session_gone(head.pid, grace_s=5)  # then SIGKILL: a test cluster has nothing to save
         head.wait()
 
 
