@@ -2,7 +2,7 @@
 """Integration fixtures: one Ray shared by consecutive tests, and the CLI called in-process.
 
 A ``synaptune sweep`` run as a subprocess pays for Python's imports, a Ray start
-and cold Ray workers each time (about 25 s of a 35 s test on 2 cores). Tests that
+and cold Ray workers each time, most of a small sweep's cost on 2 cores. Tests that
 check what a sweep *records* (MLflow runs, presets, rankings, progress lines) call
 the CLI in this process instead (:func:`cli`), where the sweep joins the Ray that
 :func:`shared_ray` keeps up while consecutive tests use it (``start_ray`` reuses an
