@@ -547,10 +547,15 @@ def deleted_named_checkpoint(t: Try, w: Work) -> None:
     """
     resumable = kill_mid_stream(t, w, w.start(), lambda state: two_on_disk(w, state))
     named = named_checkpoints(w.experiment)
+    # Tune's rotation may already have deleted a named folder between the state snapshot and the
+    # kill: that is the very state this fault makes, so a folder already gone is not a bench error.
+    gone = [tid for tid in resumable if tid not in named or not named[tid].exists()]
     for tid in resumable:
-        shutil.rmtree(named[tid])
+        if tid not in gone:
+            shutil.rmtree(named[tid], ignore_errors=True)
     others = {tid for tid, paths in checkpoint_files(w.experiment).items() if tid in resumable and paths}
-    t.notes.append(f"deleted the named checkpoint of {len(resumable)} trials; {len(others)} have another")
+    t.notes.append(f"deleted the named checkpoint of {len(resumable) - len(gone)} trials ({len(gone)} already "
+                   f"gone); {len(others)} have another")
     resume_all_complete(t, w, kept=others, why="another checkpoint was on disk")
 
 
