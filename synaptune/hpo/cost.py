@@ -136,11 +136,12 @@ def sample_epochs(params: Any, stream: Any, *, seen_tasks: bool = False) -> int:
 
 def upper_corner(space: Any) -> dict[str, Any]:
     """The space's upper corner: each int / float dimension at its high end, each categorical of numbers
-    at its largest choice (other categoricals keep their default or fixed value)."""
+    at its largest choice (other categoricals keep their default or fixed value); a parameter with
+    alternatives at the top of all of them."""
     from synaptune.searchspaces.space import CategoricalDim
 
     corner = {}
-    for d in space.dims:
+    for d in map(space.overall, space.names):
         if isinstance(d, CategoricalDim):
             numbers = [c for c in d.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
             if len(numbers) == len(d.choices):

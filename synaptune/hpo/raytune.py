@@ -340,38 +340,50 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
 
 
 class DefineByRun:
-    """Samples a :class:`SearchSpace` with an Optuna trial, honouring ``when``.
+    """Samples a :class:`SearchSpace` with an Optuna trial, honouring ``when`` and alternatives.
 
     Bounds are inclusive (Optuna's own distributions, not Tune's exclusive
     ``randint``). Values from ``fixed`` are not suggested (the trainable adds them).
+
+    Each alternative of a parameter (``lr`` with one range under SGD, another under Adam) is
+    suggested under its own Optuna name (:attr:`Dim.optuna_name`, ``lr|optimizer=adam``): Optuna's
+    storage refuses one name with another ``log`` or other choices across trials, and TPE would
+    model values drawn from different ranges as one density. The trial's config must still hold the
+    plain name ``lr`` (the learner's Params, MLflow and the progress lines read it), so:
+
+    - a call returns the point keyed by plain names (Ray's ``OptunaSearch`` lays the returned dict
+      over the values its wrapper of the trial captured, keyed by Optuna names), and
+    - an alternative is suggested on the Optuna trial *under* that wrapper (its ``ot_trial``), so its
+      Optuna name is never captured into the config. ``tests/unit/test_space_alternatives.py``
+      checks the config ``OptunaSearch.suggest`` hands out.
     """
 
     def __init__(self, space: SearchSpace) -> None:
         self.dims = space.dims
         self.fixed = dict(space.fixed)
 
-    def __call__(self, trial: optuna.Trial) -> None:
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest the active dimensions on ``trial``; returns the point ``{parameter name: value}``."""
         values: dict[str, Any] = dict(self.fixed)
+        point: dict[str, Any] = {}
         for d in self.dims:
             if not d.active(values):
                 continue
-            values[d.name] = d.suggest(trial)
+            on = getattr(trial, "ot_trial", trial) if d.alternative else trial
+            values[d.name] = point[d.name] = d.suggest(on)
+        return point
 
 
 def sample_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` configurations drawn at random from ``space`` (Optuna's RandomSampler through
-    :class:`DefineByRun`, so ``when`` is honoured as in a sweep; ``fixed`` values left out)."""
+    :class:`DefineByRun`, so ``when`` and alternatives are honoured as in a sweep; keyed by
+    parameter name; ``fixed`` values left out)."""
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
     try:
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
         define = DefineByRun(space)
-        configs = []
-        for _ in range(n):
-            trial = study.ask()
-            define(trial)
-            configs.append(dict(trial.params))
-        return configs
+        return [define(study.ask()) for _ in range(n)]
     finally:
         optuna.logging.set_verbosity(verbosity)
 

@@ -70,7 +70,7 @@ def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: 
     from synaptune.hpo.trial import TrialRun
 
     samples = sample_configs(space, SIZE_SAMPLES, seed)
-    upper = {d.name: d.largest() for d in space.dims}
+    upper = {name: space.overall(name).largest() for name in space.names}
     samples.append(upper)
     largest = 0
     for sample in samples:

@@ -111,7 +111,7 @@ def fixed_space(cfg: SweepConfig) -> SearchSpace:
     if not values:
         return space
     fixed = space.with_fixed(values)
-    sampled = {d.name: d for d in space.dims}
+    sampled = {name: space.overall(name) for name in space.names}
     logger.info("fixed by --set: %s", ", ".join(
         f"{name}={fixed.fixed[name]!r}" + (f" (not sampled from {sampled[name].values_text()})" if name in sampled
                                            else " (not in the space)")

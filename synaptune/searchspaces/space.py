@@ -15,6 +15,31 @@ Format (bounds inclusive, as in Optuna)::
 A ``when`` maps earlier-sampled (or fixed) parameter names to a value or a list
 of accepted values; the dimension is sampled only when all of them match,
 otherwise the field keeps its default.
+
+A parameter whose *range* depends on another one is written as a list of
+alternatives, each with its own ``when``; the one whose ``when`` holds is sampled::
+
+    params:
+      optimizer: {categorical: [sgd, adam]}
+      lr:                                       # Adam wants smaller steps than SGD
+        - {float: [0.001, 0.5], log: true, when: {optimizer: sgd}}
+        - {float: [0.0001, 0.01], log: true, when: {optimizer: adam}}
+
+Every alternative needs a ``when``, and no two may hold together: some parameter
+they both name must take different values in them (``{optimizer: sgd}`` and
+``{optimizer: adam}``), so a point never has two ranges for one parameter. The
+alternatives of one parameter are of one kind (all ``float``, all ``int`` or all
+``categorical``), and ranges are all ``log`` or all linear, so a report can put
+every trial of the parameter on one axis (:meth:`SearchSpace.overall`).
+
+``SearchSpace.dims`` holds every dimension, alternatives included (one
+:class:`Dim` each, sharing the parameter's ``name``, in file order);
+:meth:`SearchSpace.active_dim` finds the one in force for given values. Optuna
+knows each alternative by its own name (:attr:`Dim.optuna_name`, e.g.
+``lr|optimizer=adam``): its storage refuses one name with another ``log`` or
+other choices across trials, and TPE would pool the values drawn from
+different ranges into one density. Points handed to the learner (a sample, a
+Ray Tune trial's config, MLflow params) use the plain name ``lr``.
 """
 
 from __future__ import annotations
@@ -47,6 +72,8 @@ class Dim(abc.ABC):
     Attributes:
         name: the Params field.
         when: conditions ``{param: [accepted values]}`` on other parameters.
+        alternative: for one of several alternatives of ``name`` (a list in the YAML file), its
+            ``when`` as text (``optimizer=adam``), which makes its Optuna name; empty otherwise.
     """
 
     #: ``float``, ``int`` or ``categorical``: the key of the dimension in the YAML file.
@@ -54,6 +81,13 @@ class Dim(abc.ABC):
 
     name: str
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    alternative: str = ""
+
+    @property
+    def optuna_name(self) -> str:
+        """The name Optuna samples this dimension under: ``name``, or ``name|alternative`` for one of
+        several alternatives (Optuna needs one distribution per name; see the module docstring)."""
+        return f"{self.name}|{self.alternative}" if self.alternative else self.name
 
     def active(self, values: dict[str, Any]) -> bool:
         """Whether the ``when`` conditions hold for the values chosen so far."""
@@ -181,7 +215,7 @@ class FloatDim(RangeDim):
                                                       log=self.log)
 
     def suggest(self, trial: Any) -> Any:
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+        return trial.suggest_float(self.optuna_name, self.low, self.high, step=self.step, log=self.log)
 
     def parse_logged(self, raw: str) -> Any:
         return float(raw)
@@ -206,7 +240,7 @@ class IntDim(RangeDim):
                                                     log=self.log)
 
     def suggest(self, trial: Any) -> Any:
-        return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_int(self.optuna_name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
 
     def parse_logged(self, raw: str) -> Any:
         return int(float(raw))
@@ -237,7 +271,7 @@ class CategoricalDim(Dim):
         return optuna.distributions.CategoricalDistribution(list(self.choices))
 
     def suggest(self, trial: Any) -> Any:
-        return trial.suggest_categorical(self.name, list(self.choices))
+        return trial.suggest_categorical(self.optuna_name, list(self.choices))
 
     def _yaml_spec(self) -> dict[str, Any]:
         return {"categorical": list(self.choices)}
@@ -276,7 +310,8 @@ class SearchSpace:
     Attributes:
         learner: registered learner name.
         params_cls: the learner's Params dataclass.
-        dims: sampled dimensions, in file order.
+        dims: sampled dimensions, in file order; a parameter with alternatives has one per
+            alternative, next to each other (:attr:`names` lists each parameter once).
         fixed: values that override the defaults and are not sampled.
         source: where it was read from (for messages and MLflow).
     """
@@ -287,8 +322,45 @@ class SearchSpace:
     fixed: dict[str, Any]
     source: str = ""
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The sampled parameters, each once, in file order."""
+        return tuple(dict.fromkeys(d.name for d in self.dims))
+
+    def alternatives(self, name: str) -> tuple[Dim, ...]:
+        """The dimensions of parameter ``name``: one, or its alternatives (none if it is not sampled)."""
+        return tuple(d for d in self.dims if d.name == name)
+
+    def active_dim(self, name: str, values: dict[str, Any]) -> Dim | None:
+        """The dimension of ``name`` in force for ``values`` (the parameters chosen so far, fixed
+        ones included), or None when none of its ``when`` conditions holds (the field keeps its
+        default). Alternatives never hold together (checked when the space is read)."""
+        return next((d for d in self.alternatives(name) if d.active(values)), None)
+
+    def overall(self, name: str) -> Dim:
+        """One dimension spanning every alternative of ``name``: the union of their ranges (no
+        ``step``) or of their choices, with no ``when``. For views that put all trials of a parameter
+        on one axis (report figures, importances) or want its extremes (largest model, value text).
+
+        Raises:
+            KeyError: ``name`` is not sampled.
+        """
+        dims = self.alternatives(name)
+        if not dims:
+            raise KeyError(name)
+        if len(dims) == 1:
+            return dims[0]
+        first = dims[0]
+        if isinstance(first, CategoricalDim):
+            choices = tuple(dict.fromkeys(c for d in dims for c in d.choices))  # type: ignore[attr-defined]
+            return CategoricalDim(name=name, choices=choices)
+        lows = [d.low for d in dims]  # type: ignore[attr-defined]
+        highs = [d.high for d in dims]  # type: ignore[attr-defined]
+        return type(first)(name=name, low=min(lows), high=max(highs), log=first.log)  # type: ignore[call-arg]
+
     def sample(self, rng: random.Random) -> dict[str, Any]:
-        """A random point of the space (``when`` honoured; ``fixed`` values not included)."""
+        """A random point of the space (``when`` honoured, alternatives by their ``when``; ``fixed``
+        values not included), keyed by parameter name."""
         values: dict[str, Any] = dict(self.fixed)
         point = {}
         for d in self.dims:
@@ -308,6 +380,7 @@ class SearchSpace:
         learner's Params class with the space's other fixed values and the defaults
         (:func:`~synaptune.params.from_dict`); a value outside the dimension's range is allowed.
         A ``when`` on a parameter now fixed is kept: it is checked against the fixed value.
+        A parameter with alternatives loses them all.
 
         Raises:
             ConfigError: a name that is not a parameter (naming the parameters), a value of the
@@ -325,7 +398,11 @@ class SearchSpace:
 
     def to_yaml(self) -> str:
         """The space as YAML text, in the file format (for printing and MLflow)."""
-        params = {d.name: d.to_yaml() for d in self.dims}
+        params: dict[str, Any] = {}
+        for name in self.names:
+            dims = self.alternatives(name)
+            params[name] = dims[0].to_yaml() if len(dims) == 1 else [
+                d.to_yaml() for d in dims]
         doc = {"learner": self.learner, "params": params, "fixed": dict(self.fixed)}
         return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
 
@@ -371,8 +448,10 @@ def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<spa
     fixed = _parse_fixed(fixed_raw, fields, params_cls, source)
     dims = []
     for name, spec in raw_params.items():
-        dims.append(_parse_dim(name, spec, fields[name], types[name], params_cls, source))
-    by_name = {d.name: d for d in dims}
+        for where, one in _alternative_specs(name, spec, source):
+            dims.append(_parse_dim(name, one, fields[name], types[name], params_cls, source, where=where))
+    _check_alternative_kinds(dims, source)
+    by_name = {name: SearchSpace(learner, params_cls, tuple(dims), {}).overall(name) for name in raw_params}
     for i, d in enumerate(dims):
         earlier = {e.name for e in dims[:i]}
         when = {}
@@ -381,6 +460,7 @@ def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<spa
             when[cond] = _condition_values(d.name, cond, accepted, by_name.get(cond), fields[cond],
                                            params_cls, source)
         dims[i] = dataclasses.replace(d, when=when)
+    dims = _name_alternatives(dims, source)
     space = SearchSpace(learner, params_cls, tuple(dims), fixed, source)
     # The fixed values with every other field at its default must build: catches
     # cross-field constraints early.
@@ -389,6 +469,86 @@ def parse_space(doc: Any, params_cls: type, *, learner: str, source: str = "<spa
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     return space
+
+
+def _alternative_specs(name: str, spec: Any, source: str) -> list[tuple[str, Any]]:
+    """The dimension mappings of one entry under ``params``, each with where it is for messages:
+    the mapping itself, or each mapping of a list of alternatives, which must all have a ``when``."""
+    if not isinstance(spec, list):
+        return [(f"{source}: `{name}`", spec)]
+    example = (f"e.g. `{name}: [{{float: [0.001, 0.5], when: {{optimizer: sgd}}}}, "
+               f"{{float: [0.0001, 0.01], when: {{optimizer: adam}}}}]`")
+    if not spec:
+        raise ConfigError(f"{source}: `{name}` is an empty list; give one dimension mapping, or a list of "
+                          f"alternatives each with a `when` ({example}).")
+    specs = []
+    for i, one in enumerate(spec, 1):
+        where = f"{source}: `{name}` alternative {i}"
+        if not isinstance(one, dict) or not one.get("when"):
+            raise ConfigError(f"{where} has no `when`; each alternative of a parameter says when it is "
+                              f"sampled ({example}), or write `{name}` as a single mapping.")
+        specs.append((where, one))
+    return specs
+
+
+def _check_alternative_kinds(dims: list[Dim], source: str) -> None:
+    """Refuse alternatives of one parameter of different kinds, or ranges on different scales."""
+    for i, a in enumerate(dims):
+        b = next((d for d in dims[:i] if d.name == a.name), None)  # the parameter's first alternative
+        if b is None:
+            continue
+        where = f"{source}: `{a.name}` alternatives"
+        if a.kind != b.kind:
+            raise ConfigError(f"{where} mix `{b.kind}` and `{a.kind}`; give every alternative of one "
+                              "parameter the same kind, so every trial of it fits one axis.")
+        if a.log != b.log:  # type: ignore[attr-defined]
+            raise ConfigError(f"{where} mix `log: true` and a linear range; give every alternative of "
+                              f"`{a.name}` the same `log` (Optuna refuses one parameter on two scales).")
+
+
+def _name_alternatives(dims: list[Dim], source: str) -> list[Dim]:
+    """Refuse alternatives of one parameter whose ``when`` can hold together, and give each
+    alternative its Optuna name (:attr:`Dim.optuna_name`)."""
+    out: list[Dim] = []
+    for name in dict.fromkeys(d.name for d in dims):
+        alts = [d for d in dims if d.name == name]
+        if len(alts) == 1:
+            out.append(alts[0])
+            continue
+        for i, a in enumerate(alts):
+            for j, b in enumerate(alts[:i]):
+                _check_exclusive(name, j + 1, b, i + 1, a, source)
+        named = [dataclasses.replace(d, alternative=_when_text(d.when)) for d in alts]
+        keys = [d.optuna_name for d in named]
+        if len(set(keys)) < len(keys):  # only when values differ just by a `/` made `_`
+            raise ConfigError(f"{source}: `{name}`: alternatives get the same Optuna name ({keys}); "
+                              "write their `when` values apart.")
+        out.extend(named)
+    return out
+
+
+def _check_exclusive(name: str, i: int, a: Dim, j: int, b: Dim, source: str) -> None:
+    """Refuse alternatives ``i`` and ``j`` of ``name`` unless some parameter both ``when``s name
+    takes different values in them (otherwise a point could give ``name`` two ranges)."""
+    shared = set(a.when) & set(b.when)
+    if any(not set(a.when[k]) & set(b.when[k]) for k in shared):
+        return
+
+    def together(k: str) -> Any:  # a value of `k` under which both can hold
+        if k in shared:
+            return next(v for v in a.when[k] if v in b.when[k])
+        return (a.when.get(k) or b.when[k])[0]
+
+    example = ", ".join(f"{k}={together(k)!r}" for k in {**a.when, **b.when})
+    raise ConfigError(f"{source}: `{name}` alternatives {i} and {j} can both hold (e.g. {example}), which "
+                      f"would give `{name}` two ranges; make their `when`s exclusive: name one parameter "
+                      "in both, with different values (e.g. {optimizer: sgd} and {optimizer: adam}).")
+
+
+def _when_text(when: dict[str, tuple]) -> str:
+    """``when`` as text for an Optuna name: ``optimizer=adam``, ``a=1,2&b=x`` (no ``/``, which Ray
+    Tune would read as a nested key)."""
+    return "&".join(f"{k}=" + ",".join(str(v) for v in vals) for k, vals in when.items()).replace("/", "_")
 
 
 def _split_doc(doc: Any, params_cls: type, learner: str, source: str) -> tuple[dict, dict]:
@@ -488,9 +648,10 @@ def _typed(params_cls: type, name: str, value: Any, where: str, what: str) -> An
     return value
 
 
-def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_cls: type, source: str) -> Dim:
-    """One entry under ``params``: its kind and ``when``, then its choices or its range."""
-    where = f"{source}: `{name}`"
+def _parse_dim(name: str, spec: Any, f: dataclasses.Field, ftype: type, params_cls: type, source: str, *,
+               where: str) -> Dim:
+    """One dimension mapping of ``name`` (an entry under ``params``, or one of its alternatives): its
+    kind and ``when``, then its choices or its range; ``where`` starts its errors."""
     kind = _dim_kind(spec, where)
     when = _parse_when(spec, where)
     if kind == "categorical":

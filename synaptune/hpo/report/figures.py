@@ -111,11 +111,13 @@ def _history(data: SweepData, out: Path) -> Section:
 
 
 def _trial_params(space: SearchSpace, trial: TrialRecord) -> dict[str, Any]:
-    """The sampled (active) params of a trial, typed; ValueError when they do not fit the space."""
+    """The sampled (active) params of a trial, typed; ValueError when they do not fit the space.
+    A parameter with alternatives is read by the one its ``when`` selects."""
     values: dict[str, Any] = dict(space.fixed)
     params: dict[str, Any] = {}
-    for dim in space.dims:
-        if not dim.active(values):
+    for name in space.names:
+        dim = space.active_dim(name, values)
+        if dim is None:
             continue
         raw = trial.params.get(dim.name)
         if raw is None:
@@ -145,13 +147,14 @@ def param_importances(data: SweepData) -> tuple[dict[str, float] | None, str]:
     """
     if data.space is None:
         return None, f"Parameter importances need the search space, but {data.space_problem}."
-    if len(data.space.dims) < 2:
-        names = ", ".join(d.name for d in data.space.dims) or "none"
+    if len(data.space.names) < 2:
+        names = ", ".join(data.space.names) or "none"
         return None, (f"The search space samples a single parameter ({names}); importances compare "
                       "two or more.")
     import optuna
 
-    dists = {d.name: d.to_optuna() for d in data.space.dims}
+    # One distribution per parameter, spanning its alternatives: Optuna keeps one per name in a study.
+    dists = {name: data.space.overall(name).to_optuna() for name in data.space.names}
     trials, skipped = [], 0
     for t in data.completed:
         try:
@@ -202,7 +205,7 @@ def _parallel(data: SweepData, out: Path) -> Section:
     title = "Best trials: parallel coordinates"
     if data.space is None:
         return Section(title, None, "", missing=f"This plot needs the search space, but {data.space_problem}.")
-    dims = list(data.space.dims)
+    dims = [data.space.overall(name) for name in data.space.names]  # one axis per parameter
     rows = []
     for t in data.completed:
         try:
