@@ -5,7 +5,7 @@ PIP    := $(VENV)/bin/pip
 # torch/torchvision pinned where the install happens (a CUDA build that also runs on CPU).
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test test-fast coverage install leaderboard
+.PHONY: demo test test-fast coverage install leaderboard claims
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ coverage: install
 # The README leaderboard, from the shipped presets' recorded results.
 leaderboard: install
 	$(VENV)/bin/python -m synaptune.hpo.leaderboard README.md
+
+# The tables of bench/claims/README.md, from the claims' stored results in bench/claims/results/ (runs nothing).
+claims: install
+	$(VENV)/bin/python bench/claims/claims.py --readme bench/claims/README.md
