@@ -317,6 +317,19 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
     numbers must not steer the sampler, and a failed configuration is what it is.
     """
 
+    def __init__(self, *args: Any, first: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The config of the first trial (the learner's defaults), given before Optuna samples anything.
+        self._first = None if first is None else dict(first)
+        #: The trial that got it (not an Optuna trial: its values may lie outside the space's ranges).
+        self._first_trial: str | None = None
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if self._first is not None and trial_id not in self._ot_trials:
+            config, self._first, self._first_trial = self._first, None, trial_id
+            return dict(config)
+        return super().suggest(trial_id)
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list):
             return  # multi-objective studies take no intermediate values
@@ -330,6 +343,8 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
             pass  # e.g. a resumed trial re-reporting a step Optuna already has
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id == self._first_trial:
+            return  # the defaults trial was never asked of Optuna
         if result and result.get("diverged"):
             # OptunaSearch tells FAIL only for no value and error=True (a value means COMPLETE,
             # no value without error PRUNED); a diverged trial ends normally in Tune's eyes.
@@ -389,15 +404,33 @@ def sample_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]
 
 
 def make_searcher(space: SearchSpace, *, metric: str | list[str], seed: int, mode: str | list[str] = "max",
-                  storage: Any = None, study_name: str | None = None) -> StreamAwareOptunaSearch:
+                  storage: Any = None, study_name: str | None = None,
+                  first: dict[str, Any] | None = None) -> StreamAwareOptunaSearch:
     """TPE (seeded) over ``space`` through Ray Tune; lists of metrics and modes make it multi-objective.
 
     With an Optuna ``storage`` the study ``study_name`` is created there or, if
     it exists, continued: the sampler starts from every trial it already holds.
+    ``first``: the config of the first trial, before Optuna samples (the learner's defaults).
     """
     sampler = optuna.samplers.TPESampler(seed=seed)
     return StreamAwareOptunaSearch(space=DefineByRun(space), metric=metric, mode=mode, sampler=sampler,
-                                   storage=storage, study_name=study_name if storage is not None else None)
+                                   storage=storage, study_name=study_name if storage is not None else None,
+                                   first=first)
+
+
+def defaults_point(space: SearchSpace) -> dict[str, Any]:
+    """The config of a sweep's first trial: each sampled dimension at the learner's default (the space's
+    ``fixed`` values applied, ``when`` honoured), so every sweep measures the defaults it must beat.
+
+    A default outside its dimension's range is kept: it is the learner's default, not a sample.
+    """
+    defaults = space.build({})
+    values: dict[str, Any] = dict(space.fixed)
+    point: dict[str, Any] = {}
+    for d in space.dims:
+        if d.name not in point and d.active(values):
+            values[d.name] = point[d.name] = getattr(defaults, d.name)
+    return point
 
 
 class BudgetLimiter(ConcurrencyLimiter):  # type: ignore[misc]

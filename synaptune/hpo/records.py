@@ -193,6 +193,37 @@ class PresetTestRun:
     tags: dict[str, str]
 
 
+@dataclass(frozen=True)
+class SweepRun:
+    """A sweep's parent run, as read back (immutable): what the sweep recorded about itself.
+
+    Attributes:
+        run_id, experiment: the parent run and its experiment (the sweep's name).
+        params: the sweep's settings, strings as logged (``learner``, ``benchmark/*``, ``fixed_by_set``,
+            ``space_sha256``, ``time_budget_s``, ...).
+        tags: its tags (``synaptune.trials``: trials asked; ``synaptune.command``, ``synaptune.machine``,
+            ``synaptune.commit``: where the sweep was run from, when the CLI recorded them).
+        metrics: ``trials/<status>`` and ``best/*`` once it ended.
+        start_time_ms, end_time_ms: when it started and ended (Unix ms; end 0 while running).
+    """
+
+    run_id: str
+    experiment: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    start_time_ms: int = 0
+    end_time_ms: int = 0
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall-clock seconds from the parent run's first start to its last end (a resumed sweep's include
+        the pause between), or None while it has not ended."""
+        if not self.end_time_ms or not self.start_time_ms:
+            return None
+        return max(0.0, (self.end_time_ms - self.start_time_ms) / 1000)
+
+
 # --------------------------------------------------------------------------- ranking
 
 
@@ -278,3 +309,41 @@ def within_noise(ranked: Sequence[TrialRecord], metric: str = "objective") -> st
             f"standard errors ({se:.4g}): this ranking is within noise. More validation samples per task "
             f"(--val-fraction, now {a.settings.get('benchmark/val_fraction', '?')}: as few as {n} per task) or "
             f"more --seeds (now {a.settings.get('seeds', '1')}) would separate them.")
+
+
+# --------------------------------------------------------------------------- the defaults as a contender
+
+
+def is_defaults(record: TrialRecord) -> bool:
+    """Whether ``record`` is a sweep's defaults trial (its first: the run ``<learner>-defaults``)."""
+    return record.name == f"{record.learner}-defaults"
+
+
+def margin_over_defaults(pick: TrialRecord, records: Sequence[TrialRecord],
+                         metric: str = "objective") -> tuple[str, bool]:
+    """``(text, beats)``: how ``pick`` compares with the sweep's defaults trial on ``metric``, in words,
+    and whether it beats them beyond noise (:func:`difference_within_noise`, each side's standard error).
+
+    ``beats`` is False when the pick is the defaults, the defaults are within noise of it, or the sweep
+    has no defaults trial (a sweep from before synaptune ran one); True when the defaults trial ended
+    without reaching every task (pruned by ASHA below the others, or failed) and the pick did.
+    """
+    defaults = [r for r in records if is_defaults(r)]
+    if not defaults:
+        return "the sweep has no defaults trial to compare with (run before synaptune ran one)", False
+    d = max(defaults, key=lambda r: r.value(metric) if r.complete and r.value(metric) is not None else -math.inf)
+    if d.run_id == pick.run_id:
+        return f"the pick is the learner's defaults ({d.name}): tuning found nothing better", False
+    p_value, d_value = pick.value(metric), d.value(metric)
+    if not d.complete or d_value is None:
+        how = d.reason or d.status.value
+        return (f"the defaults ({d.name}) did not complete ({how} after {d.tasks_seen or 0} of "
+                f"{d.n_tasks or '?'} tasks); no margin measured", True)
+    p_se, d_se = pick.standard_error(metric), d.standard_error(metric)
+    margin = p_value - d_value  # type: ignore[operator]
+    if p_se is None or d_se is None:
+        return f"{margin:+.4f} over the defaults ({d.name}, {d_value:.4f}); no standard error to judge it", False
+    beats = margin > 0 and not difference_within_noise(margin, p_se, d_se)
+    verdict = "beyond noise" if beats else "within noise: not better than the defaults"
+    return (f"{margin:+.4f} ± {noise_of_difference(p_se, d_se):.4f} over the defaults ({d.name}, "
+            f"{d_value:.4f} ± {d_se:.4f}): {verdict}", beats)

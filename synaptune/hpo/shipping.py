@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import shlex
@@ -38,10 +39,19 @@ from synaptune.benchmarks.params import BenchmarkParams
 from synaptune.flags import add_flags, given
 from synaptune.hpo import store
 from synaptune.hpo.config import SweepConfig
-from synaptune.hpo.presets import SHIPPED_DIR, load_preset, preset_from_record, write_preset
+from synaptune.hpo.presets import (SHIPPED_DIR, Preset, load_preset, preset_from_record, preset_path,
+                                   write_preset)
+from synaptune.searchspaces.space import SearchSpace, load_space
 
 #: Seeds of a shipped preset's test result.
 TEST_SEEDS = 5
+#: The transfer streams: the tuning stream's shape with other class orders / permutations
+#: (``--benchmark-seed``; the sweep tunes on seed 0), every task, test data ...
+TRANSFER_BENCHMARK_SEEDS = (1, 2)
+#: ... each run on this many seeds, by the pick and by the learner's defaults.
+TRANSFER_SEEDS = 3
+#: Torch threads of every shipping run (the numbers depend on them; 1 reproduces on any machine).
+THREADS = 1
 
 
 def pick_cheapest_within_noise(records: list[store.TrialRecord]) -> tuple[store.TrialRecord, store.TrialRecord]:
@@ -82,13 +92,93 @@ def _commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def _synaptune(*args: str) -> subprocess.CompletedProcess:
+def _synaptune(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``synaptune ARGS`` in a subprocess (stdout captured; with ``check``, exit on failure)."""
     cmd = [sys.executable, "-m", "synaptune", *args]
     print("$ " + shlex.join(["synaptune", *args]), file=sys.stderr, flush=True)
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if r.returncode != 0:
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if check else subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
         raise SystemExit(f"`synaptune {args[0]}` failed with exit {r.returncode}:\n{r.stdout[-3000:]}")
     return r
+
+
+def defaults_preset(preset: Preset, space: SearchSpace) -> Preset:
+    """``preset`` with the learner's defaults in place of its params: the values a sweep over ``space``
+    starts from (the Params defaults, the space's ``fixed`` values and ``--set`` applied), same stream."""
+    return dataclasses.replace(preset, params=space.build({}), objective={}, test={}, transfer={},
+                               provenance={"experiment": preset.provenance.get("experiment"),
+                                           "synaptune_version": preset.provenance.get("synaptune_version"),
+                                           "params": "the learner's defaults (no tuning)"})
+
+
+def _accuracies(preset_path: Path, uri: str, experiment: str, *, benchmark_seed: int, seeds: int) -> list[float] | str:
+    """Test ACC of each seed of ``synaptune run`` on the stream of ``benchmark_seed``, or why it failed
+    (a run that diverges ends with an error: the configuration failed there)."""
+    r = _synaptune("run", "--preset", str(preset_path), "--benchmark-seed", str(benchmark_seed), "--seeds",
+                   str(seeds), "--threads", str(THREADS), "--format", "json", "--tracking-uri", uri,
+                   "--experiment", experiment, check=False)
+    if r.returncode != 0:
+        lines = (r.stderr or r.stdout).strip().splitlines() or [f"exit {r.returncode}"]
+        return lines[-1]
+    return [s["test/acc"] for s in json.loads(r.stdout)["per_seed"]]
+
+
+def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
+    """The mean of ``values`` and its standard error (sample std / sqrt(n); 0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def transfer_check(pick: Path, defaults: Path, uri: str, name: str, *,
+                   benchmark_seeds: tuple[int, ...] = TRANSFER_BENCHMARK_SEEDS,
+                   seeds: int = TRANSFER_SEEDS) -> dict[str, Any]:
+    """Run the pick and the defaults on each transfer stream over ``seeds`` seeds; which of them ships.
+
+    The pick ships only if its mean test ACC over every (stream, seed) beats the defaults' beyond noise
+    (:func:`~synaptune.hpo.records.difference_within_noise`, each side's standard error); otherwise the
+    defaults ship, labelled "tuning found nothing better". A configuration that fails on a stream
+    (diverges) has no mean: a failed pick never ships, failed defaults lose to a pick that ran.
+    """
+    from synaptune.hpo.records import difference_within_noise, noise_of_difference
+
+    sides: dict[str, dict[str, Any]] = {}
+    for side, path in (("pick", pick), ("defaults", defaults)):
+        per_stream, failed = {}, None
+        for b in benchmark_seeds:
+            got = _accuracies(path, uri, f"{name}-transfer", benchmark_seed=b, seeds=seeds)
+            if isinstance(got, str):
+                failed = f"benchmark seed {b}: {got}"
+                break
+            per_stream[b] = [round(a, 5) for a in got]
+        runs = [a for accs in per_stream.values() for a in accs]
+        if failed is not None:
+            sides[side] = {"failed": failed}
+        else:
+            mean, se = mean_and_standard_error(runs)
+            sides[side] = {"acc": round(mean, 5), "acc_se": round(se, 5), "runs": len(runs),
+                           "per_stream": per_stream}
+    p, d = sides["pick"], sides["defaults"]
+    result: dict[str, Any] = {
+        "streams": f"--benchmark-seed {', '.join(map(str, benchmark_seeds))} (class orders / permutations the "
+                   "sweep never saw), every task, test data",
+        "seeds": seeds, "threads": THREADS, "pick": p, "defaults": d}
+    if "failed" in p:
+        result["ships"], result["why"] = "defaults", "the pick failed on a transfer stream"
+    elif "failed" in d:
+        result["ships"], result["why"] = "pick", "the defaults failed on a transfer stream"
+    else:
+        margin = p["acc"] - d["acc"]
+        result["margin"] = round(margin, 5)
+        result["noise"] = round(noise_of_difference(p["acc_se"], d["acc_se"]), 5)
+        beats = margin > 0 and not difference_within_noise(margin, p["acc_se"], d["acc_se"])
+        result["ships"] = "pick" if beats else "defaults"
+        result["why"] = ("the pick beats the defaults beyond noise" if beats else
+                         "tuning found nothing better: the pick does not beat the defaults beyond noise")
+    return result
 
 
 def _bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,8 +204,8 @@ def _sweep_command(args: argparse.Namespace, name: str, work: Path, uri: str) ->
 
 def _test_result(candidate: Path, uri: str, name: str, *, shipped_name: str) -> dict[str, Any]:
     """Step 3: the preset's test section from ``synaptune run --seeds TEST_SEEDS``."""
-    out = _synaptune("run", "--preset", str(candidate), "--seeds", str(TEST_SEEDS), "--format", "json",
-                     "--tracking-uri", uri, "--experiment", f"{name}-test")
+    out = _synaptune("run", "--preset", str(candidate), "--seeds", str(TEST_SEEDS), "--threads", str(THREADS),
+                     "--format", "json", "--tracking-uri", uri, "--experiment", f"{name}-test")
     result = json.loads(out.stdout)
     per_seed = result["per_seed"]
     return {"seeds": TEST_SEEDS, "acc": result["test/acc"], "acc_std": result["test/acc_std"],
@@ -125,13 +215,8 @@ def _test_result(candidate: Path, uri: str, name: str, *, shipped_name: str) -> 
             "command": f"synaptune run --preset {shipped_name} --seeds {TEST_SEEDS} --threads {result['threads']}"}
 
 
-def ship(args: argparse.Namespace) -> Path:
-    """Steps 1-4 of the module docstring; returns the written preset's path."""
-    work = Path(args.work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{work}/mlflow.db"
-    folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
-    name = f"ship-{folder}-{args.learner}"
+def _sweep_and_pick(args: argparse.Namespace, name: str, work: Path, uri: str) -> tuple[Preset, dict[str, Any]]:
+    """Steps 1-2: the sweep, and its pick as a preset with the sweep's provenance."""
     sweep = _sweep_command(args, name, work, uri)
     start = time.perf_counter()
     _synaptune(*sweep)
@@ -139,12 +224,6 @@ def ship(args: argparse.Namespace) -> Path:
     records = store.SweepStore(uri).records(name)
     pick, best = pick_cheapest_within_noise(records)
     preset = preset_from_record(pick, tracking_uri=uri, metric="objective", mode="max")
-    candidate = work / f"{name}.yaml"
-    write_preset(preset, candidate, force=True)
-    if args.test_seeds == 0:  # the caller tests it (e.g. bench/claims, through `synaptune compare`)
-        print(f"picked {candidate} (objective {pick.value('objective'):.4f}); not tested (--test-seeds 0)")
-        return candidate
-    test = _test_result(candidate, uri, name, shipped_name=f"{folder}/{args.learner}")
     statuses = [r.status.value for r in records]
     provenance = {
         **preset.provenance,
@@ -161,12 +240,49 @@ def ship(args: argparse.Namespace) -> Path:
                    f"run {best.run_id}; picked {pick.value('objective'):.4f}, run {pick.run_id})"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}, device cpu",
     }
-    final = dataclasses.replace(preset, provenance=provenance, test=test)
-    target = Path(args.out) / folder / f"{args.learner}.yaml"
+    return preset, provenance
+
+
+def ship(args: argparse.Namespace) -> Path:
+    """Steps 1-5 of the module docstring; returns the written preset's path."""
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{work}/mlflow.db"
+    if args.from_preset:  # steps 1-2 were made before: check that pick
+        preset = load_preset(preset_path(args.from_preset))
+        learner = preset.learner
+        folder = stream_folder(preset.benchmark, preset.benchmark_params.scenario)
+        provenance = {**preset.provenance, "commit": _commit(),
+                      "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}, "
+                                 "device cpu"}
+        fixed = {str(k): str(v) for k, v in (preset.provenance.get("fixed_by_set") or {}).items()}
+    else:
+        learner = args.learner
+        folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
+        preset, provenance = _sweep_and_pick(args, f"ship-{folder}-{learner}", work, uri)
+        fixed = dict(item.split("=", 1) for item in args.fixed_params)
+    name = f"ship-{folder}-{learner}"
+    candidate = work / f"{name}.yaml"
+    write_preset(preset, candidate, force=True)
+    if args.test_seeds == 0:  # the caller tests it (e.g. bench/claims, through `synaptune compare`)
+        print(f"picked {candidate} (objective {preset.objective.get('value', float('nan')):.4f}); "
+              "not tested (--test-seeds 0)")
+        return candidate
+    space = load_space(learner, args.space_file).with_fixed(fixed)
+    defaults = defaults_preset(preset, space)
+    defaults_path = write_preset(defaults, work / f"{name}-defaults.yaml", force=True)
+    transfer = transfer_check(candidate, defaults_path, uri, name)
+    winner, winner_path = (preset, candidate) if transfer["ships"] == "pick" else (defaults, defaults_path)
+    test = _test_result(winner_path, uri, name, shipped_name=f"{folder}/{learner}")
+    if transfer["ships"] == "defaults":
+        provenance = {**provenance, "params": f"the learner's defaults: {transfer['why']} (see `transfer`)"}
+    final = dataclasses.replace(winner, objective=preset.objective if winner is preset else {},
+                                provenance=provenance, test=test, transfer=transfer)
+    target = Path(args.out) / folder / f"{learner}.yaml"
     path = write_preset(final, target, force=True)
     load_preset(path)  # what was written reads back
-    print(f"wrote {path}: test ACC {test['acc']:.4f} ± {test['acc_std']:.4f} over {TEST_SEEDS} seeds, "
-          f"{test['train_seconds']:.1f} s per seed; sweep {sweep_seconds:.0f} s")
+    print(f"wrote {path} ({transfer['ships']} ships: {transfer['why']}): test ACC {test['acc']:.4f} ± "
+          f"{test['acc_std']:.4f} over {TEST_SEEDS} seeds, {test['train_seconds']:.1f} s per seed")
     return path
 
 
@@ -178,13 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The flags: the sweep's own (from :class:`SweepConfig` and :class:`BenchmarkParams`, with
     :data:`SHIPPING_DEFAULTS`), passed on to ``synaptune sweep``, and the shipping steps' own."""
     p = argparse.ArgumentParser(prog="python -m synaptune.hpo.shipping", description=__doc__.splitlines()[0])
-    add_flags(p, SweepConfig, names=("learner", "benchmark"), required=("learner", "benchmark"))
+    add_flags(p, SweepConfig, names=("learner", "benchmark"), defaults={"learner": None, "benchmark": None},
+              helps={"learner": "learner to tune (with --benchmark; or give --from-preset)",
+                     "benchmark": "the tuning stream (with --learner; or give --from-preset)"})
     add_flags(p.add_argument_group("benchmark options (passed on to the sweep)"), BenchmarkParams,
               names=("scenario", "n_tasks", "data_dir"), dest_prefix="benchmark_", only_given=True)
     add_flags(p, SweepConfig, names=("protocol", "trials", "concurrency", "num_cpus", "time_budget_s", "space_file",
                                      "fixed_params", "resume"),
               defaults=SHIPPING_DEFAULTS, helps={"trials": "trials of the sweep", "num_cpus": "CPUs of the sweep's local Ray",
                                                  "resume": "continue an interrupted sweep in --work"})
+    p.add_argument("--from-preset", metavar="PRESET",
+                   help="skip the sweep: check this preset's pick (a file or a shipped name) against the "
+                        "defaults, test and write the one that ships")
     p.add_argument("--work", required=True, help="folder for the sweep's results and MLflow database")
     p.add_argument("--out", default=str(SHIPPED_DIR), help="presets folder (default: the package's)")
     p.add_argument("--test-seeds", type=int, default=TEST_SEEDS, choices=(0, TEST_SEEDS),
@@ -193,7 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ship(build_parser().parse_args(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.from_preset and not (args.learner and args.benchmark):
+        parser.error("give --learner and --benchmark (a sweep), or --from-preset PRESET")
+    ship(args)
     return 0
 
 

@@ -558,8 +558,11 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> SweepSummary:
                        "gpus_per_trial": cfg.gpus_per_trial, "storage": cfg.experiment_path}
     parent_id = results_store.start_sweep(cfg.sweep_name, sweep_path=cfg.experiment_path, settings=parent_settings,
                                           tags={"synaptune.trials": str(trials)}, space_yaml=space.to_yaml())
+    from synaptune.hpo.raytune import defaults_point
+
     trial_logger = results_store.trial_logger(cfg.sweep_name, parent_id, learner=cfg.learner,
-                                              fixed=dict(space.fixed), settings=settings)
+                                              fixed=dict(space.fixed), settings=settings,
+                                              defaults=defaults_point(space))
     try:
         return _tune(prepared, trials, results_store, parent_id, trial_logger)
     except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, no summary
@@ -646,7 +649,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from synaptune.hpo.raytune import BudgetLimiter, make_searcher
+    from synaptune.hpo.raytune import BudgetLimiter, defaults_point, make_searcher
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
     optuna_storage = study_storage(cfg.study_storage) if cfg.study_storage else None
@@ -656,7 +659,8 @@ def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[
     else:
         metric, mode = TRIAL_METRIC, "max"
     searcher = BudgetLimiter(make_searcher(space, metric=metric, mode=mode, seed=cfg.seed,
-                                           storage=optuna_storage, study_name=cfg.sweep_name),
+                                           storage=optuna_storage, study_name=cfg.sweep_name,
+                                           first=defaults_point(space)),
                              max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
                              gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
     if cfg.scheduler == "asha":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -68,10 +69,20 @@ def test_sweep_best_export_run(tmp_path: Path, cli) -> None:
     assert len(best) == 3
     accs = [b["metrics"]["val/acc"] for b in best]
     assert accs == sorted(accs, reverse=True)
+    # Every sweep measures the learner's defaults (the space's fixed values applied) as a trial of its own.
+    from synaptune.learners import params_of
+
+    defaults = dataclasses.asdict(params_of("naive")(epochs=1, hidden_layers=1))
+    named = [b for b in best if b["name"] == "naive-defaults"]
+    assert len(named) == 1, [b["name"] for b in best]
+    assert named[0]["params"] == {k: str(v) for k, v in defaults.items()}
 
     preset_file = tmp_path / "preset.yaml"
     r = cli("export", "--experiment", "flow", "-o", str(preset_file), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    # The pick's margin over the defaults is shown: beyond noise on stdout, else a warning on stderr.
+    assert ("margin: " in r.stdout) != ("warning: " in r.stderr), (r.stdout, r.stderr)
+    assert "over the defaults (naive-defaults" in r.stdout + r.stderr or "is the learner's defaults" in r.stderr
     preset = yaml.safe_load(preset_file.read_text())
     assert preset["format_version"] == 1
     assert preset["learner"] == "naive"
@@ -97,3 +108,18 @@ def test_sweep_best_export_run(tmp_path: Path, cli) -> None:
     assert run.data.tags["synaptune.role"] == "run"
     assert run.data.metrics["test/acc"] == pytest.approx(out["test/acc"])
     assert run.data.params["learner/lr"] == best[0]["params"]["lr"]
+
+
+def test_export_warns_when_the_pick_is_no_better_than_the_defaults(tmp_path: Path, cli) -> None:
+    """A sweep of one trial has only the defaults: its export says tuning found nothing better."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    r = cli(*sweep_args(tmp_path, "one", "--trials", "1", "--scheduler", "none", "--tracking-uri", uri),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-4000:]
+    r = cli("best", "--experiment", "one", "--tracking-uri", uri, cwd=tmp_path)
+    assert "#1  naive-defaults" in r.stdout
+    assert "margin of #1: the pick is the learner's defaults (naive-defaults): tuning found nothing better" \
+        in r.stdout
+    r = cli("export", "--experiment", "one", "-o", str(tmp_path / "p.yaml"), "--tracking-uri", uri, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "warning: the pick is the learner's defaults (naive-defaults): tuning found nothing better" in r.stderr
