@@ -244,6 +244,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg = sweep_config(args)
     summary = run_sweep(cfg)
+    _record_sweep_origin(args, cfg, summary)
     counts = summary.counts
     if summary.interrupted:
         print(f"sweep `{summary.experiment}` interrupted after {summary.launched} of {summary.trials} "
@@ -277,6 +278,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           else f"look at it: {uri}")
     print(f"export it:  synaptune export --experiment {summary.experiment} -o preset.yaml")
     return EXIT_OK
+
+
+def _record_sweep_origin(args: argparse.Namespace, cfg: Any, summary: Any) -> None:
+    """Tag the sweep's parent run with its command line (without machine paths or ``--resume``), the
+    machine and synaptune's commit: what ``export`` puts in a preset's provenance."""
+    import shlex
+
+    from synaptune.hpo import store
+    from synaptune.hpo.presets import machine_text, portable_command, source_commit
+
+    argv = [a for a in args.argv if a not in ("--resume", "--resume-if-possible")]
+    store.SweepStore(summary.tracking_uri).record_sweep_origin(
+        summary.parent_run_id, command=shlex.join(portable_command(["synaptune", *argv])),
+        machine=machine_text("cuda" if (cfg.gpus_per_trial or 0) > 0 else "cpu"), commit=source_commit())
 
 
 def _resume_command(given: Sequence[str]) -> str:
@@ -397,6 +412,29 @@ def cmd_best(args: argparse.Namespace) -> int:
     return EXIT_OK if top else EXIT_FAILURE
 
 
+def _with_sweep_provenance(results: Any, preset: Any, record: Any, picked: str) -> Any:
+    """``preset`` with the provenance of the sweep ``record`` came from (as shipped presets carry it)."""
+    from synaptune.hpo.presets import sweep_provenance
+
+    sweep = results.sweep_of(record)
+    trials = results.records(record.experiment, parent_id=sweep.run_id)
+    return dataclasses.replace(preset, provenance={**preset.provenance,
+                                                   **sweep_provenance(sweep, trials, picked=picked)})
+
+
+def _data_dir_hint(record: Any, path: Path) -> str:
+    """How to run an exported preset whose sweep read its data from a folder of its own (a preset does
+    not hold the path, so ``run`` needs ``--data-dir`` again); "" when the sweep used the default."""
+    import shlex
+
+    from synaptune.benchmarks.params import BenchmarkParams
+
+    data_dir = record.settings.get("benchmark/data_dir", BenchmarkParams().data_dir)
+    if data_dir == BenchmarkParams().data_dir:
+        return ""
+    return f"run it:  {shlex.join(['synaptune', 'run', '--preset', str(path), '--data-dir', data_dir])}"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from synaptune.hpo.presets import check_output, preset_from_record, write_preset
     from synaptune.hpo.store import parse_metric
@@ -419,10 +457,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not ranked:
             raise ConfigError(f"no completed trial in `{args.experiment}` has a finite {metric}; nothing to export.")
         record = ranked[0]
+    picked = (f"given by --run-id {record.run_id}" if args.run_id else
+              f"the best {metric} ({mode}) of the completed trials, as `synaptune best` ranks them")
     preset = preset_from_record(record, tracking_uri=results.uri, metric=metric, mode=mode)
+    preset = _with_sweep_provenance(results, preset, record, picked)
     path = write_preset(preset, args.output, force=args.force)
     print(f"wrote {path} ({preset.learner} on {preset.benchmark}, {_value_text(record, metric)}, "
           f"{record.name}, run {record.run_id})")
+    hint = _data_dir_hint(record, path)
+    if hint:
+        print(hint)
     return EXIT_OK
 
 
@@ -450,6 +494,8 @@ def _export_pareto(args: argparse.Namespace) -> int:
         preset = preset_from_record(record, tracking_uri=results.uri, metric=metric, mode=mode)
         preset = dataclasses.replace(preset, objective={
             **preset.objective, "pareto": {m: record.value(m) for m, _ in objectives}})
+        preset = _with_sweep_provenance(results, preset, record, f"point {k} of the Pareto front of "
+                                        + ", ".join(f"{m} ({mode})" for m, mode in objectives))
         path = out / f"{args.experiment}-pareto-{k}.yaml"
         check_output(path, force=args.force)
         write_preset(preset, path, force=args.force)
@@ -519,13 +565,22 @@ def cmd_run(args: argparse.Namespace) -> int:
                      if k in ("run_id", "experiment")})
     if target.tuned_elsewhere:
         tags.update({"other_stream": "true", "preset_tuned_on": target.tuned_elsewhere})
+    # A readable name in the MLflow UI: `split-digits/ewc seeds 0-4`, `ewc seeds 0`.
+    label = _preset_label(args.preset) if target.preset is not None else target.learner
     run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
         **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": target.learner,
         "benchmark": target.bench_name, "seeds": args.seeds, "threads": result.threads,
         **target.protocol.as_params(), **store.flat("benchmark/", dataclasses.asdict(resolved))},
-        metrics=result.metrics, tags=tags, matrix=result.matrix)
+        metrics=result.metrics, tags=tags, matrix=result.matrix, name=store.seeds_run_name([label], args.seeds))
     _print_run(args, target, result, run_id, uri)
     return EXIT_OK
+
+
+def _preset_label(text: str) -> str:
+    """How a run names a ``--preset``: a shipped preset by its name (``split-digits/ewc``), a file by its stem."""
+    from synaptune.hpo.presets import shipped_presets
+
+    return text if text in shipped_presets() else Path(text).stem
 
 
 def _set_overrides(items: Sequence[str]) -> dict[str, str]:
@@ -675,7 +730,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     held = hasattr(signal, "pthread_sigmask")
     if held:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    parent_id = results_store.start_comparison(args.experiment, params=plan.params,
+    name = store.seeds_run_name([e.label for e in plan.entries], args.seeds, task_orders=args.task_orders)
+    parent_id = results_store.start_comparison(args.experiment, params=plan.params, name=name,
                                                tags={"benchmark": plan.bench_name})
     try:
         if held:

@@ -129,7 +129,7 @@ class MlflowConnection:
                 if pending is not None:
                     pending.wait()
 
-    def terminate(self, run_id: str, status: str) -> None:
+    def terminate(self, run_id: str, status: str, *, name: str | None = None) -> None:
         """``client.set_terminated`` without its flush of MLflow's whole logging queue (about a second).
 
         ``set_terminated`` shuts the background queue down and restarts it, which
@@ -137,6 +137,10 @@ class MlflowConnection:
         all that is needed here (its queued results still follow, in order).
         This reaches MLflow's private ``_tracking_client``; where a later MLflow
         lacks it, the public, slower call is made.
+
+        ``name``: the run's new name, set in the same update as the status. Not as a
+        queued ``mlflow.runName`` tag: MLflow stores that tag by rewriting the run's
+        status as it read it, which can undo this call's status if the two race.
         """
         from mlflow.entities import RunStatus
         from mlflow.utils.time import get_current_time_millis
@@ -144,9 +148,11 @@ class MlflowConnection:
         store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
         if store is None:
             self.client.set_terminated(run_id, status)
+            if name is not None:
+                self.client.set_tag(run_id, "mlflow.runName", name)  # after: it reads the status just set
             return
         store.update_run_info(run_id, run_status=RunStatus.from_string(status),
-                              end_time=get_current_time_millis(), run_name=None)
+                              end_time=get_current_time_millis(), run_name=name)
 
 
 #: The open connections of this process by URI, oldest first (not pickled: stores pickle their URI only).

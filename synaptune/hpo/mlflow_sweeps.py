@@ -25,10 +25,10 @@ from typing import Any
 from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError
 from synaptune.hpo.mlflow_connection import MlflowConnection, open_connection
-from synaptune.hpo.mlflow_layout import (ERROR, ROLE, SOURCE_EXPERIMENT, SOURCE_RUN_ID, STATUS, SWEEP_PATH,
-                                         record_from_run)
+from synaptune.hpo.mlflow_layout import (COMMAND, COMMIT, ERROR, MACHINE, ROLE, SOURCE_EXPERIMENT, SOURCE_RUN_ID,
+                                         STATUS, SWEEP_PATH, record_from_run, sweep_from_run)
 from synaptune.hpo.mlflow_trial_logger import TrialLogger
-from synaptune.hpo.records import PresetTestRun, TrialRecord, TrialStatus, metric_direction, pareto_front, rank
+from synaptune.hpo.records import PresetTestRun, SweepRun, TrialRecord, TrialStatus, metric_direction, pareto_front, rank
 
 #: What MLflow returns per search page (its servers cap a page at 50,000).
 PAGE_SIZE = 1000
@@ -129,6 +129,25 @@ class SweepStore:
         self._client.log_batch(parent_id, metrics=metrics)
         self._client.set_tag(parent_id, STATUS, TrialStatus.INTERRUPTED.value if status == "KILLED" else "finished")
         self._client.set_terminated(parent_id, status)
+
+    def record_sweep_origin(self, parent_id: str, *, command: str, machine: str, commit: str) -> None:
+        """Tag the sweep's parent run with where it was run from: ``command`` (its command line, machine
+        paths already replaced), ``machine`` and synaptune's ``commit``; read back by :meth:`sweep_of` into
+        a preset's provenance. A resumed sweep's later command replaces the earlier one."""
+        for key, value in ((COMMAND, command), (MACHINE, machine), (COMMIT, commit)):
+            self._client.set_tag(parent_id, key, value[:5000])
+
+    def sweep_of(self, record: TrialRecord) -> SweepRun:
+        """The parent run of the sweep ``record``'s trial belongs to.
+
+        Raises:
+            ConfigError: the trial names no parent run, or the store has no such run.
+        """
+        parent_id = record.tags.get("mlflow.parentRunId")
+        if not parent_id:
+            raise ConfigError(f"MLflow run {record.run_id} names no sweep (no tag mlflow.parentRunId); it was not "
+                              "logged by `synaptune sweep`.")
+        return sweep_from_run(self.run(parent_id), record.experiment)
 
     def fail_sweep(self, parent_id: str, reason: str) -> None:
         """End the sweep's parent run FAILED, with ``reason`` (one line) in tag ``synaptune.error``."""
@@ -258,10 +277,11 @@ class SweepStore:
     # ---- synaptune run
 
     def log_test_run(self, experiment: str, *, params: dict[str, Any], metrics: dict[str, float],
-                     tags: dict[str, str], matrix: list[list[float | None]]) -> str:
-        """Log one ``synaptune run`` result as its own run (tag ``synaptune.role=run``); returns its id."""
+                     tags: dict[str, str], matrix: list[list[float | None]], name: str | None = None) -> str:
+        """Log one ``synaptune run`` result as its own run (tag ``synaptune.role=run``), named ``name``
+        (:func:`~synaptune.hpo.mlflow_layout.seeds_run_name`; MLflow picks a random one if None); returns its id."""
         exp_id = self.experiment_id(experiment, create=True)
-        run = self._client.create_run(exp_id, tags={ROLE: "run", **tags})
+        run = self._client.create_run(exp_id, run_name=name, tags={ROLE: "run", **tags})
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)
@@ -287,11 +307,14 @@ class SweepStore:
 
     # ---- synaptune compare
 
-    def start_comparison(self, experiment: str, *, params: dict[str, Any], tags: dict[str, str]) -> str:
-        """The parent run of a ``synaptune compare`` (tag ``synaptune.role=compare``), RUNNING; its id."""
+    def start_comparison(self, experiment: str, *, params: dict[str, Any], tags: dict[str, str],
+                         name: str | None = None) -> str:
+        """The parent run of a ``synaptune compare`` (tag ``synaptune.role=compare``), RUNNING, named ``name``
+        (:func:`~synaptune.hpo.mlflow_layout.seeds_run_name`; random if None); its id."""
         from mlflow.entities import Param
 
-        run = self._client.create_run(self.experiment_id(experiment, create=True), tags={ROLE: "compare", **tags})
+        run = self._client.create_run(self.experiment_id(experiment, create=True), run_name=name,
+                                      tags={ROLE: "compare", **tags})
         self._client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return str(run.info.run_id)
 

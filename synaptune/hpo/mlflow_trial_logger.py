@@ -52,9 +52,12 @@ class TrialLogger:
     #: The sweep's child runs already in MLflow, by trial id: searched once per process (a resumed
     #: driver finds its earlier runs there; runs this process creates are remembered in ``run_ids``).
     _found: dict[str, Any] | None = None
+    #: Each child run's name as created (``<learner>-<n>``), by run id (not pickled: read again from
+    #: MLflow when missing), so a pruned run's new name is made from it, never from a renamed one.
+    _names: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_next_number": None, "_steps": {}, "_found": None}
+        return {**self.__dict__, "_next_number": None, "_steps": {}, "_found": None, "_names": {}}
 
     def _logged_steps(self, run_id: str) -> set[int]:
         if run_id not in self._steps:
@@ -85,15 +88,18 @@ class TrialLogger:
         found = self._children().get(trial_id)
         if found is not None:
             run_id = found.info.run_id
+            self._names[run_id] = self._created_name(found)
             if found.data.tags.get(STATUS) == TrialStatus.INTERRUPTED.value:  # resumed: it runs again
                 client.set_tag(run_id, STATUS, TrialStatus.RUNNING.value)
                 client.update_run(run_id, status="RUNNING")
         else:
             number = self._number()
-            run = client.create_run(self.experiment_id, run_name=f"{self.learner}-{number}", tags={
+            name = f"{self.learner}-{number}"
+            run = client.create_run(self.experiment_id, run_name=name, tags={
                 "mlflow.parentRunId": self.parent_id, ROLE: "trial", TRIAL_ID: trial_id,
                 TRIAL_NUMBER: str(number), STATUS: TrialStatus.RUNNING.value})
             run_id = run.info.run_id
+            self._names[run_id] = name
             self._steps[run_id] = set()
             from synaptune.learners import params_of
 
@@ -138,7 +144,13 @@ class TrialLogger:
 
     def on_end(self, trial_id: str, config: dict[str, Any], result: dict[str, Any] | None, *,
                error: bool, interrupted: bool = False) -> TrialStatus:
-        """Close the trial's run with its :class:`TrialStatus` (pruned runs end FINISHED, not KILLED)."""
+        """Close the trial's run with its :class:`TrialStatus`.
+
+        Pruned runs end MLflow-FINISHED (ASHA ended them normally; KILLED is what an interrupted or
+        lost run shows) and are renamed ``<learner>-<n> (pruned after k of T tasks)``: the MLflow UI's
+        list shows names and MLflow statuses, and a pruned run would otherwise look completed there.
+        Readers go by tag ``synaptune.status``, never by the name or the MLflow status.
+        """
         run_id = self.child_run(trial_id, config)
         connection = self.store.connection
         reason = None
@@ -168,8 +180,19 @@ class TrialLogger:
             matrix = json.loads(result["accuracy_matrix"])
             connection.client.log_text(run_id, json.dumps({"split": "val", "R": matrix}, indent=1),
                                        "accuracy_matrix.json")
-        connection.terminate(run_id, mlflow_status)
+        # A pruned run is renamed in the same update as its status (see MlflowConnection.terminate).
+        name = pruned_name(self._created_name(run_id), result) if status is TrialStatus.PRUNED else None
+        connection.terminate(run_id, mlflow_status, name=name)
         return status
+
+    def _created_name(self, run: Any) -> str:
+        """A child run's name as created (``<learner>-<n>``), from a run id or an MLflow ``Run``; a run
+        met for the first time in this process is read from MLflow (its name, less a pruned suffix)."""
+        run_id = run if isinstance(run, str) else run.info.run_id
+        if run_id not in self._names:
+            found = self.store.run(run_id) if isinstance(run, str) else run
+            self._names[run_id] = str(found.info.run_name or run_id).split(PRUNED_SUFFIX, 1)[0]
+        return self._names[run_id]
 
     def close_running(self, status: TrialStatus, reason: str | None = None) -> int:
         """Close every child run still ``running`` with ``status`` (and tag ``synaptune.reason``); returns how many.
@@ -224,3 +247,16 @@ class TrialLogger:
         self.store.wait_for_logging()
         return self.store.search(self.experiment_id, f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
                                   f"tags.`{STATUS}` = '{TrialStatus.RUNNING.value}'")
+
+
+#: What a pruned run's name adds to its name as created (:func:`pruned_name`).
+PRUNED_SUFFIX = " (pruned"
+
+
+def pruned_name(name: str, result: dict[str, Any] | None) -> str:
+    """``naive-3 (pruned after 2 of 5 tasks)``: a pruned trial's run name, from its name as created and
+    its last result (``tasks_seen``, ``n_tasks``; ``(pruned)`` alone when they are unknown)."""
+    seen, total = (parse_int((result or {}).get(k)) for k in ("tasks_seen", "n_tasks"))
+    if seen is None:
+        return f"{name}{PRUNED_SUFFIX})"
+    return f"{name}{PRUNED_SUFFIX} after {seen}{f' of {total}' if total else ''} task{'s' if (total or seen) != 1 else ''})"

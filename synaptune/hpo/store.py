@@ -24,7 +24,7 @@ from __future__ import annotations
 from synaptune.hpo.mlflow_connection import (DEFAULT_TRACKING_URI, MLFLOW_DEFAULTS, check_tracking_uri,
                                              require_existing_store, resolve_tracking_uri, wait_for_logging)
 from synaptune.hpo.mlflow_layout import (ERROR, LEARNER_PREFIX, LOGGED_METRICS, REASON, ROLE, STATUS, SWEEP_PATH,
-                                         TRIAL_ID, TRIAL_NUMBER, flat, record_from_run)
+                                         TRIAL_ID, TRIAL_NUMBER, flat, record_from_run, seeds_run_name)
 from synaptune.hpo.mlflow_sweeps import PAGE_SIZE, SweepStore
 from synaptune.hpo.mlflow_trial_logger import TrialLogger
 from synaptune.hpo.records import (DIRECTIONS, PresetTestRun, TrialRecord, TrialStatus, difference_within_noise,
@@ -36,6 +36,6 @@ __all__ = [
     "ROLE", "STATUS", "SWEEP_PATH", "TRIAL_ID", "TRIAL_NUMBER", "PresetTestRun", "SweepStore", "TrialLogger",
     "TrialRecord", "TrialStatus", "check_tracking_uri", "difference_within_noise", "dominates", "flat",
     "is_complete", "metric_direction", "noise_of_difference", "pareto_front", "parse_metric", "rank",
-    "record_from_run", "require_existing_store", "resolve_tracking_uri", "split_metric", "wait_for_logging",
+    "record_from_run", "require_existing_store", "seeds_run_name", "resolve_tracking_uri", "split_metric", "wait_for_logging",
     "within_noise",
 ]

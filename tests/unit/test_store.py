@@ -124,14 +124,15 @@ def test_non_finite_and_pruned_trials_are_never_ranked(uri: str, tmp_path: Path,
     assert "diverged" not in r.stdout.split("not shown")[0]
 
 
-def test_child_runs_are_named_and_pruned_runs_end_finished(uri: str) -> None:
+def test_child_runs_are_named_and_pruned_runs_end_finished_under_a_name_that_says_so(uri: str) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("forget")
     runs = {r.data.tags["trial_id"]: r for r in client.search_runs([exp.experiment_id],
                                                                    "tags.`synaptune.role` = 'trial'")}
-    assert sorted(r.info.run_name for r in runs.values()) == ["naive-1", "naive-2", "naive-3", "naive-4"]
+    assert sorted(r.info.run_name for r in runs.values()) == ["naive-1", "naive-2", "naive-3 (pruned after 1 of 2 tasks)",
+                                                              "naive-4"]
     assert runs["pruned"].info.status == "FINISHED" and runs["pruned"].data.tags["synaptune.status"] == "pruned"
     assert runs["diverged"].info.status == "FAILED"
     assert "objective" not in runs["diverged"].data.metrics  # NaN is not logged as a value
