@@ -89,6 +89,15 @@ def test_sweep_best_export_run(tmp_path: Path, cli) -> None:
     assert preset["benchmark"] == {"name": "split-digits", "params": preset["benchmark"]["params"]}
     assert preset["benchmark"]["params"]["n_tasks"] == 3
     assert preset["provenance"]["run_id"] == best[0]["run_id"]
+    # The sweep's provenance, as a shipped preset carries it, and no path of this machine in the file.
+    prov = preset["provenance"]
+    for key in ("commit", "sweep", "sweep_command", "space", "fixed_by_set", "trials", "budget", "picked", "machine"):
+        assert key in prov, key
+    assert prov["sweep_command"].startswith("synaptune sweep --learner naive --benchmark split-digits")
+    assert "--storage WORK/results" in prov["sweep_command"] and "--tracking-uri sqlite:///WORK/mlflow.db" in \
+        prov["sweep_command"] and f"--space WORK/{Path(FAST_SPACE).name}" in prov["sweep_command"]
+    assert prov["trials"]["asked"] == 3 and prov["trials"]["completed"] == 3 and prov["budget"]["sweep_seconds"] > 0
+    assert str(tmp_path) not in preset_file.read_text() and "data_dir" not in preset["benchmark"]["params"]
     assert preset["objective"]["value"] == pytest.approx(best[0]["metrics"]["val/acc"])
     # The preset holds exactly the params of the best trial (logged as strings in MLflow).
     for name, value in preset["params"].items():
@@ -105,7 +114,7 @@ def test_sweep_best_export_run(tmp_path: Path, cli) -> None:
     from mlflow.tracking import MlflowClient
 
     run = MlflowClient(tracking_uri=uri).get_run(out["run_id"])
-    assert run.data.tags["synaptune.role"] == "run"
+    assert run.data.tags["synaptune.role"] == "run" and run.info.run_name == "preset seeds 0-1"
     assert run.data.metrics["test/acc"] == pytest.approx(out["test/acc"])
     assert run.data.params["learner/lr"] == best[0]["params"]["lr"]
 
