@@ -572,7 +572,7 @@ class FakeComparisonStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
 
-    def start_comparison(self, experiment: str, *, params: dict, tags: dict) -> str:
+    def start_comparison(self, experiment: str, *, params: dict, tags: dict, name: str | None = None) -> str:
         FakeComparisonStore.parents.append(params)
         return "parent"
 
