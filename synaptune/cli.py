@@ -289,9 +289,14 @@ def _record_sweep_origin(args: argparse.Namespace, cfg: Any, summary: Any) -> No
     from synaptune.hpo.presets import machine_text, portable_command, source_commit
 
     argv = [a for a in args.argv if a not in ("--resume", "--resume-if-possible")]
-    store.SweepStore(summary.tracking_uri).record_sweep_origin(
-        summary.parent_run_id, command=shlex.join(portable_command(["synaptune", *argv])),
-        machine=machine_text("cuda" if (cfg.gpus_per_trial or 0) > 0 else "cpu"), commit=source_commit())
+    try:
+        store.SweepStore(summary.tracking_uri).record_sweep_origin(
+            summary.parent_run_id, command=shlex.join(portable_command(["synaptune", *argv])),
+            machine=machine_text("cuda" if (cfg.gpus_per_trial or 0) > 0 else "cpu"), commit=source_commit())
+    except Exception as e:  # noqa: BLE001 - the sweep itself is done and stored: never fail it for this
+        logger.warning("could not tag the sweep's MLflow parent run %s with its command line (%s); `synaptune "
+                       "export` rebuilds the command from the sweep's settings instead", summary.parent_run_id,
+                       " ".join(str(e).split())[:300])
 
 
 def _resume_command(given: Sequence[str]) -> str:
