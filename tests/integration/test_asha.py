@@ -37,6 +37,11 @@ def test_best_and_export_only_return_trials_that_saw_every_task(tmp_path: Path, 
     assert any(r.data.metrics["tasks_seen"] == 1 for r in pruned)
     assert all(r.data.metrics["tasks_seen"] < N_TASKS and "val/acc" not in r.data.metrics for r in pruned)
     assert completed and all(r.data.metrics["tasks_seen"] == N_TASKS for r in completed)
+    # The MLflow UI's list tells them apart by name (both end FINISHED): `naive-3 (pruned after 1 of 4 tasks)`.
+    assert all(r.info.status == "FINISHED" for r in pruned + completed)
+    assert all(r.info.run_name.endswith(f" (pruned after {int(r.data.metrics['tasks_seen'])} of {N_TASKS} tasks)")
+               for r in pruned), [r.info.run_name for r in pruned]
+    assert not any("pruned" in r.info.run_name for r in completed)
 
     r = cli("best", "--experiment", "asha", "--top", "8", "--format", "json", "--tracking-uri", uri,
             cwd=tmp_path)
