@@ -414,6 +414,10 @@ def cmd_best(args: argparse.Namespace) -> int:
     warning = _noise_warning(ranked, metric)
     if warning:
         print(f"warning: {warning}")
+    if top:
+        from synaptune.hpo.records import margin_over_defaults
+
+        print(f"margin of #1: {margin_over_defaults(top[0], records, metric)[0]}")
     return EXIT_OK if top else EXIT_FAILURE
 
 
@@ -472,7 +476,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     hint = _data_dir_hint(record, path)
     if hint:
         print(hint)
+    _warn_unless_beats_defaults(record, results.records(args.experiment), metric)
     return EXIT_OK
+
+
+def _warn_unless_beats_defaults(record: Any, records: Sequence[Any], metric: str) -> None:
+    """Print the exported trial's margin over the sweep's defaults trial; a warning on stderr when it
+    does not beat them beyond noise (a preset no better than the defaults is no tuning result)."""
+    from synaptune.hpo.records import margin_over_defaults
+
+    text, beats = margin_over_defaults(record, records, metric)
+    if beats:
+        print(f"margin: {text}")
+    else:
+        print(f"warning: {text}; the exported preset may do no better than the learner's defaults on another "
+              "stream: run both there (`synaptune compare`) before trusting it", file=sys.stderr)
 
 
 def _export_pareto(args: argparse.Namespace) -> int:

@@ -49,17 +49,53 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
+def _spread(mean: float, spread: float | None, runs: int) -> str:
+    """``0.812 ± 0.010`` where at least 2 runs measured a spread, else ``0.812`` (one run has none)."""
+    return f"{mean:.3f} ± {spread:.3f}" if runs >= 2 and spread is not None else f"{mean:.3f}"
+
+
+def _budget(doc: dict[str, Any]) -> str:
+    """``4 / 8`` trials completed of those asked, from the preset's provenance (``-`` when not recorded)."""
+    trials = (doc.get("provenance") or {}).get("trials") or {}
+    if "asked" not in trials:
+        return "-"
+    return f"{trials.get('completed', 0)} / {trials['asked']}"
+
+
+def _transfer(doc: dict[str, Any]) -> str:
+    """Which of the pick and the learner's defaults ships after the transfer check, and the pick's margin
+    over the defaults on the transfer streams (``not checked`` for a preset shipped before the check)."""
+    t = doc.get("transfer") or {}
+    if not t:
+        return "not checked"
+    if t.get("baseline"):
+        return "baseline row: the defaults, untuned"
+    ships = "tuned pick" if t.get("ships") == "pick" else "defaults (tuning found nothing better)"
+    if "margin" not in t:
+        return f"{ships}; {t.get('why', '')}"
+    runs = (t.get("pick") or {}).get("runs", 0)
+    return f"{ships}; pick {_spread(t['margin'], t.get('noise'), runs)} ({runs} runs each)"
+
+
 def _row(name: str, doc: dict[str, Any]) -> list[str]:
     t, o = doc.get("test") or {}, doc.get("objective") or {}
-    se = o.get("standard_error")
-    val = f"{o['value']:.3f}" + (f" ± {se:.3f}" if se is not None else "") if "value" in o else "-"
+    runs = int(doc.get("seeds") or 1) * int(o.get("task_orders") or 1)
+    val = _spread(o["value"], o.get("standard_error"), runs) if "value" in o else "-"
+    head = [name, doc["learner"], _budget(doc), val]
     if not t:
-        return [name, doc["learner"], val, "not measured", "-", "-", "-"]
-    return [name, doc["learner"], val, f"{t['acc']:.3f} ± {t['acc_std']:.3f} ({t['seeds']} seeds)",
-            f"{t['forgetting']:.3f}", f"{t['train_seconds']:.1f}", human_bytes(t["state_bytes"])]
+        return [*head, "not measured", "-", _transfer(doc), "-", "-"]
+    threads = t.get("threads")
+    where = f"{t['seeds']} seeds, " + (f"{threads} thread{'s' if threads != 1 else ''}" if threads
+                                       else "threads not recorded")
+    return [*head, f"{_spread(t['acc'], t['acc_std'], t['seeds'])} ({where})", f"{t['forgetting']:.3f}",
+            _transfer(doc), f"{t['train_seconds']:.1f}", human_bytes(t["state_bytes"])]
 
 
-HEAD = ["preset", "learner", "val objective (tuned tasks)", "test ACC", "forgetting", "train s/seed", "state"]
+#: The baselines every stream should have a row of: fine-tuning (the floor) and joint training (the ceiling).
+BASELINES = ("naive", "joint")
+
+HEAD = ["preset", "learner", "trials done / asked", "val objective (tuned tasks)", "test ACC",
+        "forgetting", "transfer check: ships; margin over defaults", "train s/seed", "state"]
 
 
 def _table(rows: list[list[str]], head: list[str] = HEAD) -> str:
@@ -97,6 +133,11 @@ def leaderboard_markdown() -> str:
         rows = [[*_row(n, d), f"`{(d.get('test') or {}).get('command', f'synaptune run --preset {n} --seeds 5')}`"]
                 for n, d in items]
         out += [f"**{stream}**", "", _table(rows, [*HEAD, "reproduce"]).rstrip("\n"), ""]
+        missing = [b for b in BASELINES if b not in {d["learner"] for _, d in items}]
+        if missing:
+            out += [f"No {' or '.join(missing)} baseline row ships for this stream yet: compare a row with its "
+                    "learner's defaults in the transfer column, or run the baselines yourself "
+                    f"(`synaptune run --learner {missing[0]} ...`).", ""]
     out.append(END)
     return "\n".join(out) + "\n"
 

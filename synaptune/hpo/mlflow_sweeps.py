@@ -176,10 +176,12 @@ class SweepStore:
         return len(children)
 
     def trial_logger(self, experiment: str, parent_id: str, *, learner: str, fixed: dict[str, Any],
-                     settings: dict[str, Any]) -> TrialLogger:
-        """The writer of the sweep's child runs (handed to Tune's callback)."""
+                     settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> TrialLogger:
+        """The writer of the sweep's child runs (handed to Tune's callback); ``defaults``: the config of
+        the sweep's defaults trial (its run is named ``<learner>-defaults``)."""
         return TrialLogger(store=self, experiment_id=self.experiment_id(experiment, create=True),
-                           parent_id=parent_id, learner=learner, fixed=dict(fixed), settings=dict(settings))
+                           parent_id=parent_id, learner=learner, fixed=dict(fixed), settings=dict(settings),
+                           defaults=None if defaults is None else dict(defaults))
 
     # ---- reading trials
 

@@ -42,6 +42,9 @@ class TrialLogger:
     learner: str
     fixed: dict[str, Any]
     settings: dict[str, Any]
+    #: The sweep's first trial, the learner's defaults (:func:`synaptune.hpo.raytune.defaults_point`): a
+    #: trial with exactly this config is named ``<learner>-defaults``, not ``<learner>-<n>``.
+    defaults: dict[str, Any] | None = None
     run_ids: dict[str, str] = dataclasses.field(default_factory=dict)
     #: The next child run's number (counted from MLflow once per process: not pickled).
     _next_number: int | None = None
@@ -93,8 +96,9 @@ class TrialLogger:
                 client.set_tag(run_id, STATUS, TrialStatus.RUNNING.value)
                 client.update_run(run_id, status="RUNNING")
         else:
-            number = self._number()
-            name = f"{self.learner}-{number}"
+            is_defaults = self.defaults is not None and config == self.defaults
+            number = 0 if is_defaults else self._number()
+            name = f"{self.learner}-defaults" if is_defaults else f"{self.learner}-{number}"
             run = client.create_run(self.experiment_id, run_name=name, tags={
                 "mlflow.parentRunId": self.parent_id, ROLE: "trial", TRIAL_ID: trial_id,
                 TRIAL_NUMBER: str(number), STATUS: TrialStatus.RUNNING.value})

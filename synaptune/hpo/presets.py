@@ -18,6 +18,9 @@ Format (``format_version: 1``)::
     test: {seeds: 5, acc: .., acc_std: .., bwt: .., forgetting: .., train_seconds: .., state_bytes: .., command: ..}
                                         # optional: its test result, as `synaptune run` measured it
                                         # (shipped presets have it; see synaptune.hpo.shipping)
+    transfer: {streams: .., pick: {acc, acc_se, runs}, defaults: {..}, margin: .., noise: .., ships: pick}
+                                        # optional: the pick and the learner's defaults on streams of the
+                                        # same shape the sweep never saw (synaptune.hpo.shipping)
 
 A preset travels: it holds no path of the machine it was made on. ``benchmark.params`` leaves
 ``data_dir`` out (where the dataset lives is the reader's business: ``synaptune run --data-dir DIR``,
@@ -71,6 +74,9 @@ class Preset:
     #: train_seconds (per seed), state_bytes, seeds, threads (torch's: the numbers depend on them; absent in
     #: presets shipped before it was recorded) and the command that reproduces it.
     test: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Its transfer check, where made (``synaptune.hpo.shipping``): the pick and the learner's defaults on
+    #: streams of the same shape the sweep never saw, the margin, and which of the two ships.
+    transfer: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_yaml(self) -> str:
         doc = {
@@ -84,6 +90,7 @@ class Preset:
             "stream": self.stream,
             "provenance": self.provenance,
             **({"test": self.test} if self.test else {}),
+            **({"transfer": self.transfer} if self.transfer else {}),
         }
         return yaml.safe_dump(doc, sort_keys=False)
 
@@ -442,7 +449,7 @@ def load_preset(path: str | Path) -> Preset:
         seeds = doc.get("seeds", 1)
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"`seeds` must be a whole number >= 1, got {seeds!r}.")
-        for key in ("objective", "stream", "provenance", "test"):
+        for key in ("objective", "stream", "provenance", "test", "transfer"):
             if not isinstance(doc.get(key) or {}, dict):
                 raise ConfigError(f"`{key}` must be a mapping, got {doc[key]!r}.")
     except ConfigError as e:
@@ -458,6 +465,7 @@ def load_preset(path: str | Path) -> Preset:
         stream=doc.get("stream") or {},
         provenance=doc.get("provenance") or {},
         test=doc.get("test") or {},
+        transfer=doc.get("transfer") or {},
     )
 
 

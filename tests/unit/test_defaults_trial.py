@@ -101,3 +101,46 @@ def test_margin_when_there_is_no_measured_defaults(records: list, expected: str,
 def test_a_trial_named_like_the_defaults_of_another_learner_is_not_the_defaults() -> None:
     record = dataclasses.replace(_trial("x-defaults", 0.5), learner="y")
     assert not is_defaults(record)
+
+
+@pytest.mark.parametrize("pick, defaults, ships", [
+    ({"acc": 0.90, "acc_se": 0.01}, {"acc": 0.80, "acc_se": 0.01}, "pick"),
+    ({"acc": 0.81, "acc_se": 0.01}, {"acc": 0.80, "acc_se": 0.01}, "defaults"),  # within noise: not better
+    ({"acc": 0.70, "acc_se": 0.01}, {"acc": 0.80, "acc_se": 0.01}, "defaults"),
+    ({"failed": "benchmark seed 1: diverged"}, {"acc": 0.80, "acc_se": 0.01}, "defaults"),
+    ({"acc": 0.70, "acc_se": 0.01}, {"failed": "benchmark seed 2: diverged"}, "pick"),
+])
+def test_the_transfer_check_ships_the_pick_only_when_it_beats_the_defaults_beyond_noise(
+        pick: dict, defaults: dict, ships: str) -> None:
+    from synaptune.hpo.shipping import transfer_verdict
+
+    verdict = transfer_verdict(pick, defaults)
+    assert verdict["ships"] == ships
+    if "margin" in verdict:
+        assert verdict["margin"] == pytest.approx(pick["acc"] - defaults["acc"])
+        assert verdict["noise"] == pytest.approx(0.02)
+    assert ("tuning found nothing better" in verdict["why"]) == (ships == "defaults" and "failed" not in pick)
+
+
+def test_the_defaults_preset_holds_the_defaults_a_sweep_starts_from() -> None:
+    from synaptune.hpo.presets import load_preset, preset_path
+    from synaptune.hpo.raytune import defaults_point
+    from synaptune.hpo.shipping import defaults_preset
+
+    preset = load_preset(preset_path("split-digits/ewc"))
+    space = load_space("ewc").with_fixed({"epochs": "1"})
+    defaults = defaults_preset(preset, space)
+    assert defaults.params == space.build({}) and defaults.params.epochs == 1
+    assert {k: getattr(defaults.params, k) for k in defaults_point(space)} == defaults_point(space)
+    assert (defaults.benchmark, defaults.benchmark_params) == (preset.benchmark, preset.benchmark_params)
+    assert not defaults.test and not defaults.transfer and not defaults.objective
+
+
+def test_the_script_refuses_a_request_it_cannot_serve(capsys: pytest.CaptureFixture) -> None:
+    from synaptune.hpo import shipping
+
+    for argv, says in ((["--work", "w"], "give --learner and --benchmark"),
+                       (["--baseline", "--from-preset", "x", "--work", "w"], "give one")):
+        with pytest.raises(SystemExit) as e:
+            shipping.main(argv)
+        assert e.value.code == 2 and says in capsys.readouterr().err

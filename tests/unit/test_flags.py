@@ -167,7 +167,7 @@ def test_a_flag_another_command_shares_with_sweep_is_sweeps_flag(command: str) -
         # run and compare take benchmark flags as given only (merged over a preset's), dest and all the same
         assert {k: getattr(mine, k) for k in SAME} == {k: getattr(theirs, k) for k in SAME}, (command, option)
         assert type(mine) is type(theirs), (command, option)
-    expected = {"run": 12, "compare": 12, "doctor": 4, "shipping": 13, "space": 1, "presets": 1, "best": 1,
+    expected = {"run": 12, "compare": 12, "doctor": 4, "shipping": 15, "space": 1, "presets": 1, "best": 1,
                 "export": 1, "report": 1}
     assert len(shared) == expected.get(command, 0), (command, sorted(shared))
 
@@ -193,7 +193,8 @@ def test_shipping_passes_its_sweep_flags_on_with_its_own_defaults() -> None:
     args = shipping.build_parser().parse_args(["--learner", "naive", "--benchmark", "split-digits", "--work", "w",
                                                "--set", "epochs=1", "--scenario", "task-il"])
     assert (args.protocol, args.trials, args.concurrency, args.num_cpus) == ("first-tasks:3", 12, 2, 2)
+    assert (args.seeds, args.aggregate) == (3, "mean-minus-std")
     assert shipping._sweep_command(args, "ship-x", Path("/w"), "sqlite:///m.db") == [
         "sweep", "--learner", "naive", "--benchmark", "split-digits", "--scenario", "task-il",
         "--protocol", "first-tasks:3", "--trials", "12", "--concurrency", "2", "--num-cpus", "2",
-        "--set", "epochs=1", "--name", "ship-x", "--storage", "/w/results", "--tracking-uri", "sqlite:///m.db"]
+        "--seeds", "3", "--aggregate", "mean-minus-std", "--set", "epochs=1", "--name", "ship-x", "--storage", "/w/results", "--tracking-uri", "sqlite:///m.db"]
