@@ -319,8 +319,9 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
 
     def __init__(self, *args: Any, first: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: The config of the first trial (the learner's defaults), given before Optuna samples anything.
-        self._first = None if first is None else dict(first)
+        #: The config of the first trial (the learner's defaults), given before Optuna samples anything;
+        #: none when the study (``--study-storage``) already holds trials: that search started before.
+        self._first = None if first is None or self._ot_study.trials else dict(first)
         #: The trial that got it (not an Optuna trial: its values may lie outside the space's ranges).
         self._first_trial: str | None = None
 

@@ -47,8 +47,8 @@ def test_classp_and_ewc_swept_on_equal_budgets(tmp_path: Path, cli) -> None:
         preset = tmp_path / f"{learner}.yaml"
         assert cli("export", "--experiment", learner, "-o", str(preset), "--tracking-uri", uri,
                    cwd=tmp_path).returncode == 0
-        r = cli("run", "--preset", str(preset), "--seeds", "3", "--format", "json", "--tracking-uri", uri,
-                cwd=tmp_path)
+        r = cli("run", "--preset", str(preset), "--data-dir", str(FASHION_DIR), "--seeds", "3", "--format", "json",
+                "--tracking-uri", uri, cwd=tmp_path)  # a preset holds no data_dir
         assert r.returncode == 0, r.stderr[-3000:]
         summary[learner] = {"val/acc": best[0]["metrics"]["val/acc"], "state_bytes": best[0]["metrics"]["state_bytes"],
                             "test/acc": json.loads(r.stdout)["test/acc"]}

@@ -66,4 +66,4 @@ def test_resume_refuses_another_stream_records_what_ran_and_extends(tmp_path: Pa
     assert "sweep `same`: 3 completed" in r.stdout and "not launched" not in r.stdout, r.stdout
     trials = runs("trial")
     assert len(trials) == 3 and {t.data.tags["synaptune.status"] for t in trials} == {"completed"}
-    assert sorted(t.info.run_name for t in trials) == ["naive-1", "naive-2", "naive-3"]
+    assert sorted(t.info.run_name for t in trials) == ["naive-1", "naive-2", "naive-defaults"]
