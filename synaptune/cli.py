@@ -417,7 +417,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     if top:
         from synaptune.hpo.records import margin_over_defaults
 
-        print(f"margin of #1: {margin_over_defaults(top[0], records, metric)[0]}")
+        print(f"margin of #1: {margin_over_defaults(top[0], records, metric, mode)[0]}")
     return EXIT_OK if top else EXIT_FAILURE
 
 
@@ -476,17 +476,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     hint = _data_dir_hint(record, path)
     if hint:
         print(hint)
-    _warn_unless_beats_defaults(record, results.records(args.experiment), metric)
+    _warn_unless_beats_defaults(record, results.records(args.experiment), metric, mode)
     return EXIT_OK
 
 
-def _warn_unless_beats_defaults(record: Any, records: Sequence[Any], metric: str) -> None:
+def _warn_unless_beats_defaults(record: Any, records: Sequence[Any], metric: str, mode: str) -> None:
     """Print the exported trial's margin over the sweep's defaults trial; a warning on stderr when it
     does not beat them beyond noise (a preset no better than the defaults is no tuning result)."""
     from synaptune.hpo.records import margin_over_defaults
 
-    text, beats = margin_over_defaults(record, records, metric)
-    if beats:
+    text, beats = margin_over_defaults(record, records, metric, mode)
+    if beats is None or beats:
         print(f"margin: {text}")
     else:
         print(f"warning: {text}; the exported preset may do no better than the learner's defaults on another "

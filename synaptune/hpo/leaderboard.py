@@ -74,7 +74,7 @@ def _transfer(doc: dict[str, Any]) -> str:
     if "margin" not in t:
         return f"{ships}; {t.get('why', '')}"
     runs = (t.get("pick") or {}).get("runs", 0)
-    return f"{ships}; pick {_spread(t['margin'], t.get('noise'), runs)} ({runs} runs each)"
+    return f"{ships}; pick {t['margin']:+.3f} ± {t['noise']:.3f} ({runs} runs each)"
 
 
 def _row(name: str, doc: dict[str, Any]) -> list[str]:

@@ -83,6 +83,12 @@ class TrialLogger:
         number, self._next_number = self._next_number, self._next_number + 1
         return number
 
+    def _defaults_named(self) -> bool:
+        """Whether the sweep has its ``<learner>-defaults`` run already (TPE may sample the same config
+        again later, in a small discrete space: that trial is an Optuna trial, numbered as any other)."""
+        return any(str(r.data.tags.get(TRIAL_NUMBER)) == "0" for r in self._children().values()) or \
+            any(name.startswith(f"{self.learner}-defaults") for name in self._names.values())
+
     def child_run(self, trial_id: str, config: dict[str, Any]) -> str:
         if trial_id in self.run_ids:
             return self.run_ids[trial_id]
@@ -96,7 +102,7 @@ class TrialLogger:
                 client.set_tag(run_id, STATUS, TrialStatus.RUNNING.value)
                 client.update_run(run_id, status="RUNNING")
         else:
-            is_defaults = self.defaults is not None and config == self.defaults
+            is_defaults = self.defaults is not None and config == self.defaults and not self._defaults_named()
             number = 0 if is_defaults else self._number()
             name = f"{self.learner}-defaults" if is_defaults else f"{self.learner}-{number}"
             run = client.create_run(self.experiment_id, run_name=name, tags={

@@ -315,13 +315,16 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
     reported at step = tasks seen. A diverged trial (result with ``diverged``,
     see :meth:`TrialRun.diverged`) is told as FAIL, whatever Tune says: its
     numbers must not steer the sampler, and a failed configuration is what it is.
+
+    ``first`` (the learner's defaults) is the config of the first trial, handed out
+    before Optuna samples anything and never told to Optuna: its values may lie
+    outside the space's ranges, where Optuna's distributions cannot hold them.
     """
 
     def __init__(self, *args: Any, first: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: The config of the first trial (the learner's defaults), given before Optuna samples anything;
-        #: none when the study (``--study-storage``) already holds trials: that search started before.
-        self._first = None if first is None or self._ot_study.trials else dict(first)
+        #: The config of the first trial (the learner's defaults), given before Optuna samples anything.
+        self._first = None if first is None else dict(first)
         #: The trial that got it (not an Optuna trial: its values may lie outside the space's ranges).
         self._first_trial: str | None = None
 

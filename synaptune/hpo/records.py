@@ -315,35 +315,40 @@ def within_noise(ranked: Sequence[TrialRecord], metric: str = "objective") -> st
 
 
 def is_defaults(record: TrialRecord) -> bool:
-    """Whether ``record`` is a sweep's defaults trial (its first: the run ``<learner>-defaults``)."""
-    return record.name == f"{record.learner}-defaults"
+    """Whether ``record`` is a sweep's defaults trial (its first: the run ``<learner>-defaults``, with
+    `` (pruned after k of T tasks)`` after it when ASHA stopped it)."""
+    return record.name.split(" (", 1)[0] == f"{record.learner}-defaults"
 
 
-def margin_over_defaults(pick: TrialRecord, records: Sequence[TrialRecord],
-                         metric: str = "objective") -> tuple[str, bool]:
-    """``(text, beats)``: how ``pick`` compares with the sweep's defaults trial on ``metric``, in words,
-    and whether it beats them beyond noise (:func:`difference_within_noise`, each side's standard error).
+def margin_over_defaults(pick: TrialRecord, records: Sequence[TrialRecord], metric: str = "objective",
+                         mode: str = "max") -> tuple[str, bool | None]:
+    """``(text, beats)``: how ``pick`` compares with the sweep's defaults trial on ``metric`` (``mode``: which
+    way is better), in words, and whether it beats them beyond noise (:func:`difference_within_noise`,
+    each side's standard error).
 
     ``beats`` is False when the pick is the defaults, the defaults are within noise of it, or the sweep
     has no defaults trial (a sweep from before synaptune ran one); True when the defaults trial ended
-    without reaching every task (pruned by ASHA below the others, or failed) and the pick did.
+    without reaching every task (pruned by ASHA below the others, or failed) and the pick did; None when
+    ``metric`` has no standard error to judge a difference by (only a difference is given).
     """
     defaults = [r for r in records if is_defaults(r)]
     if not defaults:
         return "the sweep has no defaults trial to compare with (run before synaptune ran one)", False
-    d = max(defaults, key=lambda r: r.value(metric) if r.complete and r.value(metric) is not None else -math.inf)
+    sign = 1.0 if mode == "max" else -1.0
+    d = max(defaults, key=lambda r: sign * r.value(metric) if r.complete and r.value(metric) is not None
+            else -math.inf)
     if d.run_id == pick.run_id:
         return f"the pick is the learner's defaults ({d.name}): tuning found nothing better", False
     p_value, d_value = pick.value(metric), d.value(metric)
     if not d.complete or d_value is None:
         how = d.reason or d.status.value
-        return (f"the defaults ({d.name}) did not complete ({how} after {d.tasks_seen or 0} of "
+        return (f"the defaults ({d.name.split(' (', 1)[0]}) did not complete ({how} after {d.tasks_seen or 0} of "
                 f"{d.n_tasks or '?'} tasks); no margin measured", True)
     p_se, d_se = pick.standard_error(metric), d.standard_error(metric)
     margin = p_value - d_value  # type: ignore[operator]
     if p_se is None or d_se is None:
-        return f"{margin:+.4f} over the defaults ({d.name}, {d_value:.4f}); no standard error to judge it", False
-    beats = margin > 0 and not difference_within_noise(margin, p_se, d_se)
+        return f"{margin:+.4g} {metric} over the defaults ({d.name}, {d_value:.4g}); no standard error to judge it", None
+    beats = sign * margin > 0 and not difference_within_noise(margin, p_se, d_se)
     verdict = "beyond noise" if beats else "within noise: not better than the defaults"
     return (f"{margin:+.4f} ± {noise_of_difference(p_se, d_se):.4f} over the defaults ({d.name}, "
             f"{d_value:.4f} ± {d_se:.4f}): {verdict}", beats)

@@ -55,7 +55,7 @@ from synaptune.searchspaces.space import SearchSpace, load_space
 #: Seeds of a shipped preset's test result.
 TEST_SEEDS = 5
 #: The transfer streams: the tuning stream's shape with other class orders / permutations
-#: (``--benchmark-seed``; the sweep tunes on seed 0), every task, test data ...
+#: (``--benchmark-seed``; the sweep tunes on seed 0, else see :func:`transfer_seeds`), every task, test data ...
 TRANSFER_BENCHMARK_SEEDS = (1, 2)
 #: ... each run on this many seeds, by the pick and by the learner's defaults.
 TRANSFER_SEEDS = 3
@@ -134,6 +134,15 @@ def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
         return mean, 0.0
     var = sum((v - mean) ** 2 for v in values) / (n - 1)
     return mean, math.sqrt(var / n)
+
+
+def transfer_seeds(tuning_seed: int) -> tuple[int, ...]:
+    """The benchmark seeds of the transfer streams: :data:`TRANSFER_BENCHMARK_SEEDS`, or as many others
+    when the sweep tuned on one of them (a transfer stream is one the sweep never saw)."""
+    n = len(TRANSFER_BENCHMARK_SEEDS)
+    if tuning_seed not in TRANSFER_BENCHMARK_SEEDS:
+        return TRANSFER_BENCHMARK_SEEDS
+    return tuple(s for s in range(n + 2) if s != tuning_seed)[:n]
 
 
 def transfer_check(pick: Path, defaults: Path, uri: str, name: str, *, data_dir: str | None = None,
@@ -265,7 +274,11 @@ def ship(args: argparse.Namespace) -> Path:
         preset = load_preset(preset_path(args.from_preset))
         learner = preset.learner
         folder = stream_folder(preset.benchmark, preset.benchmark_params.scenario)
-        provenance = {**preset.provenance, "commit": source_commit(), "machine": machine_text()}
+        provenance = {**preset.provenance, "checked": {
+            "commit": source_commit(), "machine": machine_text(),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "how": "python -m synaptune.hpo.shipping --from-preset: the transfer check and the test, run again "
+                   "on the pick of the sweep above"}}
         if "sweep_command" in provenance:  # a preset shipped before commands were made portable
             provenance["sweep_command"] = shlex.join(portable_command(shlex.split(provenance["sweep_command"])))
         fixed = {str(k): str(v) for k, v in (preset.provenance.get("fixed_by_set") or {}).items()}
@@ -299,7 +312,8 @@ def ship(args: argparse.Namespace) -> Path:
     if args.baseline:
         transfer = {"ships": "defaults", "baseline": True, "why": "a baseline row: the learner's defaults, not tuned"}
     else:
-        transfer = transfer_check(candidate, defaults_path, uri, name, data_dir=data_dir)
+        transfer = transfer_check(candidate, defaults_path, uri, name, data_dir=data_dir,
+                              benchmark_seeds=transfer_seeds(preset.benchmark_params.seed))
     winner, winner_path = (preset, candidate) if transfer["ships"] == "pick" else (defaults, defaults_path)
     test = _test_result(winner_path, uri, name, shipped_name=f"{folder}/{learner}", data_dir=data_dir)
     if transfer["ships"] == "defaults" and not args.baseline:

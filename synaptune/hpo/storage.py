@@ -60,18 +60,18 @@ def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: 
     """The largest trial checkpoint among a few configurations of ``space`` (bytes, measured).
 
     ``SIZE_SAMPLES`` configurations are drawn at random (Optuna's RandomSampler
-    through the sweep's own space sampler) and one more takes every numeric
-    dimension at its upper bound; each is built as a :class:`TrialRun` (no
+    through the sweep's own space sampler), one more takes every numeric
+    dimension at its upper bound, and one is the sweep's defaults trial; each is built as a :class:`TrialRun` (no
     training) and saved to memory. Configurations the learner refuses are skipped.
     """
     import torch
 
-    from synaptune.hpo.raytune import sample_configs
+    from synaptune.hpo.raytune import defaults_point, sample_configs
     from synaptune.hpo.trial import TrialRun
 
     samples = sample_configs(space, SIZE_SAMPLES, seed)
     upper = {name: space.overall(name).largest() for name in space.names}
-    samples.append(upper)
+    samples += [upper, defaults_point(space)]  # a default may lie above the space's ranges
     largest = 0
     for sample in samples:
         try:

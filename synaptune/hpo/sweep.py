@@ -548,6 +548,19 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
             ray.shutdown()
 
 
+def _study_started(cfg: SweepConfig) -> bool:
+    """Whether a new sweep continues an Optuna study (``--study-storage``) that already holds trials: its
+    search, defaults trial included, started before (a job retry with a fresh results folder)."""
+    if not cfg.study_storage or cfg.resume:
+        return False
+    import optuna
+
+    try:
+        return bool(optuna.load_study(study_name=cfg.sweep_name, storage=study_storage(cfg.study_storage)).trials)
+    except KeyError:  # no such study yet
+        return False
+
+
 def _fit(prepared: Prepared, settings: dict[str, Any]) -> SweepSummary:
     """The sweep's parent run, Tune's run, the summary; any error on the way ends the parent FAILED."""
     cfg, space = prepared.config, prepared.space
@@ -560,11 +573,12 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> SweepSummary:
                                           tags={"synaptune.trials": str(trials)}, space_yaml=space.to_yaml())
     from synaptune.hpo.raytune import defaults_point
 
+    # The first trial is the learner's defaults, unless the Optuna study (--study-storage) started before.
+    first = None if _study_started(cfg) else defaults_point(space)
     trial_logger = results_store.trial_logger(cfg.sweep_name, parent_id, learner=cfg.learner,
-                                              fixed=dict(space.fixed), settings=settings,
-                                              defaults=defaults_point(space))
+                                              fixed=dict(space.fixed), settings=settings, defaults=first)
     try:
-        return _tune(prepared, trials, results_store, parent_id, trial_logger)
+        return _tune(prepared, trials, results_store, parent_id, trial_logger, first=first)
     except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, no summary
         _close_sweep(results_store, trial_logger, parent_id, None)
         raise
@@ -608,7 +622,7 @@ def _close_sweep(results_store: store.SweepStore, trial_logger: store.TrialLogge
 
 
 def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, parent_id: str,
-          trial_logger: store.TrialLogger) -> SweepSummary:
+          trial_logger: store.TrialLogger, *, first: dict[str, Any] | None) -> SweepSummary:
     from ray import tune
 
     from synaptune.hpo.progress import TrialProgress
@@ -628,7 +642,7 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     else:
         progress = TrialProgress(trials, concurrency=cfg.concurrency,
                                  stopped_by="ASHA" if cfg.scheduler == "asha" else None)
-        tuner = _new_tuner(prepared, trainable, trials, [MLflowTrialCallback(trial_logger), progress])
+        tuner = _new_tuner(prepared, trainable, trials, [MLflowTrialCallback(trial_logger), progress], first=first)
     with InterruptWatch() as watch:
         results = tuner.fit()
     store.wait_for_logging()
@@ -643,13 +657,14 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     return _finish(cfg, results_store, parent_id, trials, launched=len(results), interrupted=watch.interrupted)
 
 
-def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[Any]) -> Any:
+def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[Any], *,
+               first: dict[str, Any] | None) -> Any:
     """A ``tune.Tuner`` for a new sweep: Optuna (under the budget limiter), ASHA or FIFO, the results path,
     Tune's ``callbacks`` (MLflow logging, the progress lines)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from synaptune.hpo.raytune import BudgetLimiter, defaults_point, make_searcher
+    from synaptune.hpo.raytune import BudgetLimiter, make_searcher
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
     optuna_storage = study_storage(cfg.study_storage) if cfg.study_storage else None
@@ -660,7 +675,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[
         metric, mode = TRIAL_METRIC, "max"
     searcher = BudgetLimiter(make_searcher(space, metric=metric, mode=mode, seed=cfg.seed,
                                            storage=optuna_storage, study_name=cfg.sweep_name,
-                                           first=defaults_point(space)),
+                                           first=first),
                              max_concurrent=cfg.concurrency, time_budget_s=cfg.time_budget_s,
                              gpu_hours=cfg.gpu_hours, gpus_per_trial=cfg.gpus_per_trial)
     if cfg.scheduler == "asha":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from synaptune.hpo.mlflow_trial_logger import pruned_name
 from synaptune.hpo.records import TrialRecord, TrialStatus, is_defaults, margin_over_defaults
 from synaptune.learners import params_of
 from synaptune.searchspaces import load_space
@@ -86,7 +87,7 @@ def test_margin_within_noise_does_not_beat_the_defaults() -> None:
 @pytest.mark.parametrize("records, expected, beats", [
     ([], "the sweep has no defaults trial", False),
     (["defaults-is-pick"], "the pick is the learner's defaults (x-defaults): tuning found nothing better", False),
-    ([_trial("x-defaults", 0.5, status=TrialStatus.PRUNED, tasks=1)],
+    ([_trial(pruned_name("x-defaults", {"tasks_seen": 1, "n_tasks": 3}), 0.5, status=TrialStatus.PRUNED, tasks=1)],
      "the defaults (x-defaults) did not complete (pruned after 1 of 3 tasks)", True),
     ([_trial("x-defaults", 0.5, status=TrialStatus.FAILED, reason="diverged")],
      "the defaults (x-defaults) did not complete (diverged after 3 of 3 tasks)", True),
@@ -144,3 +145,19 @@ def test_the_script_refuses_a_request_it_cannot_serve(capsys: pytest.CaptureFixt
         with pytest.raises(SystemExit) as e:
             shipping.main(argv)
         assert e.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_margin_follows_the_metrics_direction_and_says_when_it_cannot_judge() -> None:
+    """A metric to minimise (state_bytes) has no standard error: a difference, no verdict."""
+    pick, defaults = _trial("x-2", 0.8), _trial("x-defaults", 0.7)
+    pick = dataclasses.replace(pick, metrics={**pick.metrics, "state_bytes": 100.0})
+    defaults = dataclasses.replace(defaults, metrics={**defaults.metrics, "state_bytes": 400.0})
+    text, beats = margin_over_defaults(pick, [defaults, pick], "state_bytes", "min")
+    assert beats is None and text.startswith("-300 state_bytes over the defaults (x-defaults, 400)")
+
+
+@pytest.mark.parametrize("tuning_seed, expected", [(0, (1, 2)), (1, (0, 2)), (2, (0, 1)), (7, (1, 2))])
+def test_transfer_streams_are_never_the_tuning_stream(tuning_seed: int, expected: tuple) -> None:
+    from synaptune.hpo.shipping import transfer_seeds
+
+    assert transfer_seeds(tuning_seed) == expected

@@ -123,6 +123,8 @@ def _trial_params(space: SearchSpace, trial: TrialRecord) -> dict[str, Any]:
         if raw is None:
             raise ValueError(f"`{dim.name}` was not logged")
         value = dim.parse_logged(raw)
+        if not dim.contains(value):  # e.g. the sweep's defaults trial: a default outside the range
+            raise ValueError(f"`{dim.name}` = {value!r} lies outside {dim.values_text()}")
         values[dim.name] = params[dim.name] = value
     return params
 
