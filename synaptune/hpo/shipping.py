@@ -270,6 +270,7 @@ def ship(args: argparse.Namespace) -> Path:
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{work}/mlflow.db"
+    fixed = dict(item.split("=", 1) for item in args.fixed_params)  # --set NAME=VALUE
     if args.from_preset:  # steps 1-2 were made before: check that pick
         preset = load_preset(preset_path(args.from_preset))
         learner = preset.learner
@@ -285,7 +286,6 @@ def ship(args: argparse.Namespace) -> Path:
     elif args.baseline:  # no sweep: the learner's defaults are the row
         learner = args.learner
         folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
-        fixed = dict(item.split("=", 1) for item in args.fixed_params)
         preset = baseline_preset(args.learner, args.benchmark, BenchmarkParams(**_bench(args)),
                                  load_space(learner, args.space_file).with_fixed(fixed))
         provenance = {"synaptune_version": synaptune.__version__, "commit": source_commit(),
@@ -297,7 +297,6 @@ def ship(args: argparse.Namespace) -> Path:
         learner = args.learner
         folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
         preset, provenance = _sweep_and_pick(args, f"ship-{folder}-{learner}", work, uri)
-        fixed = dict(item.split("=", 1) for item in args.fixed_params)
     name = f"ship-{folder}-{learner}"
     data_dir = _bench(args).get("data_dir") or _given_data_dir(preset)
     candidate = work / f"{name}.yaml"
