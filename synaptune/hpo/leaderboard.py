@@ -54,6 +54,11 @@ def _spread(mean: float, spread: float | None, runs: int) -> str:
     return f"{mean:.3f} ± {spread:.3f}" if runs >= 2 and spread is not None else f"{mean:.3f}"
 
 
+def _signed(x: float) -> str:
+    """``+0.012`` / ``-0.012``, and ``+0.000`` for a difference that rounds to zero (never ``-0.000``)."""
+    return f"{round(x, 3) + 0.0:+.3f}"
+
+
 def _budget(doc: dict[str, Any]) -> str:
     """``4 / 8`` trials completed of those asked, from the preset's provenance (``-`` when not recorded)."""
     trials = (doc.get("provenance") or {}).get("trials") or {}
@@ -74,7 +79,7 @@ def _transfer(doc: dict[str, Any]) -> str:
     if "margin" not in t:
         return f"{ships}; {t.get('why', '')}"
     runs = (t.get("pick") or {}).get("runs", 0)
-    return f"{ships}; pick {t['margin']:+.3f} ± {t['noise']:.3f} ({runs} runs each)"
+    return f"{ships}; pick {_signed(t['margin'])} ± {t['noise']:.3f} ({runs} runs each)"
 
 
 def _row(name: str, doc: dict[str, Any]) -> list[str]:
@@ -87,7 +92,7 @@ def _row(name: str, doc: dict[str, Any]) -> list[str]:
     threads = t.get("threads")
     where = f"{t['seeds']} seeds, " + (f"{threads} thread{'s' if threads != 1 else ''}" if threads
                                        else "threads not recorded")
-    return [*head, f"{_spread(t['acc'], t['acc_std'], t['seeds'])} ({where})", f"{t['forgetting']:.3f}",
+    return [*head, f"{_spread(t['acc'], t['acc_std'], t['seeds'])} ({where})", f"{round(t['forgetting'], 3) + 0.0:.3f}",
             _transfer(doc), f"{t['train_seconds']:.1f}", human_bytes(t["state_bytes"])]
 
 
