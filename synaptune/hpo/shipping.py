@@ -265,38 +265,40 @@ def _given_data_dir(preset: Preset) -> str | None:
     return preset.benchmark_params.data_dir if preset.benchmark_params.data_dir != default else None
 
 
+def _candidate(args: argparse.Namespace, work: Path, uri: str) -> tuple[Preset, dict[str, Any], dict[str, str]]:
+    """Steps 1-2 (or what stands for them): the candidate preset, its provenance and the ``--set`` values
+    it was tuned with: a sweep's pick, a pick made before (``--from-preset``) or the defaults (``--baseline``)."""
+    fixed = dict(item.split("=", 1) for item in args.fixed_params)  # --set NAME=VALUE
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    if args.from_preset:  # steps 1-2 were made before: check that pick
+        preset = load_preset(preset_path(args.from_preset))
+        provenance = {**preset.provenance, "checked": {
+            "commit": source_commit(), "machine": machine_text(), "date": now,
+            "how": "python -m synaptune.hpo.shipping --from-preset: the transfer check and the test, run again "
+                   "on the pick of the sweep above"}}
+        if "sweep_command" in provenance:  # a preset shipped before commands were made portable
+            provenance["sweep_command"] = shlex.join(portable_command(shlex.split(provenance["sweep_command"])))
+        return preset, provenance, {str(k): str(v) for k, v in (preset.provenance.get("fixed_by_set") or {}).items()}
+    if args.baseline:  # no sweep: the learner's defaults are the row
+        preset = baseline_preset(args.learner, args.benchmark, BenchmarkParams(**_bench(args)),
+                                 load_space(args.learner, args.space_file).with_fixed(fixed))
+        provenance = {"synaptune_version": synaptune.__version__, "commit": source_commit(), "date": now,
+                      "params": "the learner's defaults, untuned: a baseline row (--baseline)",
+                      "space": args.space_file or f"synaptune/searchspaces/{args.learner}.yaml (its `fixed` values)",
+                      "fixed_by_set": fixed, "machine": machine_text()}
+        return preset, provenance, fixed
+    folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
+    preset, provenance = _sweep_and_pick(args, f"ship-{folder}-{args.learner}", work, uri)
+    return preset, provenance, fixed
+
+
 def ship(args: argparse.Namespace) -> Path:
     """Steps 1-5 of the module docstring; returns the written preset's path."""
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{work}/mlflow.db"
-    fixed = dict(item.split("=", 1) for item in args.fixed_params)  # --set NAME=VALUE
-    if args.from_preset:  # steps 1-2 were made before: check that pick
-        preset = load_preset(preset_path(args.from_preset))
-        learner = preset.learner
-        folder = stream_folder(preset.benchmark, preset.benchmark_params.scenario)
-        provenance = {**preset.provenance, "checked": {
-            "commit": source_commit(), "machine": machine_text(),
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "how": "python -m synaptune.hpo.shipping --from-preset: the transfer check and the test, run again "
-                   "on the pick of the sweep above"}}
-        if "sweep_command" in provenance:  # a preset shipped before commands were made portable
-            provenance["sweep_command"] = shlex.join(portable_command(shlex.split(provenance["sweep_command"])))
-        fixed = {str(k): str(v) for k, v in (preset.provenance.get("fixed_by_set") or {}).items()}
-    elif args.baseline:  # no sweep: the learner's defaults are the row
-        learner = args.learner
-        folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
-        preset = baseline_preset(args.learner, args.benchmark, BenchmarkParams(**_bench(args)),
-                                 load_space(learner, args.space_file).with_fixed(fixed))
-        provenance = {"synaptune_version": synaptune.__version__, "commit": source_commit(),
-                      "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                      "params": "the learner's defaults, untuned: a baseline row (--baseline)",
-                      "space": args.space_file or f"synaptune/searchspaces/{learner}.yaml (its `fixed` values)",
-                      "fixed_by_set": fixed, "machine": machine_text()}
-    else:
-        learner = args.learner
-        folder = stream_folder(args.benchmark, _bench(args).get("scenario", ""))
-        preset, provenance = _sweep_and_pick(args, f"ship-{folder}-{learner}", work, uri)
+    preset, provenance, fixed = _candidate(args, work, uri)
+    learner, folder = preset.learner, stream_folder(preset.benchmark, preset.benchmark_params.scenario)
     name = f"ship-{folder}-{learner}"
     data_dir = _bench(args).get("data_dir") or _given_data_dir(preset)
     candidate = work / f"{name}.yaml"
@@ -312,7 +314,7 @@ def ship(args: argparse.Namespace) -> Path:
         transfer = {"ships": "defaults", "baseline": True, "why": "a baseline row: the learner's defaults, not tuned"}
     else:
         transfer = transfer_check(candidate, defaults_path, uri, name, data_dir=data_dir,
-                              benchmark_seeds=transfer_seeds(preset.benchmark_params.seed))
+                                  benchmark_seeds=transfer_seeds(preset.benchmark_params.seed))
     winner, winner_path = (preset, candidate) if transfer["ships"] == "pick" else (defaults, defaults_path)
     test = _test_result(winner_path, uri, name, shipped_name=f"{folder}/{learner}", data_dir=data_dir)
     if transfer["ships"] == "defaults" and not args.baseline:
