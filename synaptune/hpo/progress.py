@@ -10,6 +10,17 @@ when a trial starts, is stopped early, completes, or fails::
     trial 3/9 completed: objective 0.6200; best so far 0.6300 (trial 1); 4 of 9 done, ETA ~1m20s
     trial 3/9 failed after task 2 of 5: RuntimeError: ...; 4 of 9 done, ETA ~1m20s
 
+A trial restored from a checkpoint (``--resume``, or a retry after an error)
+says where it resumed once its first result arrives: the trial tells (result
+fields ``resumed_from_task`` and ``skipped_checkpoints``, see
+:class:`synaptune.hpo.trial.Resumed`), not Tune's record, which names the
+checkpoint Tune saw last even when it did not load. A line that names skipped
+checkpoints is a WARNING (shown under ``--quiet`` too)::
+
+    trial 2/4 resumed after task 3: lr=0.0123 hidden_units=48
+    trial 2/4 resumed after task 1 (its checkpoint after task 3 was skipped: trial.pt truncated): lr=0.0123 ...
+    trial 2/4 restarted from task 0 (every checkpoint was unusable: after task 3, trial.pt truncated; ...): ...
+
 ``3/9`` is the trial's number in launch order (Tune's counter, also in the
 name of its results folder ``train_trial_<id>_3_...``) out of the trials the
 sweep asks for. A trial that saw every task of the tuning stream is completed
@@ -25,6 +36,7 @@ authentication, "A new study created in memory") off the screen unless the
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -34,7 +46,7 @@ from typing import Any
 from ray import tune
 
 from synaptune.hpo.store import is_complete
-from synaptune.hpo.trial import OBJECTIVE, TRIAL_METRIC
+from synaptune.hpo.trial import OBJECTIVE, RESUMED_FROM_TASK, SKIPPED_CHECKPOINTS, TRIAL_METRIC
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +113,49 @@ def started_line(number: int, total: int, config: Mapping[str, Any], *, resumed_
     how = f"resumed after task {resumed_after}" if resumed_after else "started"
     params = format_params(config)
     return f"trial {number}/{total} {how}" + (f": {params}" if params else "")
+
+
+def skipped_checkpoints(text: Any) -> list[tuple[str, str]]:
+    """The ``(where, why)`` pairs of a result's ``skipped_checkpoints`` (a JSON list); ``[]`` if none or unreadable."""
+    try:
+        pairs = json.loads(text) if isinstance(text, str) and text else []
+    except ValueError:
+        return []
+    if not isinstance(pairs, list):
+        return []
+    return [(str(p[0]), str(p[1])) for p in pairs if isinstance(p, list) and len(p) == 2]
+
+
+def resumed_note(after_task: int, skipped: list[tuple[str, str]], *, found: bool = True) -> str:
+    """Why a restored trial did not resume where Tune's record says, or ``""`` when nothing was skipped.
+
+    ``its checkpoint after task 3 was skipped: trial.pt truncated``; ``its 2 newer checkpoints were
+    skipped: after task 4, trial.pt truncated; after task 3, trial.pt empty``; ``every checkpoint was
+    unusable: ...``; ``no checkpoint of it was found`` (``found`` False: the trial reported no restore).
+    """
+    if not found:
+        return "no checkpoint of it was found"
+    if not skipped:
+        return ""
+    pairs = "; ".join(f"{where}, {why}" for where, why in skipped)
+    if not after_task:
+        return f"every checkpoint was unusable: {pairs}"
+    if len(skipped) == 1:
+        return f"its checkpoint {skipped[0][0]} was skipped: {skipped[0][1]}"
+    return f"its {len(skipped)} newer checkpoints were skipped: {pairs}"
+
+
+def resumed_line(number: int, total: int, config: Mapping[str, Any], *, after_task: int,
+                 skipped: list[tuple[str, str]], found: bool = True) -> str:
+    """Where a restored trial resumed, by its own report (see :func:`resumed_note`).
+
+    ``trial 2/4 resumed after task 1 (its checkpoint after task 3 was skipped: trial.pt truncated): lr=0.05``;
+    ``trial 2/4 restarted from task 0 (every checkpoint was unusable: ...)``.
+    """
+    how = f"resumed after task {after_task}" if after_task else "restarted from task 0"
+    note = resumed_note(after_task, skipped, found=found)
+    params = format_params(config)
+    return f"trial {number}/{total} {how}" + (f" ({note})" if note else "") + (f": {params}" if params else "")
 
 
 def stopped_line(number: int, total: int, *, tasks_seen: int | None, n_tasks: int | None, score: float | None,
@@ -182,6 +237,9 @@ class TrialProgress(tune.Callback):  # type: ignore[misc]
     that ended before it stopped. Wall times are measured here, from a trial's
     first start on this driver to its end (seconds); a trial that ended in an
     earlier run of the driver counts with Tune's ``time_total_s``.
+
+    Where a restored trial resumed is the exception: the trial itself says, in
+    its first result (:meth:`on_trial_result`), so its line waits for that result.
     """
 
     def __init__(self, total: int, *, concurrency: int, stopped_by: str | None = "ASHA") -> None:
@@ -189,13 +247,18 @@ class TrialProgress(tune.Callback):  # type: ignore[misc]
         self._started: dict[str, float] = {}
         self._seconds: dict[str, float] = {}
         self._numbers: dict[str, int] = {}
+        #: Trials restored from a checkpoint (Tune's record has tasks, or a retry) whose line waits for
+        #: their first result: ``trial_id -> tasks_seen in Tune's record``.
+        self._awaiting: dict[str, int] = {}
+        #: The skipped checkpoints last told per trial (a retry that skips the same ones does not warn again).
+        self._told: dict[str, list[tuple[str, str]]] = {}
 
     def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
               **info: Any) -> None:
         if total_num_samples and total_num_samples > 0:
             self.total = int(total_num_samples)
         # Clocks of an earlier driver (restored with Tune's state) mean nothing here.
-        self._started, self._seconds = {}, {}
+        self._started, self._seconds, self._awaiting = {}, {}, {}
 
     # -- what the lines need, from Tune's trials
 
@@ -242,12 +305,38 @@ class TrialProgress(tune.Callback):  # type: ignore[misc]
     # -- Tune's hooks
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        again = trial.trial_id in self._started  # a retry after an error: its line was logged then
+        again = trial.trial_id in self._started  # a retry after an error: its start was logged then
         self._started.setdefault(trial.trial_id, time.monotonic())
-        if again:
+        tunes_tasks = _int((trial.last_result or {}).get("tasks_seen")) or 0
+        if again or tunes_tasks:
+            # Restored from a checkpoint: which one, the trial says in its first result (Tune's record
+            # names the checkpoint Tune saw last, which may not load).
+            self._awaiting[trial.trial_id] = tunes_tasks
             return
-        resumed_after = _int((trial.last_result or {}).get("tasks_seen")) or 0
-        logger.info("%s", started_line(self._number(trial), self.total, trial.config, resumed_after=resumed_after))
+        logger.info("%s", started_line(self._number(trial), self.total, trial.config))
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:
+        """The first result after a restore: where the trial resumed and what it skipped, by its own report."""
+        tunes_tasks = self._awaiting.pop(trial.trial_id, None)
+        found = RESUMED_FROM_TASK in result
+        if tunes_tasks is None and not found:
+            return
+        after_task = _int(result.get(RESUMED_FROM_TASK)) or 0
+        skipped = skipped_checkpoints(result.get(SKIPPED_CHECKPOINTS))
+        if tunes_tasks is None and not after_task and not skipped:
+            return  # its "started" line stands: nothing was restored
+        self._log_resumed(trial, after_task=after_task, skipped=skipped, found=found, tunes_tasks=tunes_tasks or 0)
+
+    def _log_resumed(self, trial: Any, *, after_task: int, skipped: list[tuple[str, str]], found: bool,
+                     tunes_tasks: int) -> None:
+        """One line per restore. A WARNING when it names skipped checkpoints not told before for this
+        trial, or when Tune's record has tasks and the trial found no checkpoint at all."""
+        new = bool(skipped) and self._told.get(trial.trial_id) != skipped
+        if skipped:
+            self._told[trial.trial_id] = skipped
+        line = resumed_line(self._number(trial), self.total, trial.config, after_task=after_task,
+                            skipped=skipped if new else [], found=found)
+        logger.log(logging.WARNING if new or (not found and tunes_tasks) else logging.INFO, "%s", line)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
@@ -257,6 +346,11 @@ class TrialProgress(tune.Callback):  # type: ignore[misc]
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._finish_clock(trial)
         result = trial.last_result or {}
+        tunes_tasks = self._awaiting.pop(trial.trial_id, None)
+        if tunes_tasks is not None:
+            # Ended without a result: the trial restored the state whose result Tune has (it reports
+            # again whenever it resumed elsewhere), so Tune's record is the truth here.
+            self._log_resumed(trial, after_task=tunes_tasks, skipped=[], found=True, tunes_tasks=tunes_tasks)
         ended = self._ended(trials, trial)
         number, done = self._number(trial), self._done(ended)
         tasks_seen, n_tasks = _int(result.get("tasks_seen")), _int(result.get("n_tasks"))
@@ -274,6 +368,7 @@ class TrialProgress(tune.Callback):  # type: ignore[misc]
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._finish_clock(trial)
+        self._awaiting.pop(trial.trial_id, None)  # failed before it said where it resumed: its failed line tells
         result = trial.last_result or {}
         try:
             text = trial.get_error()

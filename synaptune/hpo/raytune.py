@@ -28,7 +28,8 @@ from ray.tune.search.optuna import OptunaSearch
 from synaptune.benchmarks.base import Stream
 from synaptune.hpo.artifacts import log_prototypes_png, write_prototypes_png
 from synaptune.hpo.store import TrialLogger, is_complete
-from synaptune.hpo.trial import CHECKPOINT_FILE, OBJECTIVE, TRIAL_METRIC, CheckpointError, TrialRun
+from synaptune.hpo.trial import (CHECKPOINT_FILE, OBJECTIVE, TRIAL_METRIC, CheckpointError, TrialRun,
+                                 checkpoint_task, resumed_from, skip_reason)
 from synaptune.learners import LEARNERS
 from synaptune.searchspaces import SearchSpace
 from synaptune.threads import use_threads
@@ -112,7 +113,9 @@ def restore(run: TrialRun, spec: TrialSpec, trial_id: str, tune_checkpoint: Any)
     Checkpoints are tried, not trusted: every candidate (the one Tune recorded and
     those on disk) is read and checked (:meth:`TrialRun.read_checkpoint`); the one
     with the most tasks done wins (Tune's on a tie), and the trial starts from task
-    0 when none is usable. What was skipped is named in one warning line.
+    0 when none is usable. What was skipped is named in one warning line (in the worker's log),
+    and ``run.resumed`` says where the trial resumed and which newer checkpoints it skipped,
+    for its first result (the driver prints it; see :class:`synaptune.hpo.trial.Resumed`).
 
     Returns the tasks done in Tune's checkpoint when it was the one restored (so
     Tune has seen its result), else None: the caller then reports the restored
@@ -120,12 +123,14 @@ def restore(run: TrialRun, spec: TrialSpec, trial_id: str, tune_checkpoint: Any)
     """
     found: list[tuple[int, bool, str, dict[str, Any]]] = []  # (tasks done, is Tune's, label, state)
     skipped: list[str] = []
+    unusable: list[tuple[int | None, str, str]] = []  # (tasks done by its note, folder name, why)
 
     def consider(folder: Path, label: str, is_tunes: bool) -> None:
         try:
             state = run.read_checkpoint(folder)
         except CheckpointError as e:
             skipped.append(f"{label} {e}")
+            unusable.append((checkpoint_task(folder), folder.name, skip_reason(folder, e)))
         else:
             found.append((int(state["tasks_done"]), is_tunes, label, state))
 
@@ -142,6 +147,7 @@ def restore(run: TrialRun, spec: TrialSpec, trial_id: str, tune_checkpoint: Any)
     chosen = max(found, key=lambda c: (c[0], c[1])) if found else None
     if chosen is not None:
         run.apply_checkpoint(chosen[3])
+    run.resumed = resumed_from((chosen[0], Path(chosen[2]).name) if chosen is not None else None, unusable)
     if skipped:
         outcome = (f"restored from {chosen[2]} ({chosen[0]} of {run.stream.n_tasks} tasks done)"
                    if chosen is not None else "no usable checkpoint: starting again from task 0")
@@ -286,6 +292,7 @@ def _report(run: TrialRun, result: dict[str, Any] | None = None) -> dict[str, An
     import ray
 
     result = dict(run.metrics() if result is None else result)
+    result.update(run.resume_fields())  # the first result after a restore says where it resumed
     diverged = bool(result.get("diverged"))
     if diverged:
         sp = run.eval_split

@@ -9,8 +9,10 @@ trial resumes mid-stream from the last task it finished.
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,13 @@ from synaptune.runner import evaluate_row, train_task
 #: was killed (``hpo.storage.stand_in_for_deleted_checkpoints``).
 STAND_IN_NOTE = "STAND-IN.txt"
 CHECKPOINT_FILE = "trial.pt"
+#: A note saved beside ``trial.pt``: its tasks done, so that a resumed trial can name the task of a
+#: checkpoint that does not load ("its checkpoint after task 3 was skipped: trial.pt truncated").
+TASKS_NOTE = "TASKS-DONE.txt"
+#: Fields of the first result a restarted trial reports (see :class:`Resumed`): the tasks done in the
+#: checkpoint it loaded (0: none was usable), and the newer checkpoints it skipped, with why (JSON).
+RESUMED_FROM_TASK = "resumed_from_task"
+SKIPPED_CHECKPOINTS = "skipped_checkpoints"
 #: The metric every trial reports after each task (the ``--aggregate`` of the runs' mean
 #: accuracy over the tasks seen); after the last task it equals ``objective``. The sweep
 #: tunes on it (Optuna, ASHA); the progress lines name it.
@@ -38,6 +47,84 @@ OBJECTIVE = "objective"
 
 class CheckpointError(ValueError):
     """A trial checkpoint that does not load, or loads but does not fit this trial (see :meth:`TrialRun.read_checkpoint`)."""
+
+
+class CheckpointLoadError(CheckpointError):
+    """A trial checkpoint file that is there but does not load (truncated, empty, not a torch file)."""
+
+
+def checkpoint_task(directory: str | Path) -> int | None:
+    """The tasks done in the checkpoint in ``directory`` by its :data:`TASKS_NOTE`, or None (no note, unreadable)."""
+    try:
+        return int((Path(directory) / TASKS_NOTE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def skip_reason(directory: str | Path, error: CheckpointError) -> str:
+    """Why the checkpoint in ``directory`` was skipped, in short, naming the file.
+
+    ``trial.pt missing`` (``(Tune had deleted it)`` for a stand-in), ``trial.pt empty``,
+    ``trial.pt truncated`` (a zip archive, as ``torch.save`` writes, without its end),
+    ``trial.pt unreadable`` (any other file that does not load), else ``trial.pt`` and what
+    does not fit this trial (``error``'s text, e.g. ``trial.pt has seeds [1], this trial [0]``).
+    """
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.is_file():
+        deleted = (Path(directory) / STAND_IN_NOTE).is_file()
+        return f"{CHECKPOINT_FILE} missing" + (" (Tune had deleted it)" if deleted else "")
+    if not isinstance(error, CheckpointLoadError):
+        return f"{CHECKPOINT_FILE} {error}"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4)
+        whole_zip = zipfile.is_zipfile(path)
+    except OSError:
+        return f"{CHECKPOINT_FILE} unreadable"
+    if size == 0:
+        return f"{CHECKPOINT_FILE} empty"
+    if head == b"PK\x03\x04" and not whole_zip:
+        return f"{CHECKPOINT_FILE} truncated"
+    return f"{CHECKPOINT_FILE} unreadable"
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a restarted trial resumed, and which newer checkpoints it skipped and why.
+
+    The trial tells the driver in its first result (:meth:`fields`), and the driver
+    prints it (``hpo.progress``): Tune's record names the checkpoint Tune saw last,
+    which may be the one that did not load.
+
+    Args:
+        after_task: tasks done in the checkpoint loaded; 0 when none was usable.
+        skipped: ``(where, why)`` per skipped checkpoint newer than the one loaded
+            (every one when none was usable), newest first: ``("after task 3",
+            "trial.pt truncated")``; ``where`` is the folder's name when its task is unknown.
+    """
+
+    after_task: int
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def fields(self) -> dict[str, Any]:
+        """The result fields: :data:`RESUMED_FROM_TASK` and :data:`SKIPPED_CHECKPOINTS` (a JSON list of pairs)."""
+        return {RESUMED_FROM_TASK: self.after_task, SKIPPED_CHECKPOINTS: json.dumps([list(s) for s in self.skipped])}
+
+
+def resumed_from(chosen: tuple[int, str] | None, skipped: list[tuple[int | None, str, str]]) -> Resumed:
+    """What a restore did, for the driver.
+
+    ``chosen`` is ``(tasks done, folder name)`` of the checkpoint loaded, None when none was
+    usable; ``skipped`` has ``(tasks done by its note or None, folder name, why)`` per checkpoint
+    that was not. Only skipped checkpoints newer than the one loaded are kept (a later task, or,
+    when the task is unknown, a later folder: Tune numbers them in order); older ones changed nothing.
+    """
+    after, name = chosen if chosen is not None else (0, "")
+    newer = [s for s in skipped if chosen is None or (s[1] > name if s[0] is None else s[0] > after)]
+    newer.sort(key=lambda s: s[1], reverse=True)
+    return Resumed(after, tuple((f"after task {task}" if task is not None else folder, why)
+                                for task, folder, why in newer))
 
 
 def aggregate(values: list[float], how: str) -> float:
@@ -89,6 +176,8 @@ class TrialRun:
     #: The numeric metrics of every finished task (``history[t - 1]`` after task ``t``): they travel
     #: with each result and checkpoint, so the tracker can fill in steps a killed driver never logged.
     history: list[dict[str, float]] = field(default_factory=list)
+    #: Set by a restore (``hpo.raytune.restore``); its fields go with the next result (:meth:`resume_fields`).
+    resumed: Resumed | None = None
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -212,7 +301,14 @@ class TrialRun:
         mean = np.mean(self.matrices, axis=0)
         return [[None if math.isnan(v) else float(v) for v in row] for row in mean]
 
+    def resume_fields(self) -> dict[str, Any]:
+        """The restore's :meth:`Resumed.fields` once, for the first result after it; ``{}`` afterwards and if none."""
+        note, self.resumed = self.resumed, None
+        return note.fields() if note is not None else {}
+
     def save(self, directory: str | Path) -> Path:
+        """Write ``trial.pt`` (the whole state) and its :data:`TASKS_NOTE` into ``directory``; returns the file."""
+        (Path(directory) / TASKS_NOTE).write_text(f"{self.tasks_done}\n")
         path = Path(directory) / CHECKPOINT_FILE
         torch.save({"tasks_done": self.tasks_done, "seeds": list(self.seeds),
                     "orders": 1 + len(self.more_orders), "train_seconds": self.train_seconds,
@@ -239,7 +335,7 @@ class TrialRun:
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as e:  # noqa: BLE001 - truncated, zeroed, not a torch file: all mean "unusable"
-            raise CheckpointError(f"does not load ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})")
+            raise CheckpointLoadError(f"does not load ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})")
         if not isinstance(state, dict) or not {"tasks_done", "seeds", "matrices", "learners"} <= state.keys():
             raise CheckpointError("is not a synaptune trial checkpoint")
         if list(state["seeds"]) != list(self.seeds):
