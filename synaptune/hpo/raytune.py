@@ -341,6 +341,13 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
             return dict(config)
         return super().suggest(trial_id)
 
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        """Tune's ``Searcher.save_to_dir``, with the file fsynced before it replaces the old one
+        (:func:`~synaptune.hpo.storage.atomic_write`): a failed write leaves the last good state."""
+        from synaptune.hpo.storage import atomic_write
+
+        atomic_write(Path(checkpoint_dir) / self.CKPT_FILE_TMPL.format(session_str), lambda tmp: self.save(str(tmp)))
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list):
             return  # multi-objective studies take no intermediate values
@@ -525,3 +532,35 @@ class MLflowTrialCallback(tune.Callback):  # type: ignore[misc]
         logger.warning("trial %s failed for good (after retries); see its error.txt under the storage path",
                        trial.trial_id)
         self.inner.on_end(trial.trial_id, trial.config, trial.last_result, error=True)
+
+
+class LastGoodState(tune.Callback):  # type: ignore[misc]
+    """Runs on the driver: after each save of Tune's state, keeps a copy of it as one set in the results folder.
+
+    Tune writes its state files (experiment state, searcher and search state) into
+    Ray's staging folder between two of its steps, then copies them into the results
+    folder in the background; a copy cut short (a full disk, a killed driver) leaves a
+    damaged file there. After each step in which the staged files changed, they are
+    copied into ``<experiment>/.synaptune-last-good`` (:func:`~synaptune.hpo.storage.save_last_good`),
+    which ``--resume`` puts back when a file is damaged. Local results folders only.
+    """
+
+    def __init__(self) -> None:
+        self._seen: tuple[tuple[str, int, int], ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_seen": ()}  # a restored sweep saves its first state again
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        from synaptune.hpo import storage
+
+        if not trials or trials[0].storage.storage_filesystem.type_name != "local":
+            return
+        staging = Path(trials[0].storage.experiment_driver_staging_path)
+        try:
+            seen = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(staging.iterdir())
+                         if any(p.match(pattern) for pattern in storage.TUNE_FILES))
+        except OSError:
+            return
+        if seen and seen != self._seen and storage.save_last_good(staging, trials[0].storage.experiment_fs_path):
+            self._seen = seen

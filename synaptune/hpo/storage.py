@@ -16,13 +16,16 @@ and ``--resume`` reads them back. So, before anything runs:
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
 import os
 import pickletools
+import re
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,9 +46,16 @@ URI_PROBE_TIMEOUT_S = 60.0
 #: Sampled configurations whose checkpoint size is measured (the largest counts).
 SIZE_SAMPLES = 8
 #: The files ``--resume`` unpickles (Tune's and the searcher's state; Tune's search state is a pickle too).
-PICKLED = ("tuner.pkl", "searcher-state-*.pkl", "search_gen_state-*.json")
+PICKLED = ("tuner.pkl", "searcher-state-*.pkl", "search_gen_state-*.json", "callback-states-*.pkl")
 #: Tune's files of a sweep, written in Ray's staging folder first and then copied into the results folder.
 TUNE_FILES = ("experiment_state-*.json", *PICKLED)
+#: Folder in the results folder holding the last good set of Tune's files (see :func:`save_last_good`).
+LAST_GOOD = ".synaptune-last-good"
+#: errno values that mean the results folder itself failed (full, read-only, over quota, no longer writable).
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES)
+#: How those errors read in a log line (Tune logs them as text, from other processes).
+STORAGE_ERROR_TEXTS = ("No space left on device", "Read-only file system", "Disk quota exceeded",
+                       "[Errno 28]", "[Errno 30]", "[Errno 122]")
 
 
 def human(n_bytes: float) -> str:
@@ -190,6 +200,103 @@ def is_whole(path: Path) -> bool:
         return False
 
 
+def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None:
+    """Replace ``path`` with ``data`` (bytes, or a function that writes a given path) all at once.
+
+    Written to a temporary file in the same folder, flushed and fsynced, then
+    renamed over ``path``: a reader sees the old file or the new one, never a
+    part. When the write fails (a full disk: ENOSPC; a read-only one: EROFS) the
+    error is raised, the temporary file removed and the old file left in place.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        if callable(data):
+            data(tmp)
+        else:
+            tmp.write_bytes(data)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # read-only: nothing to remove
+        raise
+
+
+def _state_files(folder: Path) -> list[Path]:
+    """Tune's files of a sweep in ``folder`` (see :data:`TUNE_FILES`), sorted by name."""
+    return sorted({p for pattern in TUNE_FILES for p in folder.glob(pattern) if p.is_file()})
+
+
+def save_last_good(staging: str | Path, experiment_path: str | Path) -> bool:
+    """Keep a copy of Tune's state files, as one consistent set, in ``<experiment>/.synaptune-last-good``.
+
+    ``staging`` is Ray's staging folder of the sweep, where Tune writes all of them
+    (each atomically) before it copies them into the results folder; read right
+    after Tune saved (between two of its steps) they belong together. The set is
+    written into a new folder (each file with :func:`atomic_write`) that then
+    takes the old one's place, so a write that fails (full disk, read-only) leaves
+    the previous set whole. Returns whether the set was saved.
+    """
+    files = _state_files(Path(staging))
+    folder = Path(experiment_path)
+    if not files or not all(is_whole(f) for f in files) or not folder.is_dir():
+        return False
+    new, old, good = folder / f"{LAST_GOOD}.new", folder / f"{LAST_GOOD}.old", folder / LAST_GOOD
+    try:
+        shutil.rmtree(new, ignore_errors=True)
+        new.mkdir()
+        for source in files:
+            atomic_write(new / source.name, source.read_bytes())
+        if good.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(good, old)
+        os.replace(new, good)
+        shutil.rmtree(old, ignore_errors=True)
+        return True
+    except OSError:
+        shutil.rmtree(new, ignore_errors=True)
+        return False
+
+
+def damaged_state(experiment_path: str | Path) -> list[Path]:
+    """Tune's files in the results folder that do not read to their end (see :func:`is_whole`)."""
+    return [path for path in _state_files(Path(experiment_path)) if not is_whole(path)]
+
+
+def fall_back_to_last_good(experiment_path: str) -> list[str]:
+    """When a Tune file of the sweep is damaged, put back the last good set (:func:`save_last_good`).
+
+    Every file of the set replaces its namesake (the set belongs together; one file
+    of another save could name trials the others do not know); a damaged file the
+    set does not hold (a newer session's) is renamed ``<name>.damaged``, so Tune
+    does not read it. One warning line says so. Returns the names put back.
+    """
+    folder = Path(experiment_path)
+    damaged = damaged_state(folder)
+    if not damaged:
+        return []
+    sets = [folder / LAST_GOOD, folder / f"{LAST_GOOD}.old"]  # .old: a swap cut short
+    good = next((s for s in sets if _state_files(s) and all(is_whole(f) for f in _state_files(s))), None)
+    if good is None:
+        return []
+    restored = []
+    for source in _state_files(good):
+        atomic_write(folder / source.name, source.read_bytes())
+        restored.append(source.name)
+    for path in damaged:
+        if path.name not in restored:
+            os.replace(path, path.with_name(f"{path.name}.damaged"))
+    saved = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(max(f.stat().st_mtime for f in _state_files(good))))
+    logger.warning("%s %s damaged (the disk filled up or the sweep was killed while writing); resuming from the "
+                   "last good copy of Tune's state, saved %s (%s)", ", ".join(p.name for p in damaged),
+                   "was" if len(damaged) == 1 else "were", saved, good)
+    return restored
+
+
 def repair_from_staging(experiment_path: str, ray_temp: str | None = None) -> list[str]:
     """Put back Tune files that a kill cut short while they were copied into the results folder.
 
@@ -205,28 +312,33 @@ def repair_from_staging(experiment_path: str, ray_temp: str | None = None) -> li
     """
     folder = Path(experiment_path)
     temp = Path(ray_temp or os.environ.get("RAY_TMPDIR") or "/tmp/ray")
-    stamps = sorted({path.stem.split("-", 1)[1] for path in folder.glob("experiment_state-*.json")}, reverse=True)
+    stamps = sorted({_stamp(path.name) for path in folder.glob("experiment_state-*.json")} - {None},
+                    reverse=True)
     repaired = []
     for pattern in TUNE_FILES:
         for path in folder.glob(pattern):
             if is_whole(path):
                 continue
-            own = [path.stem.split("-", 1)[1]] if "-" in path.stem else stamps  # tuner.pkl has no time
+            own = [_stamp(path.name)] if _stamp(path.name) else stamps  # tuner.pkl has no time
             for stamp in own:
                 staged = sorted(temp.glob(f"session_*/artifacts/{stamp}/{folder.name}/driver_artifacts/{path.name}"),
                                 key=lambda p: p.stat().st_mtime)
                 source = next((s for s in reversed(staged) if is_whole(s) and (
                     not hasattr(os, "getuid") or s.stat().st_uid == os.getuid())), None)
                 if source is not None:
-                    tmp = path.with_name(f".{path.name}.repair")
-                    shutil.copyfile(source, tmp)
-                    os.replace(tmp, path)
+                    atomic_write(path, source.read_bytes())
                     repaired.append(path.name)
                     break
     if repaired:
         logger.warning("repaired %s in %s from Ray's staging copies (the sweep was killed while they were "
                        "copied)", ", ".join(sorted(repaired)), folder)
     return repaired
+
+
+def _stamp(name: str) -> str | None:
+    """The Tune session time in a file name (``searcher-state-2026-01-31_12-00-00.pkl``), or None."""
+    found = re.search(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}", name)
+    return found.group(0) if found else None
 
 
 def check_experiment_state(experiment_path: str) -> None:
@@ -298,18 +410,38 @@ def stand_in_for_deleted_checkpoints(experiment_path: str) -> list[str]:
     return made
 
 
+def decoded_files(experiment_path: str | Path) -> list[Path]:
+    """The files of a results folder that ``--resume`` decodes: Tune's state (JSON with pickles inside,
+    pickles) and the last good copies of it that :func:`fall_back_to_last_good` may put back."""
+    folder = Path(experiment_path)
+    return [*_state_files(folder), *(f for name in (LAST_GOOD, f"{LAST_GOOD}.old") for f in _state_files(folder / name))]
+
+
 def check_owner(experiment_path: str, *, trusted: bool) -> None:
-    """Refuse to resume (unpickle) a results folder the current user does not own, unless ``trusted``."""
+    """Refuse to resume (decode) a results folder unless the current user alone could have written it.
+
+    The folder and every file ``--resume`` decodes (:func:`decoded_files`; Tune's
+    experiment state holds cloudpickles too) must belong to the current user, and
+    no such file may be writable by its group or by others: a pickle can run any
+    code. Trial checkpoints are not listed: they are read with ``torch.load(...,
+    weights_only=True)``, which runs no code. ``trusted`` (``--trust-results``) skips the check.
+    """
     if trusted or not hasattr(os, "getuid"):
         return
     folder = Path(experiment_path)
     me = os.getuid()
-    for path in [folder, *(p for pattern in PICKLED for p in folder.glob(pattern))]:
-        owner = path.stat().st_uid
-        if owner != me:
-            raise ConfigError(f"{path} belongs to user id {owner}, not to you ({me}); --resume unpickles Tune's files "
-                              "there, and a pickle can run any code. Resume only results you trust: check who wrote "
-                              "them, then pass --trust-results.")
+    for path in [folder, *decoded_files(folder)]:
+        info = path.stat()
+        if info.st_uid != me:
+            raise ConfigError(f"{path} belongs to user id {info.st_uid}, not to you ({me}); --resume decodes Tune's "
+                              "files there, and a pickle can run any code. Check who wrote it; if you trust it, "
+                              f"make it yours (chown -R {me} {folder}) or pass --trust-results.")
+        if path != folder and info.st_mode & 0o022:
+            who = "its group and others" if info.st_mode & 0o002 and info.st_mode & 0o020 else \
+                "others" if info.st_mode & 0o002 else "its group"
+            raise ConfigError(f"{path} is writable by {who} (mode {info.st_mode & 0o777:o}); --resume decodes it, and "
+                              "anyone who can write it could plant a pickle that runs code. Check it, then make it "
+                              f"yours alone (chmod -R go-w {folder}) or pass --trust-results.")
 
 
 def trouble(storage: str, *, below: int = 1024 * 1024) -> str | None:

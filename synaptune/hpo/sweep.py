@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from synaptune.hpo.trial import OBJECTIVE, TRIAL_METRIC
 from synaptune.learners import LEARNERS
 from synaptune.protocols import Protocol, check_same_shape
 from synaptune.searchspaces import SearchSpace, load_space
+from synaptune.signals import stop_on_sigterm
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ def prepare(cfg: SweepConfig) -> Prepared:
                               eval_benchmark_seed=cfg.eval_benchmark_seed)
     space = fixed_space(cfg)
     check_driver_locality(cfg)
+    check_local_gpus(cfg)
     cfg = _resolve_resume(cfg)
     if cfg.study_storage is not None:
         study_storage(cfg.study_storage)  # refuses a bad URL or an unreachable database now
@@ -86,10 +89,12 @@ def prepare(cfg: SweepConfig) -> Prepared:
                                    f"{TRIAL_RESULT_MATRICES} for each result's mean and JSON)")
     full, stream, more_orders = _tuning_streams(cfg, protocol)
     store.check_tracking_uri(cfg.tracking_uri)
+    if cfg.address:
+        check_ray_address(cfg.address)  # seconds, and before Ray's start-up lines
     if cfg.resume and not cfg.storage_is_uri:
         _check_results_folder(cfg)
     check_room(cfg, space, stream, orders=cfg.task_orders)
-    grace = min(cfg.grace_period or default_grace_period(stream), stream.n_tasks)
+    grace = grace_period(cfg, stream)
     # Warnings last, once nothing above refused the sweep (a refusal stays one line), and before Ray starts.
     warnings = [few_samples_warning(stream, "val")]
     if cfg.scheduler == "asha":
@@ -131,6 +136,9 @@ def check_settings(cfg: SweepConfig) -> None:
     LEARNERS.get(cfg.learner)
     BENCHMARKS.get(cfg.benchmark)
     check_numbers(cfg)
+    if cfg.name is not None and not cfg.name.strip():
+        raise ConfigError(f"--name {cfg.name!r} is {'blank' if cfg.name else 'empty'}: give the sweep a name (it names its folder under --storage "
+                          f"and its MLflow experiment), or leave --name out for {cfg.learner}-{cfg.benchmark}.")
     check_sweep_name(cfg.sweep_name)
     if cfg.gpu_hours is not None and cfg.gpus_per_trial == 0:
         raise ConfigError("--gpu-hours counts the GPUs trials use, but --gpus-per-trial is 0. "
@@ -184,6 +192,7 @@ def _check_results_folder(cfg: SweepConfig) -> None:
     """Before a resume: the folder is ours (or trusted), its Tune files whole or repaired, and stand-ins put
     where Tune's state names checkpoints its rotation had deleted."""
     storage.check_owner(cfg.experiment_path, trusted=cfg.trust_results)
+    storage.fall_back_to_last_good(cfg.experiment_path)  # a damaged file: the last good set, whole
     storage.repair_from_staging(cfg.experiment_path)
     try:
         storage.check_experiment_state(cfg.experiment_path)
@@ -252,6 +261,36 @@ def check_driver_locality(cfg: SweepConfig) -> None:
             "every node and say so with --storage-is-shared.")
 
 
+def check_local_gpus(cfg: SweepConfig) -> None:
+    """Refuse ``--gpus-per-trial`` beyond this machine's GPUs when the sweep starts its own Ray (no ``--address``).
+
+    Checked before Ray starts (a cluster's GPUs are checked once connected, :func:`check_cluster_fit`).
+    """
+    if cfg.address or cfg.gpus_per_trial == 0:
+        return
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if cfg.gpus_per_trial > have:
+        raise ConfigError(f"--gpus-per-trial {cfg.gpus_per_trial:g}: a trial asks for {cfg.gpus_per_trial:g} GPU, "
+                          f"this machine has {'none (torch.cuda.is_available() is False)' if have == 0 else have}. "
+                          "Lower --gpus-per-trial (0 runs on CPU), or give --address of a Ray cluster with GPUs.")
+
+
+def grace_period(cfg: SweepConfig, stream: Stream) -> int:
+    """ASHA's grace period in tasks: ``--grace-period``, else :func:`default_grace_period` of the tuning stream.
+
+    Refuses a ``--grace-period`` beyond the tasks a trial reports on (``stream``, the protocol's tuning part).
+    """
+    if cfg.grace_period is None:
+        return min(default_grace_period(stream), stream.n_tasks)
+    if cfg.scheduler == "asha" and cfg.grace_period > stream.n_tasks:
+        raise ConfigError(f"--grace-period {cfg.grace_period}: a trial reports on only {stream.n_tasks} task"
+                          f"{'s' if stream.n_tasks > 1 else ''} ({cfg.benchmark}, protocol {cfg.protocol}), so ASHA "
+                          f"could never stop one. Use --grace-period {stream.n_tasks} or less, or --scheduler none.")
+    return min(cfg.grace_period, stream.n_tasks)
+
+
 def study_storage(url: str) -> Any:
     """The Optuna storage behind ``--study-storage``: an RDB URL or a journal file path.
 
@@ -282,11 +321,22 @@ def study_storage(url: str) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def _check_ray_address(address: str) -> None:
-    """Fail fast (seconds, not minutes) on a ``host:port`` nobody listens on."""
-    if address in ("auto", "local") or address.startswith("ray://"):
+#: The port of Ray Client (``ray://HOST``) when the address names none.
+RAY_CLIENT_PORT = 10001
+
+
+def check_ray_address(address: str) -> None:
+    """Fail fast (seconds, not minutes) on a ``host:port`` or ``ray://host[:port]`` nobody listens on.
+
+    A TCP connection to the address is tried before ``ray.init`` (``auto`` and ``local`` are not probed).
+    """
+    if address in ("auto", "local"):
         return
-    host, _, port = address.rpartition(":")
+    client = address.startswith("ray://")
+    target = address[len("ray://"):].rstrip("/") if client else address
+    if client and ":" not in target:
+        target = f"{target}:{RAY_CLIENT_PORT}"
+    host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--address must be host:port, ray://host:port or auto, got {address!r}.")
     try:
@@ -322,7 +372,7 @@ def start_ray(cfg: SweepConfig) -> bool:
     if worker_setup.enabled():
         warm_workers = worker_setup.runtime_env(threads=max(1, int(cfg.cpus_per_trial)))
     if cfg.address:
-        _check_ray_address(cfg.address)
+        check_ray_address(cfg.address)
         try:
             ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False, runtime_env=warm_workers)
         except (ConnectionError, RuntimeError) as e:
@@ -332,6 +382,9 @@ def start_ray(cfg: SweepConfig) -> bool:
         # ray.init() would join that one (someone else's, with other resources and files).
         ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, _system_config=local_ray_config(), runtime_env=warm_workers)
+    # ray.init replaced the CLI's SIGTERM handler with one that exits at once; a SIGTERM before the
+    # trials start must close the parent run as Ctrl-C does (during them, InterruptWatch takes over).
+    stop_on_sigterm()
     return True
 
 
@@ -471,10 +524,7 @@ def extend_trials(cfg: SweepConfig) -> None:
         import ray.cloudpickle as cloudpickle
 
         state = {**state, "total_samples": cfg.trials, "finished": False}
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            cloudpickle.dump(state, f)
-        os.replace(tmp, path)
+        storage.atomic_write(path, cloudpickle.dumps(state))
         logger.info("sweep `%s`: %d trials launched, now asked for %d", cfg.sweep_name, launched, cfg.trials)
 
 
@@ -502,7 +552,8 @@ class SweepSummary:
         tracking_uri: where the runs are.
         storage: the sweep's results folder or URI.
         budget: whether a time or GPU-hour budget was set.
-        interrupted: stopped by Ctrl-C (or SIGTERM); ``--resume`` continues it.
+        interrupted: stopped by Ctrl-C or SIGTERM; ``--resume`` continues it.
+        terminated: stopped by SIGTERM (a cluster's stop: eviction, time limit, preemption).
         trials: trials asked for; launched: trials Tune started; recorded: trial runs in MLflow.
     """
 
@@ -519,6 +570,7 @@ class SweepSummary:
     trials: int
     launched: int
     recorded: int
+    terminated: bool = False
 
 
 def run_sweep(cfg: SweepConfig) -> SweepSummary:
@@ -582,6 +634,9 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> SweepSummary:
     except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, no summary
         _close_sweep(results_store, trial_logger, parent_id, None)
         raise
+    except StorageFailedError as e:  # its one line says it all; running trials were closed INTERRUPTED
+        not_closed = _close_sweep(results_store, trial_logger, parent_id, str(e))
+        raise SweepFailedError(f"{e}{f' (MLflow could not record the stop: {not_closed})' if not_closed else ''}") from e
     except Exception as e:
         cause = None if isinstance(e, StorageFailedError) else storage.trouble(cfg.storage)
         reason = str(e) if isinstance(e, StorageFailedError) else \
@@ -596,6 +651,29 @@ def _fit(prepared: Prepared, settings: dict[str, Any]) -> SweepSummary:
 
 class StorageFailedError(OSError):
     """The results folder failed while Tune ran (full, read-only), though Tune itself ended normally."""
+
+
+def storage_failure_line(sweep_name: str, cause: str, log_path: Path | None) -> str:
+    """The one line a sweep stopped by its results folder ends with: what happened, where, what to do.
+
+    ``cause``: :func:`storage.trouble`'s answer (names the folder); ``log_path``: where the
+    detail went (see :class:`StorageWatch`), if anywhere.
+    """
+    return (f"sweep `{sweep_name}` stopped: {cause}. No trial was launched after that, every trial keeps its "
+            f"last checkpoint and Tune's last good state is kept. Free some space or make the folder writable "
+            f"again, then continue it: {resume_command()}"
+            + (f" (details: {log_path})" if log_path is not None else ""))
+
+
+def resume_command() -> str:
+    """The ``synaptune sweep`` command of this process with ``--resume`` (for messages)."""
+    import shlex
+    import sys
+
+    argv = [a for a in sys.argv[1:] if a not in ("--resume", "--resume-if-possible")]
+    if "sweep" not in argv:
+        return "the same command with --resume"
+    return shlex.join(["synaptune", *argv, "--resume"])
 
 
 def _one_line(e: BaseException) -> str:
@@ -626,7 +704,7 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     from ray import tune
 
     from synaptune.hpo.progress import TrialProgress
-    from synaptune.hpo.raytune import MLflowTrialCallback, TrialSpec, train_trial
+    from synaptune.hpo.raytune import LastGoodState, MLflowTrialCallback, TrialSpec, train_trial
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
@@ -642,19 +720,27 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     else:
         progress = TrialProgress(trials, concurrency=cfg.concurrency,
                                  stopped_by="ASHA" if cfg.scheduler == "asha" else None)
-        tuner = _new_tuner(prepared, trainable, trials, [MLflowTrialCallback(trial_logger), progress], first=first)
-    with InterruptWatch() as watch:
-        results = tuner.fit()
+        tuner = _new_tuner(prepared, trainable, trials, [MLflowTrialCallback(trial_logger), progress, LastGoodState()],
+                           first=first)
+    with InterruptWatch() as watch, StorageWatch(cfg.storage, cfg.sweep_name) as storage_watch:
+        try:
+            results = tuner.fit()
+        except Exception:  # e.g. Tune reading back a result file the full disk cut short
+            storage_watch.check()
+            if storage_watch.cause is None:
+                raise
     store.wait_for_logging()
-    cause = storage.trouble(cfg.storage)
-    if cause is not None:  # checkpoints and Tune's state were not saved: trials failed for it, not for their config
-        raise StorageFailedError(f"{cause}: trial checkpoints and Tune's experiment state could not be saved")
-    if watch.interrupted:  # trials still running were stopped where they were: theirs is the next --resume
+    cause = storage_watch.cause or storage.trouble(cfg.storage)
+    if cause is not None:  # stopped (or ended) with the results folder failing: its trials continue on --resume
         trial_logger.close_running(store.TrialStatus.INTERRUPTED)
+        raise StorageFailedError(storage_failure_line(cfg.sweep_name, cause, storage_watch.log_path))
+    if watch.interrupted:  # trials still running were stopped where they were: theirs is the next --resume
+        trial_logger.close_running(store.TrialStatus.INTERRUPTED, reason="terminated" if watch.terminated else None)
     else:  # every trial ended: a run still open lost its end with a killed driver (see close_ended)
         trial_logger.close_ended({r.metrics["trial_id"]: (r.config, r.metrics, r.error is not None)
                                   for r in results if r.metrics and "trial_id" in r.metrics})
-    return _finish(cfg, results_store, parent_id, trials, launched=len(results), interrupted=watch.interrupted)
+    return _finish(cfg, results_store, parent_id, trials, launched=len(results), interrupted=watch.interrupted,
+                   terminated=watch.terminated)
 
 
 def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[Any], *,
@@ -700,7 +786,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, trials: int, callbacks: list[
 
 
 def _finish(cfg: SweepConfig, results_store: store.SweepStore, parent_id: str, trials: int, *, launched: int,
-            interrupted: bool) -> SweepSummary:
+            interrupted: bool, terminated: bool = False) -> SweepSummary:
     """Count the sweep's runs by status, rank them, close the parent run; the summary ``run_sweep`` returns."""
     records = results_store.records(cfg.sweep_name, parent_id=parent_id)
     counts = {s.value: 0 for s in store.TrialStatus}
@@ -709,22 +795,25 @@ def _finish(cfg: SweepConfig, results_store: store.SweepStore, parent_id: str, t
     counts["not_launched"] = 0 if interrupted else max(0, trials - launched)
     ranked = store.rank(records, OBJECTIVE, "max")
     best = ranked[0] if ranked else None
-    results_store.finish_sweep(parent_id, best, counts, status="KILLED" if interrupted else "FINISHED")
+    results_store.finish_sweep(parent_id, best, counts, status="KILLED" if interrupted else "FINISHED",
+                               reason="terminated" if terminated else None)
     front = store.pareto_front(records, cfg.objectives) if cfg.objectives else None
     return SweepSummary(experiment=cfg.sweep_name, parent_run_id=parent_id, counts=counts, best=best,
                         ranked=tuple(ranked), pareto=None if front is None else tuple(front),
                         tracking_uri=cfg.tracking_uri, storage=cfg.experiment_path,
                         budget=cfg.time_budget_s is not None or cfg.gpu_hours is not None, interrupted=interrupted,
-                        trials=trials, launched=launched, recorded=len(records))
+                        trials=trials, launched=launched, recorded=len(records), terminated=terminated)
 
 
 class InterruptWatch:
-    """Ctrl-C during ``tuner.fit()``: remember it, and stop Tune gracefully (its state saved).
+    """Ctrl-C or SIGTERM during ``tuner.fit()``: remember it, and stop Tune gracefully (its state saved).
 
     Tune's own SIGINT handler stops the sweep but returns as if it had ended,
-    so the driver could not tell an interrupted sweep from a finished one.
-    Here the first Ctrl-C is recorded and handed to Tune's graceful stop
-    through SIGUSR1 (which Tune always handles); a second one stops at once.
+    so the driver could not tell an interrupted sweep from a finished one, and
+    Ray's SIGTERM handler exits at once (no state saved, runs left RUNNING).
+    Here the first Ctrl-C or SIGTERM is recorded and handed to Tune's graceful
+    stop through SIGUSR1 (which Tune always handles); a second one stops at
+    once. ``terminated`` tells a SIGTERM (a cluster's stop) from a Ctrl-C.
     """
 
     #: Tune installs no SIGINT handler of its own while this is set (read when ``fit()`` starts).
@@ -732,13 +821,16 @@ class InterruptWatch:
 
     def __init__(self) -> None:
         self.interrupted = False
+        self.terminated = False
         self._previous: Any = None
+        self._previous_term: Any = None
         self._env_before: str | None = None  # TUNE_SIGINT_ENV's value before __enter__ (None: unset)
         self._env_set = False
 
     def __enter__(self) -> InterruptWatch:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._previous_term = signal.signal(signal.SIGTERM, self._on_sigterm)
             self._env_before, self._env_set = os.environ.get(self.TUNE_SIGINT_ENV), True
             os.environ[self.TUNE_SIGINT_ENV] = "1"
         for name in self.QUIET:
@@ -761,9 +853,21 @@ class InterruptWatch:
         logger.warning("interrupted: stopping the sweep and saving its state (Ctrl-C again to stop at once)")
         os.kill(os.getpid(), signal.SIGUSR1)
 
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        from synaptune.exceptions import Terminated
+
+        tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        if self.interrupted or not tune_listens:
+            raise Terminated("terminated (SIGTERM)")
+        self.interrupted = self.terminated = True
+        logger.warning("terminated (SIGTERM): stopping the sweep and saving its state")
+        os.kill(os.getpid(), signal.SIGUSR1)
+
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if self._previous_term is not None:
+            signal.signal(signal.SIGTERM, self._previous_term)
         if self._env_set:  # as it was before the sweep (a later Tuner in this process gets Tune's handler back)
             if self._env_before is None:
                 os.environ.pop(self.TUNE_SIGINT_ENV, None)
@@ -772,3 +876,99 @@ class InterruptWatch:
             self._env_set = False
         for name in self.QUIET:
             logging.getLogger(name).removeFilter(self._quiet)
+
+
+class StorageWatch:
+    """The results folder failing during ``tuner.fit()`` (full, read-only, over quota): stop Tune at once.
+
+    A thread asks :func:`storage.trouble` every ``POLL_S`` seconds, and a log line that
+    names a storage error (:data:`storage.STORAGE_ERROR_TEXTS`) makes it ask at once.
+    Once the folder is in trouble, ``cause`` holds why, no new trial is launched:
+    Tune is stopped gracefully through SIGUSR1, as :class:`InterruptWatch` does, and
+    every log line from then on (Ray's retries, tracebacks, failed saves) goes to a
+    log file, ``log_path``, instead of stderr (to both with ``-v``). Local folders only.
+    """
+
+    #: Seconds between two checks of the results folder.
+    POLL_S = 0.5
+
+    def __init__(self, storage_path: str, sweep_name: str) -> None:
+        self.storage, self.sweep_name = storage_path, sweep_name
+        self.cause: str | None = None
+        self.log_path: Path | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handlers: list[logging.Handler] = []
+        self._last: logging.LogRecord | None = None
+        self._shown = True
+
+    def __enter__(self) -> StorageWatch:
+        if "://" in self.storage:
+            return self
+        self._watch_handlers()
+        self._thread = threading.Thread(target=self._poll, name="synaptune-storage-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch_handlers(self) -> None:
+        """Filter every log handler there is (Ray and Tune add theirs as they go): see :meth:`_divert`."""
+        loggers = [logging.getLogger(), *(lg for lg in list(logging.Logger.manager.loggerDict.values())
+                                           if isinstance(lg, logging.Logger))]
+        handlers = [h for lg in loggers for h in lg.handlers] + [logging.lastResort] * (logging.lastResort is not None)
+        for handler in {id(h): h for h in handlers}.values():  # lastResort: Ray's loggers have no handler
+            if handler not in self._handlers:
+                handler.addFilter(self._divert)
+                self._handlers.append(handler)
+
+    def _poll(self) -> None:
+        while not self._done.wait(self.POLL_S):
+            self._watch_handlers()
+            self.check()
+
+    def check(self) -> None:
+        """Ask :func:`storage.trouble` now; on the first trouble, record it and stop Tune."""
+        with self._lock:
+            if self.cause is not None:
+                return
+            cause = storage.trouble(self.storage)
+            if cause is None:
+                return
+            self.cause = cause
+            self.log_path = Path(tempfile.gettempdir()) / f"synaptune-{self.sweep_name}-storage-{os.getpid()}.log"
+        logger.debug("%s: stopping the sweep", cause)
+        if signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None):  # Tune listens
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    def _divert(self, record: logging.LogRecord) -> bool:
+        """Handler filter: after trouble, a record goes to the log file (and stderr only with ``-v``)."""
+        if record is self._last:
+            return self._shown  # the same record at another handler
+        self._last, self._shown = record, self._decide(record)
+        return self._shown
+
+    def _decide(self, record: logging.LogRecord) -> bool:
+        if self.cause is None:
+            text = record.getMessage() + (f" {record.exc_info[1]}" if record.exc_info else "")
+            if not any(marker in text for marker in storage.STORAGE_ERROR_TEXTS):
+                return True
+            self.check()
+            if self.cause is None:
+                return True  # not the results folder (e.g. Ray's temp folder): say it
+        if self.log_path is not None:
+            try:
+                with open(self.log_path, "a") as f:
+                    f.write(_LOG_FORMAT.format(record) + "\n")
+            except OSError:
+                pass
+        return logging.getLogger("synaptune").getEffectiveLevel() <= logging.DEBUG
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        for handler in self._handlers:
+            handler.removeFilter(self._divert)
+
+
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
