@@ -8,8 +8,13 @@ entrypoints are parsed with synaptune's own CLI parser and the MLflow commands w
 so the manifests cannot drift from either; the Ray version of the image, the manifests and
 .venv must agree. The hardening of issue 14 (k8s/README.md, "Hardened setup": securityContext,
 requests and limits, no secret on a command line, PostgreSQL over TLS, MLflow and Ray
-authentication, no exposed Service, NetworkPolicies) is checked on every rendered overlay, and
-each of those checks is shown to catch a broken copy of the manifests.
+authentication, no exposed Service, NetworkPolicies) and of issue 29 (egress denied but for DNS
+and the paths each pod needs; MLflow over HTTPS and PostgreSQL with sslmode=verify-full, both
+verified with a mounted CA; every image pulled by digest through the one images block of
+k8s/base/kustomization.yaml, which k8s/pin-images.sh fills; a head that stops the sweep driver
+gracefully on SIGTERM within its grace period, and a RayJob that retries and resumes) is checked
+on every rendered overlay, and each of those checks is shown to catch a broken copy of the
+manifests. pin-images.sh and the head's preStop script are run here, against stand-ins.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import jsonschema
 import kubernetes_validate
@@ -303,7 +308,7 @@ def test_rayjob_entrypoint_matches_cli_and_cluster(overlay: str) -> None:
     assert args.resume_if_possible and not args.resume, "retries must resume: --resume-if-possible"
 
     tracking = urlparse(args.tracking_uri)
-    assert tracking.scheme == "http", "the sweep must log to the shared MLflow server"
+    assert tracking.scheme == "https", "the sweep must log to the shared MLflow server, over TLS"
     assert tracking.port in services(docs).get(tracking.hostname, set()), \
         f"--tracking-uri {args.tracking_uri}: no such Service/port in k8s/overlays/{overlay}"
 
@@ -435,8 +440,9 @@ def test_no_secret_values_in_manifests(overlay: str) -> None:
 # violation by test_hardening_checks_catch_violations. Every container is found by walking the
 # pod templates of every kind, including the containers KubeRay adds from autoscalerOptions.
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-#: PostgreSQL client sslmodes that never fall back to a connection without TLS.
-TLS_SSLMODES = {"require", "verify-ca", "verify-full"}
+#: The PostgreSQL client sslmode: TLS, and the server's certificate checked against a CA and its
+#: name (`require` encrypts but would talk to an impostor; issue 29).
+TLS_SSLMODES = {"verify-full"}
 PG_URL = re.compile(r"postgres(?:ql)?(?:\+\w+)?://[^\s'\"]+")
 #: userinfo with a password in a URL (scheme://user:password@host).
 URL_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
@@ -459,6 +465,9 @@ class Pod:
 
     def all_containers(self) -> list[dict[str, Any]]:
         return self.spec.get("initContainers", []) + self.spec["containers"]
+
+    def spec_volume(self, name: str) -> dict[str, Any]:
+        return next((v for v in self.spec.get("volumes", []) if v["name"] == name), {})
 
 
 def pods(docs: list[dict[str, Any]]) -> list[Pod]:
@@ -529,14 +538,46 @@ def command_lines(container: dict[str, Any]) -> list[list[str]]:
 
 def pg_urls(docs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(where, url) of every PostgreSQL URL in commands, env values, ConfigMaps and RayJob entrypoints."""
-    texts: list[tuple[str, str]] = []
-    for where, _, c in checked_containers(docs):
-        texts += [(where, w) for line in command_lines(c) for w in line]
+    return [(where, url) for where, url, _ in pg_url_users(docs)]
+
+
+def pg_url_users(docs: list[dict[str, Any]]) -> list[tuple[str, str, list[tuple[str, Pod, dict[str, Any]]]]]:
+    """(where, url, users) of every PostgreSQL URL: users are the containers that connect with it
+    (the container itself; every container mounting a ConfigMap that holds it; a RayJob's head)."""
+    found: list[tuple[str, str, list[tuple[str, Pod, dict[str, Any]]]]] = []
+    every = list(checked_containers(docs))
+    for where, pod, c in every:
+        texts = [(where, w) for line in command_lines(c) for w in line]
         texts += [(f"{where} env {e['name']}", e["value"]) for e in c.get("env", []) if "value" in e]
+        found += [(w, url, [(where, pod, c)]) for w, text in texts for url in PG_URL.findall(text)]
     for cm in by_kind(docs, "ConfigMap"):
-        texts += [(f"ConfigMap/{cm['metadata']['name']}/{k}", v) for k, v in cm.get("data", {}).items()]
-    texts += [(f"RayJob/{j['metadata']['name']} entrypoint", j["spec"]["entrypoint"]) for j in by_kind(docs, "RayJob")]
-    return [(where, url) for where, text in texts for url in PG_URL.findall(text)]
+        name = cm["metadata"]["name"]
+        users = [(where, pod, c) for where, pod, c in every
+                 if any(pod.spec_volume(m["name"]).get("configMap", {}).get("name") == name
+                        for m in c.get("volumeMounts", []))]
+        found += [(f"ConfigMap/{name}/{k}", url, users)
+                  for k, v in cm.get("data", {}).items() for url in PG_URL.findall(v)]
+    for job in by_kind(docs, "RayJob"):
+        where = f"RayJob/{job['metadata']['name']}"
+        spec = job["spec"].get("rayClusterSpec")
+        head = [(f"{where}/head/{c['name']}", Pod(f"{where}/head", spec["headGroupSpec"]["template"]), c)
+                for c in spec["headGroupSpec"]["template"]["spec"]["containers"][:1]] if spec else []
+        found += [(f"{where} entrypoint", url, head) for url in PG_URL.findall(job["spec"]["entrypoint"])]
+    return found
+
+
+def mounted_file(pod: Pod, container: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The Secret or ConfigMap volume that holds ``path`` in ``container`` (None if none does)."""
+    for mount in container.get("volumeMounts", []):
+        root = mount["mountPath"].rstrip("/") + "/"
+        volume = pod.spec_volume(mount["name"])
+        if path.startswith(root) and ("secret" in volume or "configMap" in volume):
+            source = volume.get("secret") or volume.get("configMap")
+            key = path[len(root):]
+            items = source.get("items")
+            if items is None or any(i["path"] == key for i in items):
+                return volume
+    return None
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -675,12 +716,24 @@ def command_line_secret_errors(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def postgres_tls_errors(docs: list[dict[str, Any]]) -> list[str]:
-    """Every PostgreSQL URL says sslmode=require (or stricter) and has no password; the server
-    has TLS on and its pg_hba.conf admits network connections only over TLS."""
-    errors = [f"{where}: {url}: sslmode must be one of {sorted(TLS_SSLMODES)}"
-              for where, url in pg_urls(docs)
-              if not set(re.findall(r"[?&]sslmode=([\w-]+)", url)) & TLS_SSLMODES]
-    errors += [f"{where}: {url}: password in the URL" for where, url in pg_urls(docs) if urlparse(url).password]
+    """Every PostgreSQL URL says sslmode=verify-full with an sslrootcert= that every container
+    using the URL has mounted from a Secret or ConfigMap, and has no password; the server has TLS
+    on and its pg_hba.conf admits network connections only over TLS."""
+    errors = []
+    for where, url, users in pg_url_users(docs):
+        query = parse_qs(urlparse(url).query)
+        if query.get("sslmode") != ["verify-full"]:
+            errors.append(f"{where}: {url}: sslmode must be verify-full (it is {query.get('sslmode')})")
+        roots = query.get("sslrootcert", [])
+        if len(roots) != 1 or not roots[0].startswith("/"):
+            errors.append(f"{where}: {url}: no sslrootcert=/path/to/the/CA")
+        elif not users:
+            errors.append(f"{where}: {url}: used by no container")
+        for user, pod, c in users if len(roots) == 1 else []:
+            if mounted_file(pod, c, roots[0]) is None:
+                errors.append(f"{user}: sslrootcert {roots[0]} is on no mounted Secret or ConfigMap")
+        if urlparse(url).password:
+            errors.append(f"{where}: {url}: password in the URL")
     for sts in by_kind(docs, "StatefulSet"):
         pod = Pod(f"StatefulSet/{sts['metadata']['name']}", sts["spec"]["template"])
         for c in pod.spec["containers"]:
@@ -814,7 +867,6 @@ def network_policy_errors(docs: list[dict[str, Any]]) -> list[str]:
     MLflow the Ray head, Ray pods each other; the head's dashboard also the submitter and the
     KubeRay operator, its other ports no one else; no other peer outside the namespace."""
     errors = []
-    inventory = pods(docs)
     default_deny = [p for p in by_kind(docs, "NetworkPolicy")
                     if p["spec"]["podSelector"] == {} and "Ingress" in p["spec"].get("policyTypes", [])
                     and not p["spec"].get("ingress")]
@@ -826,6 +878,22 @@ def network_policy_errors(docs: list[dict[str, Any]]) -> list[str]:
                 if (peer == {} or "ipBlock" in peer or peer.get("namespaceSelector") == {}
                         or ("namespaceSelector" in peer and peer != OPERATOR_PEER)):
                     errors.append(f"NetworkPolicy/{policy['metadata']['name']}: peer {peer} reaches beyond the namespace")
+    for targets, port, want in expected_paths(docs):
+        if not targets:
+            errors.append(f"no pod to check on port {port}")
+        for target in targets:
+            got = admitted(docs, target, port)
+            if got != want:
+                errors.append(f"{target.where}:{port} admits {sorted(got)}, should admit {sorted(want)}")
+    return errors
+
+
+def expected_paths(docs: list[dict[str, Any]]) -> list[tuple[list[Pod], int, set[str]]]:
+    """(targets, port, clients): the connections the deployment needs, and no others. PostgreSQL
+    from the pods that hold its password, MLflow from the Ray head (the sweep driver; workers
+    never log), the head's Ray ports and the workers' from Ray pods, the dashboard also from the
+    submitter and the KubeRay operator (the one client outside the namespace)."""
+    inventory = pods(docs)
     ray = {p.where for p in pods_named(docs, name="ray")}
     heads = pods_named(docs, name="ray", component="head")
     submitters = {p.where for p in pods_named(docs, name="ray-job-submitter")}
@@ -841,13 +909,206 @@ def network_policy_errors(docs: list[dict[str, Any]]) -> list[str]:
     expect.append((heads, 10001, ray))
     expect.append((heads, 8265, ray | submitters | {operator}))
     expect.append((pods_named(docs, name="ray", component="worker"), 10002, ray))
-    for targets, port, want in expect:
-        if not targets:
-            errors.append(f"no pod to check on port {port}")
+    return expect
+
+
+# ---- issue 29: egress, MLflow over TLS, images by digest, preemption
+#: kube-dns (CoreDNS keeps the label) in kube-system: the one DNS peer, UDP and TCP 53 only.
+DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+DNS_PORTS = [("UDP", 53), ("TCP", 53)]
+#: The only other way out of the namespace: HTTPS anywhere (the Kubernetes API, which the Ray
+#: autoscaler calls and which no label selects; datasets; the object store), for Ray pods only.
+OUTSIDE_CIDRS = {"0.0.0.0/0", "::/0"}
+OUTSIDE_PORTS = {("TCP", 443), ("TCP", 6443)}
+MIN_HEAD_GRACE_S = 60  # the driver's save on SIGTERM (issue 29); GKE spot gives ~30 s, AWS 120 s
+#: `name:tag@sha256:<digest>`: what kustomize makes of a bare name listed in the images block;
+#: UNRESOLVED is the marker k8s/pin-images.sh replaces (the kubelet refuses it: InvalidImageName).
+PINNED_IMAGE = re.compile(r"^[^\s@]+@sha256:(?:[0-9a-f]{64}|UNRESOLVED)$")
+RESOLVED_IMAGE = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
+IMAGES_KUSTOMIZATION = K8S / "base" / "kustomization.yaml"
+
+
+def egress_rules(docs: list[dict[str, Any]], source: Pod) -> list[dict[str, Any]]:
+    return [rule for p in by_kind(docs, "NetworkPolicy")
+            if "Egress" in p["spec"].get("policyTypes", ["Egress"] if "egress" in p["spec"] else [])
+            and selects(p["spec"]["podSelector"], source.labels) for rule in p["spec"].get("egress", [])]
+
+
+def port_allowed(rule: dict[str, Any], protocol: str, port: int) -> bool:
+    return not rule.get("ports") or any(
+        p.get("protocol", "TCP") == protocol
+        and (p.get("port") in (port, None) or p.get("endPort", -1) >= port >= p.get("port", 0))
+        for p in rule["ports"])
+
+
+def reaches(docs: list[dict[str, Any]], source: Pod, target: Pod, port: int, protocol: str = "TCP") -> bool:
+    """Whether the egress policies let ``source`` open a connection to pod ``target`` on ``port``
+    (an ipBlock counts as reaching pods too: whether it matches pod addresses depends on the plugin)."""
+    for rule in egress_rules(docs, source):
+        if not port_allowed(rule, protocol, port):
+            continue
+        for peer in rule.get("to") or [{}]:
+            if peer == {} or "ipBlock" in peer:
+                return True
+            if set(peer) == {"podSelector"} and selects(peer["podSelector"], target.labels):
+                return True
+    return False
+
+
+def reaches_outside(docs: list[dict[str, Any]], source: Pod, port: int, protocol: str = "TCP") -> bool:
+    return any(port_allowed(rule, protocol, port) and (not rule.get("to") or any("ipBlock" in p for p in rule["to"]))
+               for rule in egress_rules(docs, source))
+
+
+def egress_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Egress denied by default; every pod may ask kube-dns (UDP and TCP 53); inside the namespace
+    each client reaches exactly the servers its ingress counterpart admits (expected_paths, seen
+    from the client); out of the namespace only DNS, and HTTPS for the Ray head (Kubernetes API)
+    and the Ray pods that hold object-store credentials; no rule opens every port to a peer
+    outside the namespace."""
+    errors = []
+    policies = by_kind(docs, "NetworkPolicy")
+    if not [p for p in policies if p["spec"]["podSelector"] == {} and "Egress" in p["spec"].get("policyTypes", [])
+            and not p["spec"].get("egress")]:
+        errors.append("no default-deny egress NetworkPolicy (podSelector {}, policyTypes [Egress], no egress rules)")
+    inventory = pods(docs)
+    ray = {p.where for p in pods_named(docs, name="ray")}
+    for policy in policies:
+        name = f"NetworkPolicy/{policy['metadata']['name']}"
+        selected = {p.where for p in inventory if selects(policy["spec"]["podSelector"], p.labels)}
+        for rule in policy["spec"].get("egress", []):
+            ports = {(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports", [])}
+            if not rule.get("to"):
+                errors.append(f"{name}: an egress rule to anywhere (no `to`)")
+            for peer in rule.get("to", []):
+                if set(peer) == {"podSelector"}:
+                    continue  # this namespace: checked against expected_paths below
+                if peer == DNS_PEER:
+                    if not ports or not ports <= set(DNS_PORTS):
+                        errors.append(f"{name}: kube-dns on {sorted(ports) or 'every port'}, not DNS only")
+                elif set(peer) == {"ipBlock"} and peer["ipBlock"].get("cidr") in OUTSIDE_CIDRS:
+                    if not ports or not ports <= OUTSIDE_PORTS:
+                        errors.append(f"{name}: the outside on {sorted(ports) or 'every port'}, not {sorted(OUTSIDE_PORTS)}")
+                    if not selected <= ray:
+                        errors.append(f"{name}: lets non-Ray pods out: {sorted(selected - ray)}")
+                else:
+                    errors.append(f"{name}: egress peer {peer} is neither this namespace, kube-dns nor HTTPS")
+    for pod in inventory:
+        for protocol, port in DNS_PORTS:
+            if not any(port_allowed(r, protocol, port) and DNS_PEER in r.get("to", []) for r in egress_rules(docs, pod)):
+                errors.append(f"{pod.where}: cannot ask kube-dns on {protocol} {port}")
+    for targets, port, want in expected_paths(docs):
         for target in targets:
-            got = admitted(docs, target, port)
-            if got != want:
-                errors.append(f"{target.where}:{port} admits {sorted(got)}, should admit {sorted(want)}")
+            got = {p.where for p in inventory if reaches(docs, p, target, port)}
+            want_here = {w for w in want if not w.startswith("external ")}
+            if got != want_here:
+                errors.append(f"egress to {target.where}:{port} from {sorted(got)}, should be from {sorted(want_here)}")
+    object_store = {p.where for p in inventory
+                    if any("synaptune-s3" == e.get("secretRef", {}).get("name") for c in p.all_containers()
+                           for e in c.get("envFrom", []))}
+    heads = {p.where for p in pods_named(docs, name="ray", component="head")}
+    outside = {p.where for p in inventory if reaches_outside(docs, p, 443)}
+    if outside != heads | object_store:
+        errors.append(f"HTTPS out of the cluster from {sorted(outside)}, should be from the Ray heads (Kubernetes "
+                      f"API) and the pods with object-store credentials: {sorted(heads | object_store)}")
+    return errors
+
+
+def mounted_env_file(pod: Pod, c: dict[str, Any], name: str) -> str | None:
+    """The path in env ``name`` of ``c`` if a Secret or ConfigMap volume there holds it."""
+    path = env_of(c).get(name, {}).get("value")
+    return path if path and mounted_file(pod, c, path) else None
+
+
+def mlflow_tls_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """MLflow speaks HTTPS only (uvicorn's own TLS, certificate and key from a mounted Secret), its
+    probes and ready.py use it, every client URL is https:// (no http://mlflow anywhere) and every
+    client admitted to MLflow verifies the server with a CA file it has mounted."""
+    from mlflow.cli import server
+    from uvicorn.main import main as uvicorn_cli
+
+    errors = []
+    deployment = one(docs, "Deployment", "mlflow")
+    pod = Pod("Deployment/mlflow", deployment["spec"]["template"])
+    (c,) = pod.spec["containers"]
+    params = server.make_context("server", (c["command"] + c.get("args", []))[2:]).params
+    uvicorn = uvicorn_cli.make_context("uvicorn", [*shlex.split(params["uvicorn_opts"] or ""), "app:app"]).params
+    for key in ("ssl_certfile", "ssl_keyfile"):
+        path = uvicorn.get(key)
+        volume = mounted_file(pod, c, path) if path else None
+        if not volume or "secret" not in volume:
+            errors.append(f"Deployment/mlflow: uvicorn --{key.replace('_', '-')} {path} is not on a mounted Secret")
+    port = next(iter(services(docs)["mlflow"]))
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = c.get(probe, {}).get("httpGet")
+        if get and get.get("scheme") != "HTTPS":
+            errors.append(f"Deployment/mlflow: {probe} over HTTP, the server speaks HTTPS only")
+    texts = [(where, w) for where, _, x in checked_containers(docs) for line in command_lines(x) for w in line]
+    texts += [(f"ConfigMap/{m['metadata']['name']}/{k}", v) for m in by_kind(docs, "ConfigMap") for k, v in m.get("data", {}).items()]
+    texts += [(f"RayJob/{j['metadata']['name']} entrypoint", j["spec"]["entrypoint"]) for j in by_kind(docs, "RayJob")]
+    errors += [f"{where}: MLflow over plain HTTP: {text[:120]}" for where, text in texts
+               if re.search(r"http://(mlflow|localhost|127\.0\.0\.1)[.:/]", text)]
+    for job in by_kind(docs, "RayJob"):
+        uri = sweep_args(job["spec"]["entrypoint"]).tracking_uri
+        if urlparse(uri).scheme != "https":
+            errors.append(f"RayJob/{job['metadata']['name']}: --tracking-uri {uri} is not https://")
+    for target in pods(docs):
+        if target.where in admitted(docs, pod, port) - {pod.where}:
+            if not mounted_env_file(target, target.spec["containers"][0], "MLFLOW_TRACKING_SERVER_CERT_PATH"):
+                errors.append(f"{target.where}: no MLFLOW_TRACKING_SERVER_CERT_PATH on a mounted Secret/ConfigMap: "
+                              "the MLflow client cannot verify the server")
+    return errors
+
+
+def image_errors(docs: list[dict[str, Any]], resolved: bool = False) -> list[str]:
+    """Every image (containers, and the autoscaler's if set) is pulled by digest: name@sha256:...
+    (with ``resolved``, a real digest, not the UNRESOLVED marker)."""
+    pattern = RESOLVED_IMAGE if resolved else PINNED_IMAGE
+    images = [(where, c.get("image", "")) for where, _, c in checked_containers(docs) if where.rsplit("/", 1)[1] != "autoscaler"]
+    images += [(f"{w}/autoscaler", s["autoscalerOptions"]["image"]) for w, s in cluster_specs(docs)
+               if "image" in s.get("autoscalerOptions", {})]
+    return [f"{where}: image {image!r} is not pinned by digest" for where, image in images if not pattern.match(image)]
+
+
+def images_block() -> dict[str, dict[str, str]]:
+    return {e["name"]: e for e in yaml.safe_load(IMAGES_KUSTOMIZATION.read_text()).get("images", [])}
+
+
+def preemption_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """A Ray head survives SIGTERM: its preStop hook stops the sweep driver (a script of a mounted
+    ConfigMap, waiting less than the grace period) and terminationGracePeriodSeconds gives the
+    driver time to save; a RayJob retries a failed attempt (backoffLimit) on a fresh cluster and
+    resumes the sweep from storage that outlives the cluster (--resume-if-possible)."""
+    errors = []
+    for where, spec in cluster_specs(docs):
+        template = spec["headGroupSpec"]["template"]
+        head = Pod(f"{where}/head", template)
+        grace = head.spec.get("terminationGracePeriodSeconds", 30)
+        if grace < MIN_HEAD_GRACE_S:
+            errors.append(f"{where}/head: terminationGracePeriodSeconds {grace} < {MIN_HEAD_GRACE_S}")
+        c = head.spec["containers"][0]
+        hook = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+        if hook[:1] != ["python"] or len(hook) < 2 or not mounted_file(head, c, hook[1]):
+            errors.append(f"{where}/head: no preStop hook running a mounted script to stop the sweep driver: {hook}")
+            continue
+        wait = float(hook[3]) if len(hook) > 3 else 105.0
+        if wait >= grace:
+            errors.append(f"{where}/head: the preStop hook waits {wait} s, not less than the grace period {grace} s")
+    for job in by_kind(docs, "RayJob"):
+        name = f"RayJob/{job['metadata']['name']}"
+        spec = job["spec"]
+        if spec.get("backoffLimit", 0) < 1:
+            errors.append(f"{name}: backoffLimit < 1: a preempted attempt is not retried")
+        if "rayClusterSpec" not in spec:
+            errors.append(f"{name}: no rayClusterSpec: a retry needs a cluster of its own")
+            continue
+        args = sweep_args(spec["entrypoint"])
+        if not args.resume_if_possible:
+            errors.append(f"{name}: no --resume-if-possible: a retry would not continue the sweep")
+        head = dict(pod_specs(spec["rayClusterSpec"]))["head"]
+        if "://" not in args.storage and not mounted_pvc(head, args.storage):
+            errors.append(f"{name}: --storage {args.storage} is on no PersistentVolumeClaim: it dies with the cluster")
     return errors
 
 
@@ -861,6 +1122,10 @@ HARDENING_CHECKS = {
     "Ray token authentication": ray_token_errors,
     "no exposed Service": exposure_errors,
     "NetworkPolicies": network_policy_errors,
+    "egress": egress_errors,
+    "MLflow over TLS": mlflow_tls_errors,
+    "images by digest": image_errors,
+    "preemption": preemption_errors,
 }
 
 
@@ -957,6 +1222,186 @@ def test_network_policies_admit_only_the_pods_that_need_each_service(overlay: st
     assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_egress_is_denied_but_for_dns_and_the_paths_the_pods_need(overlay: str) -> None:
+    docs = render(overlay)
+    assert any("Egress" in p["spec"].get("policyTypes", []) and p["spec"].get("egress")
+               for p in by_kind(docs, "NetworkPolicy")), "no egress rules at all"
+    errors = egress_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mlflow_is_reached_over_https_only(overlay: str) -> None:
+    errors = mlflow_tls_errors(render(overlay))
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+
+
+def test_mlflow_https_scripts_compile() -> None:
+    docs = render("job")
+    head = _head(docs)
+    (wait,) = [c for c in head["initContainers"] if c["name"] == "wait-for-mlflow"]
+    assert wait["command"][:2] == ["python", "-c"] and "https://mlflow:5000/health" in wait["command"][2]
+    compile(wait["command"][2], "wait-for-mlflow", "exec")
+    ready = one(docs, "ConfigMap", "mlflow-auth")["data"]["ready.py"]
+    assert "https://localhost:5000/" in ready and "cafile=" in ready
+
+
+# ---- images: bare names in the manifests, newName:newTag@digest from one kustomize images block
+def test_manifests_name_images_only_through_the_digest_block() -> None:
+    """The one approach (k8s/README.md, "Images pinned by digest"): every `image:` under k8s/ is
+    a bare name of the images block of base/kustomization.yaml, never a tag or a registry path;
+    each entry there has newName, newTag and a digest (sha256:<64 hex>, or the UNRESOLVED marker
+    that k8s/pin-images.sh replaces)."""
+    block = images_block()
+    assert set(block) == {"synaptune", "postgres"}, block
+    for name, entry in block.items():
+        assert entry.get("newName") and entry.get("newTag"), f"{name}: newName and newTag say what to resolve"
+        assert re.fullmatch(r"sha256:(?:[0-9a-f]{64}|UNRESOLVED)", str(entry.get("digest"))), f"{name}: digest"
+    used = set()
+    for path in [*RAW_FILES, *K8S.rglob("kustomization.yaml")]:
+        for doc in load_raw(path):
+            for c in containers(doc):
+                if "image" in c:
+                    assert c["image"] in block, (f"{path.relative_to(ROOT)}: {c['name']}: image {c['image']!r} is "
+                                                 "not a bare name of the images block in k8s/base/kustomization.yaml")
+                    used.add(c["image"])
+            assert not re.search(r"\bimage:\s*\S*[:@]", yaml.safe_dump(doc)), f"{path}: an image by tag or digest"
+    assert used == set(block), f"images block entries no manifest uses: {set(block) - used}"
+    other = [p for p in K8S.rglob("kustomization.yaml") if p != IMAGES_KUSTOMIZATION and "images" in load_raw(p)[0]]
+    assert not other, f"images are pinned in one place only, not in {other}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_image_is_pulled_by_digest(overlay: str) -> None:
+    docs = render(overlay)
+    errors = image_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+    digests = {f"@{e['digest']}" for e in images_block().values()}
+    for where, _, c in checked_containers(docs):
+        if "image" in c:
+            assert any(c["image"].endswith(d) for d in digests), f"{where}: {c['image']} is not from the images block"
+
+
+def _stub_crane(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    crane = bin_dir / "crane"
+    crane.write_text('#!/bin/sh\n[ "$1" = digest ] || exit 3\necho "$2" >> "$CRANE_LOG"\n'
+                     'printf "sha256:%s\\n" "$(printf %s "$2" | sha256sum | cut -c1-64)"\n')
+    crane.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CRANE_LOG": str(tmp_path / "crane.log")}
+
+
+def test_pin_images_resolves_every_tag_and_writes_its_digest(tmp_path: Path) -> None:
+    """k8s/pin-images.sh on a copy of k8s/ with a stub `crane`: it asks for newName:newTag of each
+    entry, writes the digests into the images block (nothing else changes), --check then passes,
+    and every rendered image carries a real digest."""
+    script = K8S / "pin-images.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    block = copy / "base" / "kustomization.yaml"
+    before = block.read_text()
+    env = _stub_crane(tmp_path)
+    check = subprocess.run([str(copy / "pin-images.sh"), "--check"], capture_output=True, text=True, env=env)
+    if "UNRESOLVED" in before:
+        assert check.returncode == 1 and "not pinned" in check.stderr, check
+    proc = subprocess.run([str(copy / "pin-images.sh")], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    asked = (tmp_path / "crane.log").read_text().split()
+    assert sorted(asked) == sorted(f"{e['newName']}:{e['newTag']}" for e in images_block().values())
+    after = block.read_text()
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+    assert len(before.splitlines()) == len(after.splitlines())
+    assert changed and all(a.strip().startswith("digest:") and b.strip().startswith("digest:") for a, b in changed)
+    assert subprocess.run([str(copy / "pin-images.sh"), "--check"], env=env).returncode == 0
+    for overlay in OVERLAYS:
+        out = subprocess.run([kubectl(), "kustomize", str(copy / "overlays" / overlay)],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        errors = image_errors([d for d in yaml.safe_load_all(out) if d], resolved=True)
+        assert not errors, f"{overlay} after pin-images.sh:\n" + "\n".join(errors)
+
+
+def test_pin_images_leaves_the_file_alone_when_a_tag_does_not_resolve(tmp_path: Path) -> None:
+    copy = tmp_path / "kustomization.yaml"
+    shutil.copy(IMAGES_KUSTOMIZATION, copy)
+    env = _stub_crane(tmp_path)
+    (tmp_path / "bin" / "crane").write_text("#!/bin/sh\necho 'MANIFEST_UNKNOWN' >&2\nexit 1\n")
+    proc = subprocess.run([str(K8S / "pin-images.sh"), str(copy)], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert copy.read_text() == IMAGES_KUSTOMIZATION.read_text()
+
+
+# ---- preemption: SIGTERM on the head stops the driver gracefully; the RayJob retries and resumes
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_head_survives_preemption_and_the_job_resumes(overlay: str) -> None:
+    docs = render(overlay)
+    errors = preemption_errors(docs)
+    assert not errors, f"k8s/overlays/{overlay}:\n" + "\n".join(errors)
+    for job in by_kind(docs, "RayJob"):
+        assert "--resume-if-possible" in shlex.split(job["spec"]["entrypoint"])
+        for group, pod in pod_specs(job["spec"]["rayClusterSpec"]):
+            if group == "head":
+                assert pod["terminationGracePeriodSeconds"] >= MIN_HEAD_GRACE_S
+
+
+def _stop_sweep_script() -> str:
+    docs = render("job")
+    head = Pod("head", _first(docs, "RayJob")["spec"]["rayClusterSpec"]["headGroupSpec"]["template"])
+    hook = head.spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    return configmap_file(docs, head.spec, head.spec["containers"][0], hook[1])
+
+
+def test_the_prestop_hook_stops_the_sweep_driver_and_waits_for_it(tmp_path: Path) -> None:
+    """stop_sweep.py, run as the hook runs it but on a /proc of its own holding only a stand-in
+    driver (`python .../synaptune sweep ...` that saves on SIGTERM and exits 143): it signals that
+    process, and only after it is gone does the hook return."""
+    import sys
+    import threading
+    import time
+
+    script = tmp_path / "stop_sweep.py"
+    script.write_text(_stop_sweep_script())
+    fake = tmp_path / "bin" / "synaptune"
+    fake.parent.mkdir()
+    saved = tmp_path / "saved"
+    fake.write_text("import signal, sys, time\n"
+                    "def stop(*_):\n"
+                    "    time.sleep(1.0)  # the save\n"
+                    f"    open({str(saved)!r}, 'w').write('saved')\n"
+                    "    sys.exit(143)\n"
+                    "signal.signal(signal.SIGTERM, stop)\n"
+                    "print('ready', flush=True)\n"
+                    "time.sleep(60)\n")
+    driver = subprocess.Popen([sys.executable, str(fake), "sweep", "--resume-if-possible"],
+                              stdout=subprocess.PIPE, text=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "synaptune", "sweep"])
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        proc = tmp_path / "proc"
+        for p in (driver, bystander):
+            (proc / str(p.pid)).mkdir(parents=True)
+            (proc / str(p.pid) / "cmdline").symlink_to(f"/proc/{p.pid}/cmdline")
+        (proc / "self").mkdir()
+        threading.Thread(target=driver.wait, daemon=True).start()  # reaps it, as Ray's job supervisor does
+        start = time.monotonic()
+        hook = subprocess.run([sys.executable, str(script), str(proc), "20"], capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - start
+        assert hook.returncode == 0, hook.stderr
+        assert driver.wait(timeout=5) == 143 and saved.read_text() == "saved"
+        assert 1.0 <= took < 15, f"the hook returned after {took:.1f} s"
+        assert "1 of 1 driver(s) stopped" in hook.stdout, hook.stdout
+        assert bystander.poll() is None, "a process that is not `synaptune sweep` was signalled"
+    finally:
+        for p in (driver, bystander):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 # ---- each check catches what it is for (a broken copy of a rendered overlay)
 def _first(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name))
@@ -972,6 +1417,13 @@ def _head(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _set(node: dict[str, Any], key: str, value: Any) -> None:
     node[key] = value
+
+
+def _mlflow_arg(docs: list[dict[str, Any]], flag: str, value: str) -> None:
+    """Replace the ``flag=...`` argument of `mlflow server` with ``flag=value``."""
+    command = _mlflow(docs)["containers"][0]["command"]
+    (i,) = [i for i, a in enumerate(command) if a.startswith(f"{flag}=")]
+    command[i] = f"{flag}={value}"
 
 
 MUTATIONS = {
@@ -998,7 +1450,17 @@ MUTATIONS = {
     "password in a ConfigMap URL": ("no secret on a command line", lambda d: _first(d, "ConfigMap", "mlflow-auth")
                                     ["data"].update(x="postgresql://synaptune:hunter2@postgres/mlflow")),
     "URL without sslmode": ("PostgreSQL over TLS", lambda d: _first(d, "RayJob")["spec"].update(
-        entrypoint=_first(d, "RayJob")["spec"]["entrypoint"].replace("?sslmode=require", ""))),
+        entrypoint=_first(d, "RayJob")["spec"]["entrypoint"].replace("sslmode=verify-full&", ""))),
+    "sslmode=require (no server check)": ("PostgreSQL over TLS", lambda d: _first(d, "ConfigMap", "mlflow-auth")
+                                          ["data"].update({"basic_auth.ini": _first(d, "ConfigMap", "mlflow-auth")
+                                                           ["data"]["basic_auth.ini"].replace("verify-full", "require")})),
+    "no sslrootcert": ("PostgreSQL over TLS", lambda d: _mlflow_arg(
+        d, "--backend-store-uri", "postgresql+psycopg://synaptune@postgres:5432/mlflow?sslmode=verify-full")),
+    "CA not mounted where the URL is used": ("PostgreSQL over TLS", lambda d: _set(
+        _mlflow(d)["initContainers"][0], "volumeMounts",
+        [m for m in _mlflow(d)["initContainers"][0]["volumeMounts"] if m["name"] != "ca"])),
+    "CA not mounted on the head (Optuna study)": ("PostgreSQL over TLS", lambda d: _set(
+        _head(d)["containers"][0], "volumeMounts", [m for m in _head(d)["containers"][0]["volumeMounts"] if m["name"] != "ca"])),
     "sslmode=prefer": ("PostgreSQL over TLS", lambda d: _mlflow(d)["initContainers"][0]["command"].__setitem__(
         3, "postgresql+psycopg://synaptune@postgres:5432/mlflow?sslmode=prefer")),
     "pg_hba admits plain TCP": ("PostgreSQL over TLS", lambda d: _first(d, "ConfigMap", "postgres-hba")["data"].update(
@@ -1027,6 +1489,46 @@ MUTATIONS = {
                                          ["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})),
     "PostgreSQL closed to the head that holds its password": ("NetworkPolicies", lambda d: _first(
         d, "NetworkPolicy", "postgres")["spec"]["ingress"][0]["from"].pop()),
+    # issue 29
+    "no default deny egress": ("egress", lambda d: d.remove(_first(d, "NetworkPolicy", "default-deny-egress"))),
+    "no DNS": ("egress", lambda d: d.remove(_first(d, "NetworkPolicy", "dns"))),
+    "DNS peer on every port": ("egress", lambda d: _first(d, "NetworkPolicy", "dns")["spec"]["egress"][0].pop("ports")),
+    "MLflow may connect anywhere": ("egress", lambda d: _first(d, "NetworkPolicy", "mlflow-egress")["spec"]
+                                    ["egress"][0].pop("to")),
+    "workers may connect to MLflow": ("egress", lambda d: _first(d, "NetworkPolicy", "ray-egress")["spec"]["egress"].append(
+        {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}], "ports": [{"port": 5000}]})),
+    "the head cannot reach PostgreSQL for its study": ("egress", lambda d: _first(d, "NetworkPolicy", "ray-head-egress")
+                                                       ["spec"]["egress"].pop()),
+    "submitter cannot reach the dashboard": ("egress", lambda d: d.remove(_first(d, "NetworkPolicy", "ray-job-submitter-egress"))),
+    "egress into another namespace": ("egress", lambda d: _first(d, "NetworkPolicy", "ray-head-egress")["spec"]["egress"]
+                                      [0]["to"].append({"namespaceSelector": {}})),
+    "every pod may connect to PostgreSQL": ("egress", lambda d: _first(d, "NetworkPolicy", "mlflow-egress")["spec"].update(
+        podSelector={"matchLabels": {"app.kubernetes.io/part-of": "synaptune"}})),
+    "the outside on every port": ("egress", lambda d: _first(d, "NetworkPolicy", "ray-egress")["spec"]["egress"][1].pop("ports")),
+    "MLflow over plain HTTP": ("MLflow over TLS", lambda d: _mlflow_arg(
+        d, "--uvicorn-opts", "--timeout-worker-healthcheck=60")),
+    "TLS key not from a Secret": ("MLflow over TLS", lambda d: _set(_mlflow(d), "volumes", [
+        {"name": "tls", "emptyDir": {}} if v["name"] == "tls" else v for v in _mlflow(d)["volumes"]])),
+    "entrypoint logs over http": ("MLflow over TLS", lambda d: _first(d, "RayJob")["spec"].update(
+        entrypoint=_first(d, "RayJob")["spec"]["entrypoint"].replace("https://mlflow", "http://mlflow"))),
+    "head does not verify MLflow": ("MLflow over TLS", lambda d: _set(_head(d)["containers"][0], "env", [
+        e for e in _head(d)["containers"][0]["env"] if e["name"] != "MLFLOW_TRACKING_SERVER_CERT_PATH"])),
+    "probe over HTTP": ("MLflow over TLS", lambda d: _mlflow(d)["containers"][0]["livenessProbe"]["httpGet"].pop("scheme")),
+    "wait-for-mlflow over http": ("MLflow over TLS", lambda d: _head(d)["initContainers"][0].update(
+        command=["sh", "-c", "until wget -q -O /dev/null http://mlflow:5000/health; do sleep 5; done"])),
+    "postgres by tag": ("images by digest", lambda d: _first(d, "StatefulSet")["spec"]["template"]["spec"]
+                        ["containers"][0].update(image="postgres:17")),
+    "submitter by tag": ("images by digest", lambda d: _first(d, "RayJob")["spec"]["submitterPodTemplate"]["spec"]
+                         ["containers"][0].update(image="registry.example.com/synaptune:0.1.0")),
+    "autoscaler image by tag": ("images by digest", lambda d: _first(d, "RayJob")["spec"]["rayClusterSpec"]
+                                ["autoscalerOptions"].update(image="rayproject/ray:2.60.0")),
+    "head killed after 30 s": ("preemption", lambda d: _head(d).pop("terminationGracePeriodSeconds")),
+    "no preStop hook": ("preemption", lambda d: _head(d)["containers"][0].pop("lifecycle")),
+    "preStop waits past the grace period": ("preemption", lambda d: _head(d)["containers"][0]["lifecycle"]["preStop"]
+                                            ["exec"]["command"].__setitem__(3, "300")),
+    "no --resume-if-possible": ("preemption", lambda d: _first(d, "RayJob")["spec"].update(
+        entrypoint=_first(d, "RayJob")["spec"]["entrypoint"].replace(" --resume-if-possible", ""))),
+    "no retry": ("preemption", lambda d: _first(d, "RayJob")["spec"].pop("backoffLimit")),
 }
 
 
