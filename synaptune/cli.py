@@ -8,17 +8,19 @@ Data goes to stdout, logs and progress to stderr. Bad input ends with one line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from synaptune import __version__
-from synaptune.exceptions import ConfigError, SynaptuneError
+from synaptune.exceptions import ConfigError, SynaptuneError, Terminated
+from synaptune.signals import EXIT_TERMINATED, restore_sigterm, stop_on_sigterm
 
 logger = logging.getLogger("synaptune")
 
@@ -155,6 +157,10 @@ def _add_run_parser(sub: Any) -> None:
     _add_benchmark_flags(p, only_given=True)
     _sweep_flags(p, "fixed_params", "seeds", helps={"fixed_params": "override a learner parameter",
                                                     "seeds": "seeds 0, 1, ..., each trained from scratch"})
+    _sweep_flags(p, "resume", "resume_if_possible",
+                 helps={"resume": "continue the newest stopped run of these settings in --experiment: only the "
+                                  "seeds it lacks are trained",
+                        "resume_if_possible": "continue such a run if there is one, else start it"})
     _run_flags(p, experiment="synaptune-run")
 
 
@@ -172,6 +178,10 @@ def _add_compare_parser(sub: Any) -> None:
                         "seeds": "seeds per entry and task order",
                         "task_orders": "class-to-task assignments (benchmark seeds S, S+1, ...), each with every "
                                        "seed"})
+    _sweep_flags(p, "resume", "resume_if_possible",
+                 helps={"resume": "continue the newest stopped comparison of these entries and settings in "
+                                  "--experiment: only the runs it lacks are trained",
+                        "resume_if_possible": "continue such a comparison if there is one, else start it"})
     p.add_argument("-o", "--output", help="folder for comparison.md, .json and .png "
                    "(default ./synaptune-compare/<parent run id>)")
     _run_flags(p, experiment="synaptune-compare")
@@ -247,12 +257,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _record_sweep_origin(args, cfg, summary)
     counts = summary.counts
     if summary.interrupted:
-        print(f"sweep `{summary.experiment}` interrupted after {summary.launched} of {summary.trials} "
+        stopped = "terminated (SIGTERM)" if summary.terminated else "interrupted"
+        print(f"sweep `{summary.experiment}` {stopped} after {summary.launched} of {summary.trials} "
               f"trials were launched: {counts['completed']} completed, {counts['pruned']} stopped early by ASHA, "
               f"{counts['failed']} failed, {counts['interrupted']} stopped mid-stream (their last finished task "
               f"is kept), {max(0, summary.launched - summary.recorded)} before their first task ended")
         print(f"continue it:  {_resume_command(args.argv)}")
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED
     more = [f"{counts[s]} {s}" for s in ("lost", "interrupted", "running") if counts.get(s)]
     print(f"sweep `{summary.experiment}`: {counts['completed']} completed, {counts['pruned']} stopped "
           f"early by ASHA, {counts['failed']} failed" + "".join(f", {m}" for m in more)
@@ -578,10 +589,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = resolve_params(target.bench_params, built)
     to_run = Preset(learner=target.learner, params=params_obj, benchmark=target.bench_name,
                     benchmark_params=target.bench_params, seeds=args.seeds, protocol=target.protocol)
-    # Every seed trains on each task the protocol reports on.
-    with _Progress(total=args.seeds * target.protocol.reporting_stream(built).n_tasks) as progress:
-        result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update, stream=built)
-    tags = {"learner": target.learner, "benchmark": target.bench_name, "reported_tasks": result.reported_tasks}
+    results_store = store.SweepStore(uri)
+    run_id, done = _test_run(args, target, results_store, params_obj, resolved, threads)
+    # Each seed is logged as it finishes; a stopped or failed run keeps those and is closed, never left RUNNING.
+    with _closed_on_error(lambda status, reason: results_store.finish_test_run(run_id, status=status,
+                                                                                reason=reason)):
+        # Every seed still to run trains on each task the protocol reports on.
+        with _Progress(total=(args.seeds - len(done)) * target.protocol.reporting_stream(built).n_tasks) as progress:
+            result = run_preset(to_run, seeds=args.seeds, device=args.device, on_task=progress.update, stream=built,
+                                on_seed=lambda seed, r: results_store.log_test_seed(run_id, seed, r), done=done)
+        results_store.finish_test_run(run_id, metrics=result.metrics, matrix=result.matrix,
+                                      tags={"reported_tasks": result.reported_tasks})
+    _print_run(args, target, result, run_id, uri)
+    return EXIT_OK
+
+
+def _test_run(args: argparse.Namespace, target: _RunTarget, results_store: Any, params_obj: Any, resolved: Any,
+              threads: int) -> tuple[str, dict[int, dict[str, Any]]]:
+    """The MLflow run of ``synaptune run``, before anything trains: a stopped one of the same settings reopened
+    (``--resume``, ``--resume-if-possible``) with the seeds it finished, else a new one (RUNNING) with none."""
+    from synaptune.hpo import store
+
+    tags = {"learner": target.learner, "benchmark": target.bench_name}
     if target.preset is not None:
         tags["preset"] = str(args.preset)
         tags.update({f"source.{k}": str(v) for k, v in target.preset.provenance.items()
@@ -590,13 +619,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags.update({"other_stream": "true", "preset_tuned_on": target.tuned_elsewhere})
     # A readable name in the MLflow UI: `split-digits/ewc seeds 0-4`, `ewc seeds 0`.
     label = _preset_label(args.preset) if target.preset is not None else target.learner
-    run_id = store.SweepStore(uri).log_test_run(args.experiment, params={
-        **store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": target.learner,
-        "benchmark": target.bench_name, "seeds": args.seeds, "threads": result.threads,
-        **target.protocol.as_params(), **store.flat("benchmark/", dataclasses.asdict(resolved))},
-        metrics=result.metrics, tags=tags, matrix=result.matrix, name=store.seeds_run_name([label], args.seeds))
-    _print_run(args, target, result, run_id, uri)
-    return EXIT_OK
+    params = {**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(params_obj)), "learner": target.learner,
+              "benchmark": target.bench_name, "seeds": args.seeds, "threads": threads,
+              **target.protocol.as_params(), **store.flat("benchmark/", dataclasses.asdict(resolved))}
+    key = store.settings_key({"label": label, "params": params})
+    if args.resume or args.resume_if_possible:
+        run_id = results_store.reopen_stopped(args.experiment, "run", key)
+        if run_id is not None:
+            done = results_store.test_seeds(run_id)
+            logger.info("resuming run %s: %d of %d seeds finished before and are kept; training the other %d",
+                        run_id, len(done), args.seeds, args.seeds - len(done))
+            return run_id, done
+        if args.resume:
+            raise ConfigError(f"nothing to resume: experiment `{args.experiment}` holds no stopped run of "
+                              f"{label} with these settings (parameters, stream, seeds, protocol, threads); run "
+                              "without --resume to start it.")
+    return results_store.start_test_run(args.experiment, params=params, tags={**tags, store.RESUME_KEY: key},
+                                        name=store.seeds_run_name([label], args.seeds)), {}
+
+
+@contextlib.contextmanager
+def _closed_on_error(close: Any) -> Iterator[None]:
+    """Ends a run opened before the block if the block does not finish: ``close(status, reason)`` with KILLED
+    and ``terminated`` (SIGTERM) or ``interrupted`` (Ctrl-C), or FAILED and the error's first line; re-raises."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        close("KILLED", "terminated" if isinstance(e, Terminated) else "interrupted")
+        raise
+    except BaseException as e:
+        close("FAILED", " ".join(str(e).split())[:500] or type(e).__name__)
+        raise
 
 
 def _preset_label(text: str) -> str:
@@ -748,20 +801,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     plan = _compare_plan(args)
     results_store = store.SweepStore(plan.uri)
-    # Ctrl-C is held back while the parent run is created, then lands inside the try: a parent that exists
-    # is always closed (KILLED, FAILED or FINISHED), never left RUNNING.
+    # Ctrl-C and SIGTERM are held back while the parent run is created or reopened, then land inside the
+    # try: a parent that exists is always closed (KILLED, FAILED or FINISHED), never left RUNNING.
+    stops = {signal.SIGINT, signal.SIGTERM}
     held = hasattr(signal, "pthread_sigmask")
     if held:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    name = store.seeds_run_name([e.label for e in plan.entries], args.seeds, task_orders=args.task_orders)
-    parent_id = results_store.start_comparison(args.experiment, params=plan.params, name=name,
-                                               tags={"benchmark": plan.bench_name})
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        parent_id, done = _comparison_parent(args, plan, results_store)
+    except BaseException:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        raise
     try:
         if held:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        rows, files, out, title = _run_comparison(args, plan, results_store, parent_id)
-    except KeyboardInterrupt:
-        results_store.finish_comparison(parent_id, status="KILLED", reason="interrupted (Ctrl-C)")
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        rows, files, out, title = _run_comparison(args, plan, results_store, parent_id, done)
+    except KeyboardInterrupt as e:
+        results_store.finish_comparison(parent_id, status="KILLED", reason="terminated (SIGTERM)"
+                                        if isinstance(e, Terminated) else "interrupted (Ctrl-C)")
         raise
     except BaseException as e:
         results_store.finish_comparison(parent_id, status="FAILED", reason=" ".join(str(e).split())[:500])
@@ -797,6 +855,7 @@ class _ComparePlan:
     scenario: str  # the stream's: class-il, task-il or domain-il
     uri: str
     params: dict[str, Any]  # the parent run's MLflow params
+    key: str  # what --resume matches: a digest of the params and every entry's learner, parameters and source
 
 
 def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
@@ -839,34 +898,57 @@ def _compare_plan(args: argparse.Namespace) -> _ComparePlan:
               **store.flat("benchmark/", dataclasses.asdict(resolve_params(bench_params, stream)))}
     return _ComparePlan(entries=entries, protocol=protocol, bench_name=bench_name, bench_params=bench_params,
                         elsewhere=elsewhere, tasks=protocol.reporting_stream(stream).n_tasks,
-                        scenario=stream.scenario, uri=uri,
-                        params=params)
+                        scenario=stream.scenario, uri=uri, params=params,
+                        key=compare.comparison_key(params, entries))
 
 
-def _run_comparison(args: argparse.Namespace, plan: _ComparePlan, results_store: Any,
-                    parent_id: str) -> tuple[list[Any], dict[str, Path], Path, str]:
-    """Trains every entry, logs a nested run per entry and seed, writes the table and figure."""
+def _comparison_parent(args: argparse.Namespace, plan: _ComparePlan,
+                       results_store: Any) -> tuple[str, dict[tuple[str, int, int], dict[str, Any]]]:
+    """The comparison's parent run: a stopped one reopened (``--resume``, ``--resume-if-possible``) with the
+    runs it finished, else a new one with none."""
+    from synaptune.hpo import store
+
+    if args.resume or args.resume_if_possible:
+        parent_id = results_store.reopen_stopped(args.experiment, "compare", plan.key)
+        if parent_id is not None:
+            done = results_store.comparison_runs(parent_id)
+            total = len(plan.entries) * args.seeds * args.task_orders
+            logger.info("resuming comparison run %s: %d of %d runs finished before and are kept; training the "
+                        "other %d", parent_id, len(done), total, total - len(done))
+            return parent_id, done
+        if args.resume:
+            raise ConfigError(f"nothing to resume: experiment `{args.experiment}` at {plan.uri} holds no stopped "
+                              "comparison of these entries with these settings (stream, seeds, task orders, "
+                              "protocol, threads); run without --resume to start it.")
+    name = store.seeds_run_name([e.label for e in plan.entries], args.seeds, task_orders=args.task_orders)
+    return results_store.start_comparison(args.experiment, params=plan.params, name=name, tags={
+        "benchmark": plan.bench_name, store.RESUME_KEY: plan.key}), {}
+
+
+def _run_comparison(args: argparse.Namespace, plan: _ComparePlan, results_store: Any, parent_id: str,
+                    done: dict[tuple[str, int, int], dict[str, Any]]) -> tuple[list[Any], dict[str, Path], Path, str]:
+    """Trains every entry (but the runs ``done`` before), logs a nested run per entry and seed as soon as it
+    has finished, writes the table and figure."""
     from synaptune.hpo import compare, store
 
-    runs = args.seeds * args.task_orders
-    with _Progress(total=len(plan.entries) * runs * plan.tasks) as progress:
+    def log(entry: Any, run: dict[str, Any]) -> None:
+        other = plan.elsewhere.get(entry.label)
+        results_store.log_comparison_run(
+            args.experiment, parent_id, name=f"{entry.label} seed {run['seed']}"
+            + (f" order {run['order']}" if args.task_orders > 1 else ""),
+            params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(entry.params)),
+                    "learner": entry.learner, "entry": entry.label, "source": entry.source,
+                    "seed": run["seed"], "task_order": run["order"], "benchmark": plan.bench_name},
+            metrics={m: run[m] for m in compare.RUN_METRICS},
+            acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
+            tags={"entry": entry.label, **({"other_stream": "true", "preset_tuned_on": other} if other else {})})
+
+    to_train = len(plan.entries) * args.seeds * args.task_orders - len(done)
+    with _Progress(total=to_train * plan.tasks) as progress:
         results = compare.run_comparison(
             plan.entries, plan.bench_name, plan.bench_params, protocol=plan.protocol, seeds=args.seeds,
-            task_orders=args.task_orders, device=args.device,
-            on_task=lambda label, run, done: progress.update(run, done, label=label))
-    for r in results:
-        other = plan.elsewhere.get(r.entry.label)
-        for run in r.runs:
-            results_store.log_comparison_run(
-                args.experiment, parent_id, name=f"{r.entry.label} seed {run['seed']}"
-                + (f" order {run['order']}" if args.task_orders > 1 else ""),
-                params={**store.flat(store.LEARNER_PREFIX, dataclasses.asdict(r.entry.params)),
-                        "learner": r.entry.learner, "entry": r.entry.label, "source": r.entry.source,
-                        "seed": run["seed"], "task_order": run["order"], "benchmark": plan.bench_name},
-                metrics={m: run[m] for m in compare.RUN_METRICS},
-                acc_seen=compare.acc_seen(run["matrix"]), matrix=run["matrix"],
-                tags={"entry": r.entry.label,
-                      **({"other_stream": "true", "preset_tuned_on": other} if other else {})})
+            task_orders=args.task_orders, device=args.device, on_run=log, done=done,
+            on_task=lambda label, run, tasks: progress.update(run, tasks, label=label))
     rows = compare.table_rows(results)
     out = Path(args.output or Path("synaptune-compare") / parent_id)
     title = (f"{plan.bench_name} ({plan.scenario}), {plan.tasks} tasks, protocol {plan.protocol}, {args.seeds} seed(s) x "
@@ -886,6 +968,16 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def check_experiment_name(args: argparse.Namespace) -> None:
+    """Refuse an empty or blank ``--experiment`` (MLflow would fail on it, or no sweep has that name)."""
+    name = getattr(args, "experiment", None)
+    if name is None or name.strip():
+        return
+    fix = ("a sweep's name, as `synaptune sweep` printed it" if args.command in ("best", "export", "report")
+           else f"a name for the MLflow experiment of the results, or leave --experiment out for synaptune-{args.command}")
+    raise ConfigError(f"--experiment {name!r} is {'blank' if name else 'empty'}: give {fix}.")
+
+
 HANDLERS = {"compare": cmd_compare, "presets": cmd_presets, "list": cmd_list, "space": cmd_space, "sweep": cmd_sweep, "best": cmd_best,
             "export": cmd_export, "run": cmd_run, "env": cmd_env, "report": cmd_report,
             "doctor": cmd_doctor}
@@ -902,7 +994,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # MLflow sets its own logger's level when it is first imported (later, lazily),
     # undoing the line above unless told through its environment variable.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", logging.getLevelName(max(level, logging.WARNING)))
+    previous_sigterm = stop_on_sigterm()  # SIGTERM (a cluster's stop) ends a command as Ctrl-C does
     try:
+        check_experiment_name(args)
         return HANDLERS[args.command](args)
     except SynaptuneError as e:
         if args.debug:
@@ -911,13 +1005,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
         print(f"synaptune: error: {message}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
         what = {"sweep": "; continue the sweep with the same command and --resume",
-                "run": "; nothing was logged to MLflow",
-                "compare": "; its MLflow parent run is marked KILLED (runs are logged when all have trained)",
+                "run": "; its MLflow run is marked KILLED and keeps the seeds that finished",
+                "compare": "; its MLflow parent run is marked KILLED and keeps the runs that finished: the same "
+                           "command with --resume runs only the rest",
                 }.get(args.command, "")
-        print(f"synaptune: interrupted{what}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"synaptune: {'terminated (SIGTERM)' if terminated else 'interrupted'}{what}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        restore_sigterm(previous_sigterm)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,13 @@ class SweepFailedError(SynaptuneError, RuntimeError):
     """
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: a stop like Ctrl-C, sent by a cluster before it kills the process.
+
+    Kubernetes (an eviction, a deleted pod), SLURM (the time limit) and a reclaimed spot node
+    send SIGTERM, then SIGKILL after a grace period (GKE about 30 s, AWS up to 120 s).
+    A ``KeyboardInterrupt`` so that every path that closes its runs on Ctrl-C closes them on
+    SIGTERM too; the CLI exits with 143 (128 + SIGTERM) instead of 130.
+    """

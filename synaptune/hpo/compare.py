@@ -60,25 +60,35 @@ class Entry:
     source: str = "defaults"
 
 
+#: The forms of a ``compare`` entry, for messages.
+ENTRY_FORMS = ("a preset file (PATH.yaml), a shipped preset (BENCHMARK/LEARNER, see `synaptune presets`), a "
+               "learner with its defaults (naive) or a learner with overrides (naive:lr=0.05,epochs=2)")
+
+
 def parse_entry(text: str) -> Entry:
     """An :class:`Entry` from the command line: a preset file or shipped name, else ``LEARNER[:k=v,k=v]``.
 
     Raises:
-        ConfigError: not a preset, not a learner, or an override its Params refuses.
+        ConfigError: not a preset, not a learner, an empty override (``naive:``, ``naive:lr=0.1,``), or an
+            override its Params refuses.
     """
     if text in shipped_presets() or Path(text).expanduser().exists() or text.endswith((".yaml", ".yml")):
         path = preset_path(text)
         preset = load_preset(path)
         label = text if text in shipped_presets() else Path(text).stem
         return Entry(label, preset.learner, preset.params, preset=preset, source=str(path))
-    learner, _, overrides = text.partition(":")
+    learner, colon, overrides = text.partition(":")
     try:
         LEARNERS.get(learner)
     except ConfigError as e:
         raise ConfigError(f"entry {text!r} is no preset file, no shipped preset (see `synaptune presets`) and "
                           f"no learner: {e}") from None
+    items = [part.strip() for part in overrides.split(",")] if colon else []
+    if not all(items):
+        where = "nothing after ':'" if not overrides.strip() else "an empty override (a comma at an end or two in a row)"
+        raise ConfigError(f"entry {text!r} has {where}; an entry is {ENTRY_FORMS}.")
     values: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in overrides.split(","))):
+    for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise ConfigError(f"entry {text!r}: overrides are NAME=VALUE separated by commas "
@@ -134,6 +144,15 @@ def common_protocol(entries: Sequence[Entry]) -> Protocol:
     return next(iter(protocols.values()), Protocol())
 
 
+def comparison_key(params: dict[str, Any], entries: Sequence[Entry]) -> str:
+    """What ``compare --resume`` matches a stopped comparison by: a digest of its parent run's ``params``
+    (stream, seeds, task orders, protocol, threads) and every entry's label, learner, parameters and source."""
+    from synaptune.hpo.mlflow_layout import settings_key
+
+    return settings_key({"params": params, "entries": [[e.label, e.learner, e.source, dataclasses.asdict(e.params)]
+                                                       for e in entries]})
+
+
 @dataclass
 class EntryResult:
     """An entry's runs: one dict per (task order, seed) with :data:`RUN_METRICS`, ``matrix`` (T x T
@@ -148,7 +167,9 @@ class EntryResult:
 
 def run_comparison(entries: Sequence[Entry], benchmark: str, bench_params: BenchmarkParams, *,
                    protocol: Protocol, seeds: int, task_orders: int = 1, device: str = "cpu",
-                   on_task: Callable[[str, int, int], None] | None = None) -> list[EntryResult]:
+                   on_task: Callable[[str, int, int], None] | None = None,
+                   on_run: Callable[[Entry, dict[str, Any]], None] | None = None,
+                   done: dict[tuple[str, int, int], dict[str, Any]] | None = None) -> list[EntryResult]:
     """Train and test every entry on ``benchmark`` for every task order and seed.
 
     Args:
@@ -157,10 +178,15 @@ def run_comparison(entries: Sequence[Entry], benchmark: str, bench_params: Bench
         protocol: which tasks are reported (see :func:`synaptune.hpo.evaluate.run_preset`).
         seeds: seeds 0..seeds-1 per task order.
         on_task: called as ``on_task(label, run_index, tasks_done)`` after each task (progress).
+        on_run: called as ``on_run(entry, run)`` as soon as a run (one task order and seed) has finished,
+            with the dict :attr:`EntryResult.runs` holds for it (the CLI logs it at once).
+        done: runs finished before (``compare --resume``), by ``(label, order, seed)``: taken as they
+            are, not trained again.
 
     Raises:
         DivergedError: a run went non-finite (its numbers are no answer).
     """
+    done = done or {}
     results = []
     for entry in entries:
         result = EntryResult(entry)
@@ -168,12 +194,14 @@ def run_comparison(entries: Sequence[Entry], benchmark: str, bench_params: Bench
             params = dataclasses.replace(bench_params, seed=bench_params.seed + order)
             preset = Preset(learner=entry.learner, params=entry.params, benchmark=benchmark,
                             benchmark_params=params, seeds=seeds, protocol=protocol)
-            done = len(result.runs)
-            out = run_preset(preset, seeds=seeds, device=device,
+            before = {seed: run for (label, o, seed), run in done.items() if label == entry.label and o == order}
+            first = len(result.runs)
+            out = run_preset(preset, seeds=seeds, device=device, done=before,
                              on_task=None if on_task is None else
-                             lambda i, t, e=entry, d=done: on_task(e.label, d + i, t))
-            for seed, run in enumerate(out.per_seed):
-                result.runs.append({**run, "order": order, "seed": seed})
+                             lambda i, t, e=entry, d=first: on_task(e.label, d + i, t),
+                             on_seed=None if on_run is None else
+                             lambda seed, run, e=entry, o=order: on_run(e, {**run, "order": o, "seed": seed}))
+            result.runs += [{**run, "order": order, "seed": seed} for seed, run in enumerate(out.per_seed)]
         results.append(result)
     return results
 

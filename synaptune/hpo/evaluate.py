@@ -44,7 +44,9 @@ class PresetResult:
 
 
 def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
-               on_task: Callable[[int, int], None] | None = None, stream: Stream | None = None) -> PresetResult:
+               on_task: Callable[[int, int], None] | None = None, stream: Stream | None = None,
+               on_seed: Callable[[int, dict[str, Any]], None] | None = None,
+               done: dict[int, dict[str, Any]] | None = None) -> PresetResult:
     """Train on train+val of every reported task, in order, and evaluate on test.
 
     The reported tasks are the whole stream ``preset.benchmark``, except under
@@ -59,6 +61,11 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
             (the CLI's progress bar).
         stream: the stream of ``preset.benchmark`` and ``preset.benchmark_params`` where the caller
             has built it already (``synaptune run`` builds it to check the data first); else built here.
+        on_seed: called as ``on_seed(seed_index, result)`` when a seed has finished, with the dict
+            :attr:`PresetResult.per_seed` will hold for it (the CLI logs it at once, so a stopped run
+            keeps the seeds that finished).
+        done: seeds that finished before (``--resume``), by seed, as :attr:`PresetResult.per_seed`
+            holds them: not trained again, and part of the result.
 
     Raises:
         DivergedError: a seed's run went non-finite (see :meth:`TrialRun.diverged`).
@@ -69,27 +76,40 @@ def run_preset(preset: Preset, *, seeds: int, device: str = "cpu",
     stream = preset.protocol.reporting_stream(built).to(device)
     full_tasks = stream.n_tasks + (preset.protocol.n if preset.protocol.kind == "validation-tasks" else 0)
     first = full_tasks - stream.n_tasks
-    per_seed, matrices = [], []
+    per_seed = []
     for i in range(seeds):
-        run = TrialRun(preset.learner, preset.params, stream, seeds=(i,), device=device,
-                       train_split="trainval", eval_split="test")
-        while not run.finished:
-            result = run.step()
-            if "diverged" in result:
-                # Later tasks cannot repair a broken model, and its numbers are no answer.
-                raise DivergedError(
-                    f"seed {i} diverged at task {first + run.tasks_done - 1} of {preset.benchmark}: "
-                    f"{result['diverged_reason']}; lower the learning rate (lr, or momentum) and run again.")
-            if on_task is not None:
-                on_task(i, run.tasks_done)
-        per_seed.append({**{k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")},
-                         "train_seconds": run.train_seconds, "state_bytes": result["state_bytes"],
-                         "matrix": _json_matrix(run.matrices[0])})
-        matrices.append(run.matrices[0])
+        if done and i in done:
+            per_seed.append(done[i])
+            continue
+        per_seed.append(_test_seed(preset, stream, i, device=device, first_task=first, on_task=on_task))
+        if on_seed is not None:
+            on_seed(i, per_seed[-1])
+    matrices = [np.array([[np.nan if v is None else v for v in row] for row in r["matrix"]], dtype=np.float64)
+                for r in per_seed]
     metrics = summarize_runs(matrices, "test")
     return PresetResult(metrics=metrics, matrix=_json_matrix(np.mean(matrices, axis=0)), per_seed=per_seed,
                         reported_tasks=f"{first}-{full_tasks - 1}", params=dataclasses.asdict(preset.params),
                         threads=torch.get_num_threads())
+
+
+def _test_seed(preset: Preset, stream: Stream, seed: int, *, device: str, first_task: int,
+               on_task: Callable[[int, int], None] | None) -> dict[str, Any]:
+    """One seed trained on train+val of every task of ``stream`` and tested on test after each: its
+    ``test/acc``, ``test/bwt``, ``test/forgetting``, ``train_seconds``, ``state_bytes`` and ``matrix``."""
+    run = TrialRun(preset.learner, preset.params, stream, seeds=(seed,), device=device,
+                   train_split="trainval", eval_split="test")
+    while not run.finished:
+        result = run.step()
+        if "diverged" in result:
+            # Later tasks cannot repair a broken model, and its numbers are no answer.
+            raise DivergedError(
+                f"seed {seed} diverged at task {first_task + run.tasks_done - 1} of {preset.benchmark}: "
+                f"{result['diverged_reason']}; lower the learning rate (lr, or momentum) and run again.")
+        if on_task is not None:
+            on_task(seed, run.tasks_done)
+    return {**{k: result[k] for k in ("test/acc", "test/bwt", "test/forgetting")},
+            "train_seconds": run.train_seconds, "state_bytes": result["state_bytes"],
+            "matrix": _json_matrix(run.matrices[0])}
 
 
 def _json_matrix(R: np.ndarray) -> list[list[float | None]]:

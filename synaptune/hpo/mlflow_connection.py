@@ -30,6 +30,8 @@ MLFLOW_DEFAULTS = {
     # stored in the order they were queued (its status after its metrics) and a SQLite file is
     # never written by several threads at once.
     "MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE": "1",
+    # A progress bar per artifact read back (compare --resume reads one per finished run) is noise.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 #: Connections kept open per process; opening another closes the oldest (after its queue is stored).
 MAX_OPEN_CONNECTIONS = 8

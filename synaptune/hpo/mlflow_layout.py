@@ -54,6 +54,9 @@ COMMAND, MACHINE, COMMIT = "synaptune.command", "synaptune.machine", "synaptune.
 TRIALS_ASKED = "synaptune.trials"
 #: Prefix of the learner's Params fields among a trial run's params.
 LEARNER_PREFIX = "learner/"
+#: Tag of a ``run``'s run and a comparison's parent run: a digest of what it runs (:func:`settings_key`);
+#: ``run --resume`` / ``compare --resume`` continue the newest unfinished one with the same digest.
+RESUME_KEY = "synaptune.resume_key"
 #: Tags of a ``synaptune run`` result: the sweep and the trial run its preset was exported from.
 SOURCE_EXPERIMENT, SOURCE_RUN_ID = "source.experiment", "source.run_id"
 
@@ -113,3 +116,12 @@ def seeds_run_name(labels: list[str] | tuple[str, ...], seeds: int, *, task_orde
     shown = list(labels[:4]) + ([f"{len(labels) - 4} more"] if len(labels) > 4 else [])
     name = f"{' vs '.join(shown)} {seeds_text(seeds)}"
     return name + (f", {task_orders} task orders" if task_orders > 1 else "")
+
+
+def settings_key(settings: Any) -> str:
+    """A digest of ``settings`` (JSON-able; values compared as text) that names what a run computes, for
+    :data:`RESUME_KEY`: equal settings, equal key."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]

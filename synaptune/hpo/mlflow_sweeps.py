@@ -25,8 +25,9 @@ from typing import Any
 from synaptune._registry import did_you_mean
 from synaptune.exceptions import ConfigError
 from synaptune.hpo.mlflow_connection import MlflowConnection, open_connection
-from synaptune.hpo.mlflow_layout import (COMMAND, COMMIT, ERROR, MACHINE, ROLE, SOURCE_EXPERIMENT, SOURCE_RUN_ID,
-                                         STATUS, SWEEP_PATH, record_from_run, sweep_from_run)
+from synaptune.hpo.mlflow_layout import (COMMAND, COMMIT, ERROR, MACHINE, REASON, RESUME_KEY, ROLE,
+                                         SOURCE_EXPERIMENT, SOURCE_RUN_ID, STATUS, SWEEP_PATH, record_from_run,
+                                         sweep_from_run)
 from synaptune.hpo.mlflow_trial_logger import TrialLogger
 from synaptune.hpo.records import PresetTestRun, SweepRun, TrialRecord, TrialStatus, metric_direction, pareto_front, rank
 
@@ -116,8 +117,9 @@ class SweepStore:
         return str(run.info.run_id)
 
     def finish_sweep(self, parent_id: str, best: TrialRecord | None, counts: dict[str, int],
-                     status: str = "FINISHED") -> None:
-        """Counts per status, the best trial (tag and ``best/objective``), and the parent's end."""
+                     status: str = "FINISHED", reason: str | None = None) -> None:
+        """Counts per status, the best trial (tag and ``best/objective``), and the parent's end
+        (``reason``, e.g. ``terminated``, tagged ``synaptune.reason`` on a stopped sweep)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -128,6 +130,8 @@ class SweepStore:
                         if best.value(m) is not None]
         self._client.log_batch(parent_id, metrics=metrics)
         self._client.set_tag(parent_id, STATUS, TrialStatus.INTERRUPTED.value if status == "KILLED" else "finished")
+        if reason:
+            self._client.set_tag(parent_id, REASON, reason)
         self._client.set_terminated(parent_id, status)
 
     def record_sweep_origin(self, parent_id: str, *, command: str, machine: str, commit: str) -> None:
@@ -278,21 +282,57 @@ class SweepStore:
 
     # ---- synaptune run
 
-    def log_test_run(self, experiment: str, *, params: dict[str, Any], metrics: dict[str, float],
-                     tags: dict[str, str], matrix: list[list[float | None]], name: str | None = None) -> str:
-        """Log one ``synaptune run`` result as its own run (tag ``synaptune.role=run``), named ``name``
-        (:func:`~synaptune.hpo.mlflow_layout.seeds_run_name`; MLflow picks a random one if None); returns its id."""
-        exp_id = self.experiment_id(experiment, create=True)
-        run = self._client.create_run(exp_id, run_name=name, tags={ROLE: "run", **tags})
-        from mlflow.entities import Metric, Param
+    def start_test_run(self, experiment: str, *, params: dict[str, Any], tags: dict[str, str],
+                       name: str | None = None) -> str:
+        """The run of one ``synaptune run`` (tag ``synaptune.role=run``), RUNNING, named ``name``
+        (:func:`~synaptune.hpo.mlflow_layout.seeds_run_name`; MLflow picks a random one if None); its id.
+
+        Each seed is logged by :meth:`log_test_seed` as it finishes; :meth:`finish_test_run` ends it.
+        """
+        from mlflow.entities import Param
+
+        run = self._client.create_run(self.experiment_id(experiment, create=True), run_name=name,
+                                      tags={ROLE: "run", **tags})
+        self._client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return str(run.info.run_id)
+
+    def log_test_seed(self, run_id: str, seed: int, result: dict[str, Any]) -> None:
+        """One finished seed of a ``synaptune run``: its numbers as ``seed/<metric>`` at step ``seed``,
+        ``seeds_done``, and its accuracy matrix as ``seeds/seed-<seed>.json`` (kept if the run is stopped)."""
+        from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                               params=[Param(k, str(v)) for k, v in params.items()])
-        self._client.log_text(run.info.run_id, json.dumps({"split": "test", "R": matrix}, indent=1),
-                              "accuracy_matrix.json")
-        self._client.set_terminated(run.info.run_id, "FINISHED")
-        return str(run.info.run_id)
+        metrics = [Metric(f"seed/{k}", float(v), now, seed) for k, v in result.items() if k != "matrix"]
+        self._client.log_batch(run_id, metrics=[*metrics, Metric("seeds_done", seed + 1, now, seed)])
+        self._client.log_text(run_id, json.dumps({"split": "test", "seed": seed, "result": result}, indent=1),
+                              f"seeds/seed-{seed}.json")
+
+    def test_seeds(self, run_id: str) -> dict[int, dict[str, Any]]:
+        """The seeds a ``synaptune run`` logged with :meth:`log_test_seed`, by seed: what it was given."""
+        found = {}
+        for item in self._client.list_artifacts(run_id, "seeds"):
+            text = self.read_artifact(run_id, item.path)
+            if text is not None:
+                doc = json.loads(text)
+                found[int(doc["seed"])] = doc["result"]
+        return found
+
+    def finish_test_run(self, run_id: str, *, metrics: dict[str, float] | None = None,
+                        matrix: list[list[float | None]] | None = None, status: str = "FINISHED",
+                        reason: str | None = None, tags: dict[str, str] | None = None) -> None:
+        """End a ``synaptune run``: its summary ``metrics`` and mean ``matrix`` when every seed finished
+        (FINISHED), or KILLED / FAILED with ``reason`` (tag ``synaptune.reason``) and the seeds it logged."""
+        from mlflow.entities import Metric
+
+        if metrics:
+            now = int(time.time() * 1000)
+            self._client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        if matrix is not None:
+            self._client.log_text(run_id, json.dumps({"split": "test", "R": matrix}, indent=1),
+                                  "accuracy_matrix.json")
+        for key, value in {**(tags or {}), **({REASON: reason} if reason else {})}.items():
+            self._client.set_tag(run_id, key, value)
+        self._client.set_terminated(run_id, status)
 
     def test_runs_of(self, experiment: str) -> list[PresetTestRun]:
         """``synaptune run`` results of presets exported from sweep ``experiment``, in every experiment of
@@ -300,7 +340,8 @@ class SweepStore:
         if "'" in experiment:  # sweep names are plain (check_sweep_name); nothing could match
             return []
         names = {e.experiment_id: e.name for e in self._client.search_experiments()}
-        where = f"tags.`{ROLE}` = 'run' and tags.`{SOURCE_EXPERIMENT}` = '{experiment}'"
+        where = (f"tags.`{ROLE}` = 'run' and tags.`{SOURCE_EXPERIMENT}` = '{experiment}' "
+                 "and attributes.status = 'FINISHED'")  # a stopped run has some seeds, not the result
         runs = [run for exp_id in names for run in self.search(exp_id, where)]
         runs.sort(key=lambda r: -r.info.start_time)
         return [PresetTestRun(run_id=r.info.run_id, experiment=names[r.info.experiment_id],
@@ -340,6 +381,45 @@ class SweepStore:
                               "accuracy_matrix.json")
         self._client.set_terminated(run.info.run_id, "FINISHED")
         return str(run.info.run_id)
+
+    def reopen_stopped(self, experiment: str, role: str, key: str) -> str | None:
+        """The newest run of ``experiment`` with role ``role`` (``run``, ``compare``) and resume key ``key``
+        (tag ``synaptune.resume_key``) that did not finish (KILLED, FAILED, or RUNNING: its process was
+        killed), reopened RUNNING without its old reason; its id, or None."""
+        exp = self._client.get_experiment_by_name(experiment)
+        if exp is None:
+            return None
+        where = (f"tags.`{ROLE}` = '{role}' and tags.`{RESUME_KEY}` = '{key}' "
+                 "and attributes.status != 'FINISHED'")
+        found = self._client.search_runs([exp.experiment_id], filter_string=where,
+                                         order_by=["attributes.start_time DESC"], max_results=1)
+        if not found:
+            return None
+        run_id = str(found[0].info.run_id)
+        self._client.update_run(run_id, status="RUNNING")
+        for tag in (ERROR, REASON):
+            if tag in found[0].data.tags:
+                self._client.delete_tag(run_id, tag)
+        return run_id
+
+    def comparison_runs(self, parent_id: str) -> dict[tuple[str, int, int], dict[str, Any]]:
+        """The finished runs of a comparison by ``(entry, task order, seed)``: their metrics and ``matrix``.
+
+        A run that was stopped while it was being logged holds no whole result: it is deleted, so that
+        the run trained again in its place is the only one.
+        """
+        parent = self._client.get_run(parent_id)
+        where = f"tags.`mlflow.parentRunId` = '{parent_id}' and tags.`{ROLE}` = 'compare-run'"
+        found: dict[tuple[str, int, int], dict[str, Any]] = {}
+        for run in self.search(parent.info.experiment_id, where):
+            matrix = self.read_artifact(run.info.run_id, "accuracy_matrix.json")
+            key = (run.data.params.get("entry", ""), int(run.data.params.get("task_order", 0)),
+                   int(run.data.params.get("seed", 0)))
+            if run.info.status != "FINISHED" or matrix is None or key in found:
+                self._client.delete_run(run.info.run_id)
+                continue
+            found[key] = {**run.data.metrics, "matrix": json.loads(matrix)["R"], "order": key[1], "seed": key[2]}
+        return found
 
     def finish_comparison(self, parent_id: str, *, status: str = "FINISHED", reason: str | None = None) -> None:
         """End a comparison's parent run (FINISHED, FAILED or KILLED, with the reason as a tag)."""

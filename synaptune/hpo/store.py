@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from synaptune.hpo.mlflow_connection import (DEFAULT_TRACKING_URI, MLFLOW_DEFAULTS, check_tracking_uri,
                                              require_existing_store, resolve_tracking_uri, wait_for_logging)
-from synaptune.hpo.mlflow_layout import (ERROR, LEARNER_PREFIX, LOGGED_METRICS, REASON, ROLE, STATUS, SWEEP_PATH,
-                                         TRIAL_ID, TRIAL_NUMBER, flat, record_from_run, seeds_run_name)
+from synaptune.hpo.mlflow_layout import (ERROR, LEARNER_PREFIX, LOGGED_METRICS, REASON, RESUME_KEY, ROLE, STATUS,
+                                         SWEEP_PATH, TRIAL_ID, TRIAL_NUMBER, flat, record_from_run, seeds_run_name,
+                                         settings_key)
 from synaptune.hpo.mlflow_sweeps import PAGE_SIZE, SweepStore
 from synaptune.hpo.mlflow_trial_logger import TrialLogger
 from synaptune.hpo.records import (DIRECTIONS, PresetTestRun, TrialRecord, TrialStatus, difference_within_noise,
@@ -32,7 +33,8 @@ from synaptune.hpo.records import (DIRECTIONS, PresetTestRun, TrialRecord, Trial
                                    parse_metric, rank, split_metric, within_noise)
 
 __all__ = [
-    "DEFAULT_TRACKING_URI", "DIRECTIONS", "MLFLOW_DEFAULTS", "ERROR", "LEARNER_PREFIX", "LOGGED_METRICS", "PAGE_SIZE", "REASON",
+    "DEFAULT_TRACKING_URI", "DIRECTIONS", "MLFLOW_DEFAULTS", "ERROR", "LEARNER_PREFIX", "LOGGED_METRICS", "PAGE_SIZE",
+    "REASON", "RESUME_KEY", "settings_key",
     "ROLE", "STATUS", "SWEEP_PATH", "TRIAL_ID", "TRIAL_NUMBER", "PresetTestRun", "SweepStore", "TrialLogger",
     "TrialRecord", "TrialStatus", "check_tracking_uri", "difference_within_noise", "dominates", "flat",
     "is_complete", "metric_direction", "noise_of_difference", "pareto_front", "parse_metric", "rank",
