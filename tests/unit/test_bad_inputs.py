@@ -504,9 +504,15 @@ class FakeStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
 
-    def log_test_run(self, experiment: str, **kw: object) -> str:
+    def start_test_run(self, experiment: str, **kw: object) -> str:
         FakeStore.logged.append({"experiment": experiment, **kw})
         return "fake-run"
+
+    def log_test_seed(self, run_id: str, seed: int, result: dict) -> None:
+        FakeStore.logged[-1].setdefault("seeds", []).append(seed)
+
+    def finish_test_run(self, run_id: str, **kw: object) -> None:
+        FakeStore.logged[-1]["finished"] = kw
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
