@@ -187,12 +187,17 @@ def describe(cls: type) -> list[tuple[str, str, Any, str, str]]:
             for f in dataclasses.fields(cls)]
 
 
+#: The largest file :func:`read_user_text` reads (a search space or a preset is a few KiB); checked by size
+#: before reading, so a wrong or runaway file is refused at once instead of parsed for minutes.
+MAX_USER_FILE_BYTES = 1024**2
+
+
 def read_user_text(path: str | Path, *, what: str, hint: str = "", example: str = "") -> str:
     """The text of a file the user named (``--space``, ``--preset``...), or a one-line :class:`ConfigError`.
 
     Refuses, each with its own line: a missing path, a directory, something that
-    is not a regular file, an unreadable file, an empty (or blank) file, and
-    bytes that are not UTF-8 (a UTF-8 byte-order mark is accepted).
+    is not a regular file, an unreadable file, a file over :data:`MAX_USER_FILE_BYTES`,
+    an empty (or blank) file, and bytes that are not UTF-8 (a UTF-8 byte-order mark is accepted).
 
     Args:
         path: the file.
@@ -209,6 +214,11 @@ def read_user_text(path: str | Path, *, what: str, hint: str = "", example: str 
             raise ConfigError(f"{what} file {path} does not exist.{' ' + hint if hint else ''}")
         if not path.is_file():
             raise ConfigError(f"{what} file {path} is not a regular file; name a YAML file.")
+        size = path.stat().st_size
+        if size > MAX_USER_FILE_BYTES:
+            raise ConfigError(f"{what} file {path} is {size / 1024**2:.1f} MiB, more than the "
+                              f"{MAX_USER_FILE_BYTES // 1024**2} MiB a {what} file may have (one is a few KiB); "
+                              "check that it is the right file.")
         data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{what} file {path} cannot be read ({e.strerror or e}); check its permissions.") from None

@@ -156,18 +156,29 @@ def _outline(name: str, family: str, dataset: str, params: BenchmarkParams) -> O
             f"{name}: {n_tasks} tasks x {cpt} classes per task need {n_tasks * cpt} classes but the dataset "
             f"has {n_classes}; choose n_tasks and classes_per_task with n_tasks * classes_per_task <= {n_classes}."
         )
-    if params.classes_per_task and not params.n_tasks and n_classes % cpt:
-        # Only classes_per_task given: the tasks it makes would silently leave classes out.
-        dropped = sorted(_class_order(n_classes, params.seed)[n_tasks * cpt:])
-        divisors = [d for d in range(1, n_classes + 1) if n_classes % d == 0]
-        raise ConfigError(
-            f"{name}: --classes-per-task {cpt} does not divide the {n_classes} classes: it would make "
-            f"{n_tasks} task{'s' if n_tasks > 1 else ''} of {cpt} and leave class{'es' if len(dropped) > 1 else ''} "
-            f"{', '.join(map(str, dropped))} out. Use a --classes-per-task that divides {n_classes} "
-            f"({', '.join(map(str, divisors[:-1]))} or {divisors[-1]}), or add --n-tasks {n_tasks} to use only "
-            f"{n_tasks * cpt} of the classes on purpose."
-        )
+    _check_all_classes(name, params, n_classes, n_tasks, cpt)
     return Outline(name, family, dataset, input_shape, n_classes, n_tasks, cpt, scenario)
+
+
+def _check_all_classes(name: str, params: BenchmarkParams, n_classes: int, n_tasks: int, cpt: int) -> None:
+    """Refuse a split whose one given size (``--n-tasks`` or ``--classes-per-task``) does not divide the classes.
+
+    One rule for both flags: given alone, the tasks it makes would silently leave classes out; given
+    together, using fewer than all classes is taken as meant (``n_tasks * cpt`` is checked by the caller).
+    """
+    if bool(params.n_tasks) == bool(params.classes_per_task) or n_tasks * cpt == n_classes:
+        return
+    flag, value, other, other_value = (("--classes-per-task", cpt, "--n-tasks", n_tasks) if params.classes_per_task
+                                       else ("--n-tasks", n_tasks, "--classes-per-task", cpt))
+    dropped = sorted(_class_order(n_classes, params.seed)[n_tasks * cpt:])
+    divisors = [d for d in range(1, n_classes + 1) if n_classes % d == 0]
+    raise ConfigError(
+        f"{name}: {flag} {value} does not divide the {n_classes} classes: it would make "
+        f"{n_tasks} task{'s' if n_tasks > 1 else ''} of {cpt} and leave class{'es' if len(dropped) > 1 else ''} "
+        f"{', '.join(map(str, dropped))} out. Use {'an' if flag == '--n-tasks' else 'a'} {flag} that divides "
+        f"{n_classes} ({', '.join(map(str, divisors[:-1]))} or {divisors[-1]}), or add {other} {other_value} to "
+        f"use only {n_tasks * cpt} of the classes on purpose."
+    )
 
 
 def _class_order(n_classes: int, seed: int) -> list[int]:

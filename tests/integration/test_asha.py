@@ -20,7 +20,7 @@ N_TASKS = 4
 def test_best_and_export_only_return_trials_that_saw_every_task(tmp_path: Path, cli) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", str(N_TASKS),
-            "--space", ASHA_SPACE, "--trials", "8", "--concurrency", "2", "--num-cpus", "2",
+            "--classes-per-task", "2", "--space", ASHA_SPACE, "--trials", "8", "--concurrency", "2", "--num-cpus", "2",
             "--scheduler", "asha", "--grace-period", "1", "--reduction-factor", "2",
             "--name", "asha", "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]

@@ -20,7 +20,7 @@ BUDGET_S = 12.0
 def test_time_budget_stops_launching_and_finishes_cleanly(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     events = tmp_path / "events.log"
-    r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "4",
+    r = run_cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "4", "--classes-per-task", "2",
                 "--space", SLOW_SPACE, "--trials", "40", "--concurrency", "2", "--num-cpus", "2",
                 "--scheduler", "none", "--time-budget", str(BUDGET_S), "--name", "budget",
                 "--storage", str(tmp_path / "results"), "--tracking-uri", uri, cwd=tmp_path,

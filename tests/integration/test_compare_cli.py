@@ -19,7 +19,7 @@ def _preset(path: Path, **params: object) -> Path:
     from synaptune.learners.naive import NaiveParams
 
     preset = Preset(learner="naive", params=NaiveParams(**params), benchmark="split-digits",
-                    benchmark_params=BenchmarkParams(n_tasks=3))
+                    benchmark_params=BenchmarkParams(n_tasks=3, classes_per_task=3))
     path.write_text(preset.to_yaml(), encoding="utf-8")
     return path
 

@@ -78,7 +78,8 @@ def test_trial_failing_at_task_2_resumes_from_its_task_2_checkpoint(tmp_path: Pa
     events = tmp_path / "events.log"
     env = {"SYNAPTUNE_TEST_FAULT_AT_TASK": "2", "SYNAPTUNE_TEST_FAULT_DIR": str(tmp_path / "faults"),
            "SYNAPTUNE_TEST_EVENT_LOG": str(events)}
-    r = run_cli(*sweep_args(tmp_path, "fault", uri, "--trials", "2", "--n-tasks", "4"), cwd=tmp_path, env=env)
+    r = run_cli(*sweep_args(tmp_path, "fault", uri, "--trials", "2", "--n-tasks", "4", "--classes-per-task", "2"),
+                cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr[-4000:]
 
     failed = sorted(p.stem for p in (tmp_path / "faults").glob("*.failed"))

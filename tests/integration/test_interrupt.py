@@ -37,7 +37,8 @@ def test_ctrl_c_names_the_end_records_it_and_resumes(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     events = tmp_path / "events.log"
     env = {**os.environ, "SYNAPTUNE_TEST_EVENT_LOG": str(events)}
-    args = ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "4", "--space", SLOW_SPACE,
+    args = ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "4", "--classes-per-task", "2",
+            "--space", SLOW_SPACE,
             "--trials", "3", "--concurrency", "2", "--num-cpus", "2", "--scheduler", "none", "--name", "cc",
             "--storage", str(tmp_path / "results"), "--tracking-uri", uri]
     proc = subprocess.Popen([*synaptune_cmd(), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

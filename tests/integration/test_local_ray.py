@@ -116,6 +116,7 @@ def test_gpus_per_trial_without_gpus_is_refused_and_ray_shut_down(tmp_path: Path
     lines = r.stderr.splitlines()
     assert r.returncode == 2 and r.stdout == ""
     assert [line for line in lines if line.startswith("synaptune:")] == lines[-1:], r.stderr
-    assert lines[-1] == ("synaptune: error: a trial asks for 1 GPU, the cluster has none. Lower --gpus-per-trial "
-                         "(0 runs on CPU), or pass --cluster-autoscales if the cluster adds GPU nodes on demand.")
+    assert lines[-1] == ("synaptune: error: --gpus-per-trial 1: a trial asks for 1 GPU, this machine has none "
+                         "(torch.cuda.is_available() is False). Lower --gpus-per-trial (0 runs on CPU), or give "
+                         "--address of a Ray cluster with GPUs.")  # refused before Ray starts
     assert not (tmp_path / "res").exists()  # no trial was started, no results written

@@ -17,7 +17,7 @@ FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
 
 @pytest.mark.slow
 def test_sweep_prints_progress_lines(tmp_path: Path, cli) -> None:
-    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
+    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3", "--classes-per-task", "3",
             "--space", FAST_SPACE, "--trials", "3", "--concurrency", "1", "--scheduler", "none",
             "--num-cpus", "1", "--name", "progress", "--storage", str(tmp_path / "results"),
             "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)

@@ -236,7 +236,7 @@ def test_report_refusals(store: tuple[str, Path], tmp_path: Path) -> None:
 def test_report_of_real_asha_sweep(tmp_path: Path, cli) -> None:
     pytest.importorskip("ray")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
+    r = cli("sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3", "--classes-per-task", "3",
             "--space", REPORT_SPACE, "--trials", "6", "--concurrency", "2", "--num-cpus", "2",
             "--scheduler", "asha", "--reduction-factor", "2",  # about half of the trials finish: fANOVA needs 2+
             "--name", "rep", "--storage", str(tmp_path / "results"),

@@ -48,7 +48,7 @@ def test_resume_refuses_another_stream_records_what_ran_and_extends(tmp_path: Pa
     assert preset["benchmark"]["params"]["n_tasks"] == 5 and preset["benchmark"]["params"]["scenario"] == "class-il"
 
     # A resumed sweep is the same sweep: another stream is refused in one line naming the flag and both values.
-    for flag, value, key, was in (("--n-tasks", "3", "benchmark/n_tasks", "5"),
+    for flag, value, key, was in (("--n-tasks", "2", "benchmark/n_tasks", "5"),
                                   ("--benchmark-seed", "3", "benchmark/seed", "0"),
                                   ("--aggregate", "worst", "aggregate", "mean")):
         r = cli(*sweep_args(tmp_path, uri, "--resume", flag, value), cwd=tmp_path)

@@ -17,7 +17,7 @@ FAST_SPACE = str(Path(__file__).with_name("fast_naive.yaml"))
 
 
 def sweep_args(tmp_path: Path, name: str, *extra: str) -> list[str]:
-    return ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3",
+    return ["sweep", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", "3", "--classes-per-task", "3",
             "--space", FAST_SPACE, "--num-cpus", "2", "--concurrency", "2", "--name", name,
             "--storage", str(tmp_path / "results"), *extra]
 

@@ -9,6 +9,9 @@ and in a real ``synaptune sweep`` process (stderr as a user sees it).
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ from synaptune.hpo.asha import (
     too_small_warning,
 )
 from synaptune.hpo.sweep import SweepConfig, prepare
-from tests.conftest import ROOT, free_port, run_cli
+from tests.conftest import ROOT
 from tests.unit.conftest import error_line, sweep_args, tree
 
 # ------------------------------------------------------------------ default_grace_period
@@ -146,8 +149,9 @@ def _cfg(tmp_path: Path, **kw) -> SweepConfig:
     ({}, 2),
     ({"benchmark": "permuted-digits", "benchmark_params": BenchmarkParams(n_tasks=3)}, 1),
     ({"grace_period": 3}, 3),
-    ({"grace_period": 9}, 5),  # at most the tasks of the stream
-    ({"protocol": "first-tasks:2", "grace_period": 4}, 2),  # the tuning stream's tasks
+    ({"grace_period": 5}, 5),  # at most the tasks of the stream (more is refused)
+    ({"protocol": "first-tasks:2", "grace_period": 2}, 2),  # the tuning stream's tasks
+    ({"scheduler": "none", "grace_period": 9}, 5),  # no ASHA: the grace period is not used
 ])
 def test_prepare_resolves_the_grace_period(tmp_path: Path, kw: dict, grace: int) -> None:
     assert prepare(_cfg(tmp_path, **kw)).grace_period == grace
@@ -183,13 +187,16 @@ def test_cli_sweep_refuses_val_fraction_0(synaptune, workdir: Path) -> None:  # 
 def test_cli_sweep_prints_the_warnings_on_stderr(tmp_path: Path) -> None:
     """A real ``synaptune sweep`` process: the warnings come on stderr before Ray starts.
 
-    The sweep is pointed at a Ray address nobody listens on, so it stops right
-    after the warnings, where it would start Ray (no trial, seconds not minutes).
+    The process's ``start_ray`` refuses in one line (an unreachable ``--address`` is now refused
+    before the warnings), so it stops right after them, where it would start Ray (no trial, seconds).
     """
-    address = f"127.0.0.1:{free_port()}"
-    r = run_cli("sweep", "--learner", "naive", "--trials", "4", "--storage", str(tmp_path / "res"),
-                "--tracking-uri", f"sqlite:///{tmp_path}/m.db", "--address", address, cwd=tmp_path,
-                timeout=300)
+    stop = ("import sys; from synaptune import cli; from synaptune.exceptions import UnreachableError; "
+            "from synaptune.hpo import sweep\n"
+            "def start_ray(cfg): raise UnreachableError('Ray would start here')\n"
+            "sweep.start_ray = start_ray; sys.exit(cli.main())")
+    r = subprocess.run([sys.executable, "-c", stop, "sweep", "--learner", "naive", "--trials", "4", "--storage",
+                        str(tmp_path / "res"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2, r.stderr
     lines = r.stderr.splitlines()
     too_small = [i for i, line in enumerate(lines) if line.startswith("ASHA stops trials after task 2 of 5")]
@@ -197,7 +204,7 @@ def test_cli_sweep_prints_the_warnings_on_stderr(tmp_path: Path) -> None:
     assert len(too_small) == 1 and len(few) == 1, r.stderr
     assert "of 4 trials about 1.3 would see every task" in lines[too_small[0]]
     assert "--trials >= 9" in lines[too_small[0]] and "--scheduler none" in lines[too_small[0]]
-    assert lines[-1].startswith(f"synaptune: error: Ray cluster at {address} is unreachable"), r.stderr
+    assert lines[-1] == "synaptune: error: Ray would start here", r.stderr
     assert r.stdout == ""
     assert not (tmp_path / "res").exists()
 

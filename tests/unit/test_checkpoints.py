@@ -38,7 +38,7 @@ def params():  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def stream() -> Stream:
-    return build_stream("split-digits", BenchmarkParams(n_tasks=3, seed=0))
+    return build_stream("split-digits", BenchmarkParams(n_tasks=3, classes_per_task=3, seed=0))
 
 
 @pytest.fixture(scope="module")

@@ -439,7 +439,7 @@ def test_compare_refuses_a_preset_of_another_stream_before_training(synaptune, w
     from synaptune.learners.naive import NaiveParams
 
     preset = Preset(learner="naive", params=NaiveParams(), benchmark="split-digits",
-                    benchmark_params=BenchmarkParams(n_tasks=3))
+                    benchmark_params=BenchmarkParams(n_tasks=3, classes_per_task=3))
     (workdir / "a.yaml").write_text(preset.to_yaml(), encoding="utf-8")
     line = error_line(synaptune("compare", "a.yaml", "naive", "--benchmark", "permuted-digits",
                                 "--tracking-uri", f"sqlite:///{workdir}/m.db"))

@@ -117,3 +117,28 @@ def _check_out_dir(out: Path) -> None:
             raise ConfigError(f"report folder {out} is not empty and holds no earlier synaptune report; "
                               "refusing to write into it. Give a new or empty folder to -o (it is created "
                               "if missing), or move its files away first.")
+    _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse (one line) a report folder that cannot be created or written, before MLflow is read.
+
+    The folders it creates to find out are removed again, so a refused report leaves nothing behind.
+    """
+    import tempfile
+
+    created = []  # out and its missing parents, deepest first
+    p = out.absolute()
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as e:
+        raise ConfigError(f"report folder {out} cannot be {'created' if created else 'written'} "
+                          f"({e.strerror or e}); give -o a folder you can write to.") from None
+    finally:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
