@@ -22,9 +22,17 @@ A try survives when the exit codes are as expected, all four counts are 0, no ru
 reason ``error``, there is one parent run, and the fault's own conditions hold (see each
 function). Exit status 0 iff every try survived.
 
+``disk-full`` and ``read-only`` put --storage on a small tmpfs that the bench mounts (root only;
+skipped otherwise, with the reason), fill it or remount it read-only mid-sweep, and require exit 1
+with at most ``STORAGE_STDERR_LINES`` stderr lines, no traceback, and a last line that names the
+``--resume`` command; then free it (rw) and resume (exit 0, nothing lost). ``changed-flag-resume``
+resumes an interrupted sweep with another --learner and --n-tasks 2 (each refused: exit 2,
+one error line) and then with --concurrency 1 --trials 5 (allowed: exit 0, 5 trials).
+
     .venv/bin/python bench/faults.py                                  # all faults, 3 tries, 2 hogs
     .venv/bin/python bench/faults.py --tries 20 --faults sigkill-driver
     .venv/bin/python bench/faults.py --tries 1 --hog 0 --keep /tmp/faults
+    .venv/bin/python bench/faults.py --tries 1 --hog 0 --faults disk-full read-only changed-flag-resume
 """
 
 from __future__ import annotations
@@ -689,6 +697,113 @@ def mlflow_server_down(t: Try, w: Work) -> None:
     judge(t, w.measure())
 
 
+#: Most stderr lines a sweep stopped by its results folder may print (its progress lines, then one error line).
+STORAGE_STDERR_LINES = 25
+#: Size of the tmpfs that holds --storage in disk-full and read-only (the sweep's own room check passes).
+SMALL_DISK = "24m"
+
+
+@contextlib.contextmanager
+def small_disk(w: Work):
+    """A tmpfs of :data:`SMALL_DISK` mounted at the try's results folder (root only), unmounted after."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        raise Skip("needs root and mount(8) to mount a small tmpfs for --storage")
+    folder = w.dir / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise Skip(f"cannot mount a tmpfs: {done.stderr.strip()[:200]}")
+    try:
+        yield folder
+    finally:
+        w.cleanup()  # nothing of the sweep may hold the mount
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill(folder: Path) -> int:
+    """Write a filler file into ``folder`` until its disk is full; returns the bytes written."""
+    written = 0
+    with contextlib.suppress(OSError), open(folder / "filler", "wb") as f:
+        while True:
+            f.write(b"\0" * (1 << 20))
+            f.flush()
+            written += 1 << 20
+    return written
+
+
+def storage_stop(t: Try, w: Work, p: subprocess.Popen, what: str) -> None:
+    """The sweep hit by a storage fault ends with exit 1, few stderr lines, no traceback, one error line
+    that names the resume command."""
+    rc = w.wait(p)
+    expect_exit(t, w, p, rc, 1, f"sweep on a {what} disk")
+    err = [line for line in w.stderr(p).splitlines() if line.strip()]
+    t.notes.append(f"stopped: {len(err)} stderr lines, {sum('Traceback' in x for x in err)} tracebacks; "
+                   f"{w.last_line(p)}")
+    if len(err) > STORAGE_STDERR_LINES:
+        t.problems.append(f"{len(err)} stderr lines (at most {STORAGE_STDERR_LINES})")
+    if any("Traceback" in line for line in err):
+        t.problems.append("a traceback on stderr")
+    if not (err and err[-1].startswith("synaptune: error:") and "--resume" in err[-1]):
+        t.problems.append(f"no one-line error naming --resume at the end: {w.last_line(p)}")
+
+
+def disk_full(t: Try, w: Work) -> None:
+    """--storage on a small tmpfs, filled by a filler file after 3 results; then freed and resumed (exit 0)."""
+    with small_disk(w) as folder:
+        p = w.start()
+        w.wait_reported(p, 3)
+        t.notes.append(f"filled the disk with {fill(folder) >> 20} MB after {w.reported()} results")
+        storage_stop(t, w, p, "full")
+        (folder / "filler").unlink()
+        p, rc = w.run("--resume")
+        expect_exit(t, w, p, rc, 0, "resume")
+        judge(t, w.measure())
+
+
+def read_only(t: Try, w: Work) -> None:
+    """--storage on a small tmpfs, remounted read-only after 3 results; then read-write and resumed (exit 0)."""
+    with small_disk(w) as folder:
+        p = w.start()
+        w.wait_reported(p, 3)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        t.notes.append(f"remounted read-only after {w.reported()} results")
+        storage_stop(t, w, p, "read-only")
+        subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
+        p, rc = w.run("--resume")
+        expect_exit(t, w, p, rc, 0, "resume")
+        judge(t, w.measure())
+
+
+def changed_flag_resume(t: Try, w: Work) -> None:
+    """Ctrl-C mid-stream; resume with another --learner and --n-tasks 2 (each refused: exit 2, one
+    line, nothing started); resume with --concurrency 1 --trials 5 (allowed: exit 0, 5 trials)."""
+    p = w.start()
+    try:
+        w.wait_reported(p, 2)
+        os.killpg(p.pid, signal.SIGINT)
+        rc = w.wait(p, 300)
+    finally:
+        if p.poll() is None:
+            w.kill(p)
+    expect_exit(t, w, p, rc, 130, "interrupted sweep")
+    wait_session_gone(p.pid, grace_s=60)
+    for changed in (("--learner", "ewc"), ("--n-tasks", "2")):
+        p, rc = w.run("--resume", *changed)
+        expect_exit(t, w, p, rc, 2, f"resume with {' '.join(changed)}")
+        err = [line for line in w.stderr(p).splitlines() if line.strip()]
+        t.notes.append(f"{' '.join(changed)}: {w.last_line(p)}")
+        if len([x for x in err if x.startswith("synaptune: error:")]) != 1 or any("Traceback" in x for x in err):
+            t.problems.append(f"resume with {' '.join(changed)}: not one error line: {err[-3:]}")
+    before = w.read_events()
+    p, rc = w.run("--resume", "--concurrency", "1", "--trials", "5")
+    expect_exit(t, w, p, rc, 0, "resume with --concurrency 1 --trials 5")
+    no_retraining(t, w, before, w.read_events()[len(before):], {})
+    w.trials = 5
+    judge(t, w.measure())
+
+
 #: name: (function, trials)
 FAULTS: dict[str, tuple[Callable[[Try, Work], None], int]] = {
     "sigkill-driver": (sigkill_driver, 6),
@@ -700,6 +815,9 @@ FAULTS: dict[str, tuple[Callable[[Try, Work], None], int]] = {
     "deleted-named-checkpoint": (deleted_named_checkpoint, 6),
     "corrupt-experiment-state": (corrupt_experiment_state, 6),
     "mlflow-server-down": (mlflow_server_down, 6),
+    "disk-full": (disk_full, 4),
+    "read-only": (read_only, 4),
+    "changed-flag-resume": (changed_flag_resume, 4),
 }
 
 
@@ -759,7 +877,8 @@ def table(tries: dict[str, list[Try]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of: {', '.join(FAULTS)}")
+    ap.add_argument("--faults", nargs="+", default=[",".join(FAULTS)],
+                    help=f"faults to run (space- or comma-separated), of: {', '.join(FAULTS)}")
     ap.add_argument("--tries", type=int, default=3, help="tries per fault (default 3)")
     ap.add_argument("--hog", type=int, default=2, help="CPU-spinning processes during the faults (default 2)")
     ap.add_argument("--keep", type=Path, help="keep the work folders here (default: a temporary folder)")
@@ -767,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
                     "failed one's")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a sweep (or a wait on one) may take")
     args = ap.parse_args(argv)
-    faults = [f.strip() for f in args.faults.split(",") if f.strip()]
+    faults = [f.strip() for given in args.faults for f in given.split(",") if f.strip()]
     unknown = [f for f in faults if f not in FAULTS]
     if unknown or args.tries < 1 or args.hog < 0:
         ap.error(f"unknown faults {unknown}" if unknown else "--tries >= 1, --hog >= 0")
