@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Ctrl-C on a sweep: exit 130, a true summary, synaptune's resume command, no run left RUNNING."""
+"""Ctrl-C or SIGTERM (a cluster's stop) on a sweep: exit 130 / 143, a true summary, synaptune's resume
+command, no run left RUNNING, and a resume that completes every trial once."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def wait_for_line(path: Path, word: str, proc: subprocess.Popen, timeout_s: floa
     raise AssertionError(f"no `{word}` line in {path} after {timeout_s} s")
 
 
-def test_ctrl_c_names_the_end_records_it_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stop", "code", "says"), [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_names_the_end_records_it_and_resumes(tmp_path: Path, stop: int, code: int, says: str) -> None:
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -45,13 +48,13 @@ def test_ctrl_c_names_the_end_records_it_and_resumes(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_for_line(events, "reported", proc)  # a trial finished a task: it is mid-stream now
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)  # to the driver alone, as Kubernetes sends SIGTERM to the container's process
         out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err[-3000:]
-    assert "sweep `cc` interrupted after" in out and "budget" not in out, out
+    assert proc.returncode == code, err[-3000:]
+    assert f"sweep `cc` {says} after" in out and "budget" not in out, out
     resume = next(line for line in out.splitlines() if line.startswith("continue it:"))
     assert resume.endswith("--resume") and "--name cc" in resume
     assert "Tuner.restore" not in err  # synaptune's resume command, not Ray's
@@ -61,10 +64,15 @@ def test_ctrl_c_names_the_end_records_it_and_resumes(tmp_path: Path) -> None:
     runs = client.search_runs([exp.experiment_id])
     parent = next(r for r in runs if r.data.tags["synaptune.role"] == "sweep")
     assert parent.info.status == "KILLED" and parent.data.tags["synaptune.status"] == "interrupted"
+    assert parent.data.tags.get("synaptune.reason") == ("terminated" if stop == signal.SIGTERM else None)
     children = [r for r in runs if r.data.tags["synaptune.role"] == "trial"]
     assert children and all(r.info.status != "RUNNING" for r in children)
     assert {r.data.tags["synaptune.status"] for r in children} <= {"interrupted", "completed"}
     assert any(r.data.tags["synaptune.status"] == "interrupted" for r in children)
+    if stop == signal.SIGTERM:
+        assert all(r.data.tags.get("synaptune.reason") == "terminated" for r in children
+                   if r.data.tags["synaptune.status"] == "interrupted")
+    assert "Traceback" not in err, err[-3000:]
 
     # The printed command continues the sweep: every trial completes, none is duplicated.
     r = run_cli(*shlex.split(resume.split(":", 1)[1])[1:], cwd=tmp_path, env={"SYNAPTUNE_TEST_EVENT_LOG": str(events)})
