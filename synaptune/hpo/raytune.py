@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from synaptune.benchmarks.base import Stream
+from synaptune.hpo import storage
 from synaptune.hpo.artifacts import log_prototypes_png, write_prototypes_png
 from synaptune.hpo.store import TrialLogger, is_complete
 from synaptune.hpo.trial import (CHECKPOINT_FILE, OBJECTIVE, TRIAL_METRIC, CheckpointError, TrialRun,
@@ -344,9 +346,8 @@ class StreamAwareOptunaSearch(OptunaSearch):  # type: ignore[misc]
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         """Tune's ``Searcher.save_to_dir``, with the file fsynced before it replaces the old one
         (:func:`~synaptune.hpo.storage.atomic_write`): a failed write leaves the last good state."""
-        from synaptune.hpo.storage import atomic_write
-
-        atomic_write(Path(checkpoint_dir) / self.CKPT_FILE_TMPL.format(session_str), lambda tmp: self.save(str(tmp)))
+        storage.atomic_write(Path(checkpoint_dir) / self.CKPT_FILE_TMPL.format(session_str),
+                             lambda tmp: self.save(str(tmp)))
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, list):
@@ -552,8 +553,6 @@ class LastGoodState(tune.Callback):  # type: ignore[misc]
         return {"_seen": ()}  # a restored sweep saves its first state again
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        from synaptune.hpo import storage
-
         if not trials or trials[0].storage.storage_filesystem.type_name != "local":
             return
         staging = Path(trials[0].storage.experiment_driver_staging_path)
@@ -564,3 +563,33 @@ class LastGoodState(tune.Callback):  # type: ignore[misc]
             return
         if seen and seen != self._seen and storage.save_last_good(staging, trials[0].storage.experiment_fs_path):
             self._seen = seen
+
+
+#: Configurations drawn at random by :func:`checkpoint_bytes` (plus the upper corner and the defaults).
+CHECKPOINT_SIZE_SAMPLES = 8
+
+
+def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: int = 0) -> int:
+    """The largest trial checkpoint among a few configurations of ``space`` (bytes, measured), for the room
+    check of the results folder (:func:`synaptune.hpo.storage.needed_bytes`).
+
+    ``CHECKPOINT_SIZE_SAMPLES`` configurations are drawn at random (Optuna's RandomSampler
+    through the sweep's own space sampler), one more takes every numeric
+    dimension at its upper bound, and one is the sweep's defaults trial; each is built as a :class:`TrialRun` (no
+    training) and saved to memory. Configurations the learner refuses are skipped.
+    """
+    samples = sample_configs(space, CHECKPOINT_SIZE_SAMPLES, seed)
+    upper = {name: space.overall(name).largest() for name in space.names}
+    samples += [upper, defaults_point(space)]  # a default may lie above the space's ranges
+    largest = 0
+    for sample in samples:
+        try:
+            params = space.build(sample)
+            run = TrialRun(space.learner, params, stream, seeds=tuple(range(seeds)), more_orders=(stream,) * (orders - 1))
+        except (ValueError, TypeError):
+            continue  # e.g. a combination the learner's Params refuse: never a trial
+        buffer = io.BytesIO()
+        torch.save({"learners": [lr.state_dict() for lr in run.learners],
+                    "matrices": [R.tolist() for R in run.matrices]}, buffer)
+        largest = max(largest, buffer.tell())
+    return largest

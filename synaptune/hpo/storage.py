@@ -17,7 +17,6 @@ and ``--resume`` reads them back. So, before anything runs:
 from __future__ import annotations
 
 import errno
-import io
 import json
 import logging
 import os
@@ -43,8 +42,6 @@ TRIAL_OVERHEAD_BYTES = 256 * 1024
 SWEEP_OVERHEAD_BYTES = 4 * 1024 * 1024
 #: How long an object store may take to answer the probe before the sweep is refused.
 URI_PROBE_TIMEOUT_S = 60.0
-#: Sampled configurations whose checkpoint size is measured (the largest counts).
-SIZE_SAMPLES = 8
 #: The files ``--resume`` unpickles (Tune's and the searcher's state; Tune's search state is a pickle too).
 PICKLED = ("tuner.pkl", "searcher-state-*.pkl", "search_gen_state-*.json", "callback-states-*.pkl")
 #: Tune's files of a sweep, written in Ray's staging folder first and then copied into the results folder.
@@ -64,36 +61,6 @@ def human(n_bytes: float) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1024
     raise AssertionError  # unreachable
-
-
-def checkpoint_bytes(space: Any, stream: Any, *, seeds: int, orders: int, seed: int = 0) -> int:
-    """The largest trial checkpoint among a few configurations of ``space`` (bytes, measured).
-
-    ``SIZE_SAMPLES`` configurations are drawn at random (Optuna's RandomSampler
-    through the sweep's own space sampler), one more takes every numeric
-    dimension at its upper bound, and one is the sweep's defaults trial; each is built as a :class:`TrialRun` (no
-    training) and saved to memory. Configurations the learner refuses are skipped.
-    """
-    import torch
-
-    from synaptune.hpo.raytune import defaults_point, sample_configs
-    from synaptune.hpo.trial import TrialRun
-
-    samples = sample_configs(space, SIZE_SAMPLES, seed)
-    upper = {name: space.overall(name).largest() for name in space.names}
-    samples += [upper, defaults_point(space)]  # a default may lie above the space's ranges
-    largest = 0
-    for sample in samples:
-        try:
-            params = space.build(sample)
-            run = TrialRun(space.learner, params, stream, seeds=tuple(range(seeds)), more_orders=(stream,) * (orders - 1))
-        except (ValueError, TypeError):
-            continue  # e.g. a combination the learner's Params refuse: never a trial
-        buffer = io.BytesIO()
-        torch.save({"learners": [lr.state_dict() for lr in run.learners],
-                    "matrices": [R.tolist() for R in run.matrices]}, buffer)
-        largest = max(largest, buffer.tell())
-    return largest
 
 
 def needed_bytes(checkpoint: int, trials: int) -> tuple[int, str]:

@@ -212,7 +212,9 @@ def check_room(cfg: SweepConfig, space: SearchSpace, stream: Stream, *, orders: 
     if cfg.storage_is_uri:
         storage.check_uri(cfg.storage)
         return
-    checkpoint = storage.checkpoint_bytes(space, stream, seeds=cfg.seeds, orders=orders, seed=cfg.seed)
+    from synaptune.hpo.raytune import checkpoint_bytes
+
+    checkpoint = checkpoint_bytes(space, stream, seeds=cfg.seeds, orders=orders, seed=cfg.seed)
     need, why = storage.needed_bytes(checkpoint, requested_trials(cfg))
     if cfg.resume:
         need = max(0, need - storage.used_bytes(cfg.experiment_path))

@@ -63,9 +63,11 @@ def test_a_disk_without_room_for_the_checkpoints_is_refused(tmp_path: Path) -> N
 
 
 def test_the_checkpoint_estimate_is_measured_from_the_space(tmp_path: Path) -> None:
+    from synaptune.hpo.raytune import checkpoint_bytes
+
     stream = build_stream("split-digits", BenchmarkParams(n_tasks=2, seed=0))
     space = load_space("naive", None)
-    estimate = storage.checkpoint_bytes(space, stream, seeds=1, orders=1)
+    estimate = checkpoint_bytes(space, stream, seeds=1, orders=1)
     # A real checkpoint of the space's defaults is no larger than the estimate, and the largest
     # configuration's (every numeric dimension at its upper bound) is about the estimate.
     run = TrialRun("naive", space.build({}), stream, seeds=(0,))
@@ -75,7 +77,7 @@ def test_the_checkpoint_estimate_is_measured_from_the_space(tmp_path: Path) -> N
     run = TrialRun("naive", space.build(upper), stream, seeds=(0,))
     assert 0.5 * estimate < run.save(tmp_path).stat().st_size <= estimate * 1.05
     # Two seeds keep two learners per checkpoint.
-    assert storage.checkpoint_bytes(space, stream, seeds=2, orders=1) > 1.8 * estimate
+    assert checkpoint_bytes(space, stream, seeds=2, orders=1) > 1.8 * estimate
     need, why = storage.needed_bytes(estimate, 10)
     assert need > 10 * 3 * estimate and "10 trials x (3 checkpoints of" in why
 
