@@ -18,6 +18,10 @@ Definitions (sums over tries):
 - steps missing / doubled: for each completed child run, steps 1..n_tasks absent from / present
   more than once in the history of its ``tasks_seen`` metric.
 
+The faults sigterm-run and sigterm-compare drive ``synaptune run`` (6 seeds) and ``synaptune compare``
+(2 entries x 3 seeds) instead: trials lost / runs duplicated count their seeds (entry x seed) missing /
+logged more than once after ``--resume``.
+
 A try survives when the exit codes are as expected, all four counts are 0, no run failed with
 reason ``error``, there is one parent run, and the fault's own conditions hold (see each
 function). Exit status 0 iff every try survived.
@@ -53,6 +57,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_SPACE = ROOT / "tests" / "integration" / "slow_naive.yaml"
@@ -804,7 +809,139 @@ def changed_flag_resume(t: Try, w: Work) -> None:
     judge(t, w.measure())
 
 
-#: name: (function, trials)
+def sigterm_sweep(t: Try, w: Work) -> None:
+    """SIGTERM to the driver alone (as Kubernetes sends it to a container's process) mid-stream: exit 143,
+    the parent and the trials stopped mid-stream KILLED with reason ``terminated``, none RUNNING; resume."""
+    from mlflow.tracking import MlflowClient
+
+    p = w.start()
+    try:
+        w.wait_reported(p, 2)
+        os.kill(p.pid, signal.SIGTERM)
+        rc = w.wait(p, 300)
+    finally:
+        if p.poll() is None:
+            w.kill(p)
+    expect_exit(t, w, p, rc, 143, "terminated sweep")
+    left = wait_session_gone(p.pid, grace_s=60)
+    if left:
+        t.problems.append(f"{left} processes of the terminated sweep still alive 60 s after it exited")
+    if "Traceback" in w.stderr(p):
+        t.problems.append("a traceback on the terminated sweep's stderr")
+    client = MlflowClient(tracking_uri=w.uri)
+    runs = client.search_runs([client.get_experiment_by_name(w.name).experiment_id])
+    stopped = [r for r in runs if r.info.status != "FINISHED"]
+    t.notes.append(f"after SIGTERM: {len(stopped)} runs KILLED/RUNNING of {len(runs)}")
+    for r in stopped:
+        if r.info.status != "KILLED" or r.data.tags.get("synaptune.reason") != "terminated":
+            t.problems.append(f"run {r.info.run_name}: {r.info.status}, reason "
+                              f"{r.data.tags.get('synaptune.reason')!r} after SIGTERM")
+    before = w.read_events()
+    p, rc = w.run("--resume")
+    expect_exit(t, w, p, rc, 0, "resume")
+    no_retraining(t, w, before, w.read_events()[len(before):], {})
+    judge(t, w.measure())
+
+
+def _terminate_command(t: Try, w: Work, args: list[str], ready_sql: str) -> subprocess.Popen:
+    """Start ``synaptune ARGS`` (not a sweep), SIGTERM it once ``ready_sql`` finds a row in its MLflow
+    database, expect exit 143; the process."""
+    import sqlite3
+
+    db = w.dir / "mlflow.db"
+    k = len(w.procs) + 1
+    with open(w.dir / f"cmd-{k}.out", "w") as out, open(w.dir / f"cmd-{k}.err", "w") as err:
+        p = subprocess.Popen([*synaptune_cmd(), *args], cwd=w.dir, env=w.env, stdout=out, stderr=err,
+                             start_new_session=True)
+    w.procs.append(p)
+    w.logs[p.pid] = w.dir / f"cmd-{k}.err"
+    deadline = time.monotonic() + w.timeout_s
+    while True:
+        with contextlib.suppress(sqlite3.Error), sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            if list(con.execute(ready_sql)):
+                break
+        if p.poll() is not None:
+            raise FaultError(f"it exited ({p.returncode}) before the fault: {w.last_line(p)}")
+        if time.monotonic() > deadline:
+            raise FaultError(f"the event never came in {w.timeout_s:.0f} s")
+        time.sleep(POLL_S)
+    os.kill(p.pid, signal.SIGTERM)
+    expect_exit(t, w, p, w.wait(p, 300), 143, f"terminated {args[0]}")
+    return p
+
+
+def _resumed(t: Try, w: Work, args: list[str], role: str) -> Any:
+    """``synaptune ARGS --resume`` (expect exit 0); the one run of role ``role`` in the experiment."""
+    from mlflow.tracking import MlflowClient
+
+    k = len(w.procs) + 1
+    with open(w.dir / f"cmd-{k}.out", "w") as out, open(w.dir / f"cmd-{k}.err", "w") as err:
+        p = subprocess.Popen([*synaptune_cmd(), *args, "--resume"], cwd=w.dir, env=w.env, stdout=out, stderr=err,
+                             start_new_session=True)
+    w.procs.append(p)
+    w.logs[p.pid] = w.dir / f"cmd-{k}.err"
+    expect_exit(t, w, p, w.wait(p), 0, f"{args[0]} --resume")
+    client = MlflowClient(tracking_uri=w.uri)
+    found = client.search_runs([client.get_experiment_by_name(w.name).experiment_id],
+                               f"tags.`synaptune.role` = '{role}'")
+    if len(found) != 1:
+        t.problems.append(f"{len(found)} runs of role {role}, expected 1")
+    return found[0] if found else None
+
+
+def sigterm_run(t: Try, w: Work) -> None:
+    """SIGTERM to ``synaptune run`` (6 seeds) after 2 seeds: exit 143, the run KILLED (reason terminated)
+    with its finished seeds; ``--resume`` trains only the others: each seed logged once, the run FINISHED."""
+    from mlflow.tracking import MlflowClient
+
+    args = ["run", "--learner", "naive", "--benchmark", "split-digits", "--n-tasks", str(N_TASKS), "--seeds",
+            str(w.trials), "--threads", "1", "--experiment", w.name, "--tracking-uri", w.uri]
+    _terminate_command(t, w, args, "SELECT 1 FROM metrics WHERE key = 'seeds_done' AND value >= 2")
+    run = _resumed(t, w, args, "run")
+    m = Measure(parents=1)
+    if run is not None:
+        steps = collections.Counter(x.step for x in MlflowClient(tracking_uri=w.uri).get_metric_history(
+            run.info.run_id, "seed/test/acc"))
+        m.lost = sum(steps[s] == 0 for s in range(w.trials))
+        m.dup = sum(n - 1 for n in steps.values())
+        m.running = run.info.status == "RUNNING"
+        m.statuses[run.info.status.lower()] += 1
+        if run.info.status != "FINISHED":
+            t.problems.append(f"the resumed run ended {run.info.status}")
+    judge(t, m)
+
+
+def sigterm_compare(t: Try, w: Work) -> None:
+    """SIGTERM to ``synaptune compare`` (2 entries x 3 seeds) after 2 runs: exit 143, the parent KILLED;
+    ``--resume`` trains only the rest: each entry x seed once, every run FINISHED."""
+    from mlflow.tracking import MlflowClient
+
+    args = ["compare", "naive", "naive:lr=0.02", "--benchmark", "split-digits", "--n-tasks", str(N_TASKS),
+            "--seeds", str(w.trials // 2), "--threads", "1", "--experiment", w.name, "--tracking-uri", w.uri,
+            "-o", str(w.dir / "table")]
+    _terminate_command(t, w, args, "SELECT 1 FROM runs r JOIN tags g ON r.run_uuid = g.run_uuid WHERE g.key = "
+                                   "'synaptune.role' AND g.value = 'compare-run' AND r.status = 'FINISHED' "
+                                   "LIMIT 1 OFFSET 1")
+    parent = _resumed(t, w, args, "compare")
+    m = Measure(parents=1)
+    if parent is not None:
+        client = MlflowClient(tracking_uri=w.uri)
+        children = client.search_runs([parent.info.experiment_id],
+                                      f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        pairs = collections.Counter((c.data.params.get("entry"), c.data.params.get("seed")) for c in children)
+        m.lost = max(0, w.trials - len(pairs))
+        m.dup = sum(n - 1 for n in pairs.values())
+        for run in (parent, *children):
+            m.statuses[run.info.status.lower()] += 1
+            m.running += run.info.status == "RUNNING"
+        if parent.info.status != "FINISHED":
+            t.problems.append(f"the resumed comparison ended {parent.info.status}")
+    judge(t, m)
+    if m.running:
+        t.problems.append(f"{m.running} runs left RUNNING")
+
+
+#: name: (function, trials; for sigterm-run the seeds, for sigterm-compare entries x seeds)
 FAULTS: dict[str, tuple[Callable[[Try, Work], None], int]] = {
     "sigkill-driver": (sigkill_driver, 6),
     "sigkill-driver-twice": (sigkill_driver_twice, 6),
@@ -818,6 +955,9 @@ FAULTS: dict[str, tuple[Callable[[Try, Work], None], int]] = {
     "disk-full": (disk_full, 4),
     "read-only": (read_only, 4),
     "changed-flag-resume": (changed_flag_resume, 4),
+    "sigterm-sweep": (sigterm_sweep, 4),
+    "sigterm-run": (sigterm_run, 6),
+    "sigterm-compare": (sigterm_compare, 6),
 }
 
 
