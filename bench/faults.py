@@ -271,10 +271,14 @@ class Work:
                 "--storage", str(self.dir / "results"), "--tracking-uri", self.uri]
 
     def start(self, *extra: str) -> subprocess.Popen:
+        return self.start_command([*self.args(), *extra])
+
+    def start_command(self, args: list[str]) -> subprocess.Popen:
+        """``synaptune ARGS`` in its own session, its output in this try's folder (``<command>-K.out/.err``)."""
         k = len(self.procs) + 1
-        err = self.dir / f"sweep-{k}.err"
-        with open(self.dir / f"sweep-{k}.out", "w") as out, open(err, "w") as errf:
-            p = subprocess.Popen([*synaptune_cmd(), *self.args(), *extra], cwd=self.dir, env=self.env,
+        err = self.dir / f"{args[0]}-{k}.err"
+        with open(self.dir / f"{args[0]}-{k}.out", "w") as out, open(err, "w") as errf:
+            p = subprocess.Popen([*synaptune_cmd(), *args], cwd=self.dir, env=self.env,
                                  stdout=out, stderr=errf, start_new_session=True)
         self.procs.append(p)
         self.logs[p.pid] = err
@@ -473,20 +477,27 @@ def sigkill_driver_twice(t: Try, w: Work) -> None:
     judge(t, w.measure())
 
 
-def sigint(t: Try, w: Work) -> None:
-    """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) mid-stream: exit 130; resume."""
+def stop_mid_stream(t: Try, w: Work, send: Callable[[int], None], code: int, what: str) -> subprocess.Popen:
+    """Start the sweep, ``send(pid)`` a stop once 2 results are in, expect exit ``code``; its processes must
+    be gone within 60 s. The stopped sweep's process."""
     p = w.start()
     try:
         w.wait_reported(p, 2)
-        os.killpg(p.pid, signal.SIGINT)
+        send(p.pid)
         rc = w.wait(p, 300)
     finally:
         if p.poll() is None:
             w.kill(p)
-    expect_exit(t, w, p, rc, 130, "interrupted sweep")
+    expect_exit(t, w, p, rc, code, what)
     left = wait_session_gone(p.pid, grace_s=60)
     if left:
-        t.problems.append(f"{left} processes of the interrupted sweep still alive 60 s after it exited")
+        t.problems.append(f"{left} processes of the {what} still alive 60 s after it exited")
+    return p
+
+
+def sigint(t: Try, w: Work) -> None:
+    """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) mid-stream: exit 130; resume."""
+    stop_mid_stream(t, w, lambda pid: os.killpg(pid, signal.SIGINT), 130, "interrupted sweep")
     before = w.read_events()
     p, rc = w.run("--resume")
     expect_exit(t, w, p, rc, 0, "resume")
@@ -784,16 +795,7 @@ def read_only(t: Try, w: Work) -> None:
 def changed_flag_resume(t: Try, w: Work) -> None:
     """Ctrl-C mid-stream; resume with another --learner and --n-tasks 2 (each refused: exit 2, one
     line, nothing started); resume with --concurrency 1 --trials 5 (allowed: exit 0, 5 trials)."""
-    p = w.start()
-    try:
-        w.wait_reported(p, 2)
-        os.killpg(p.pid, signal.SIGINT)
-        rc = w.wait(p, 300)
-    finally:
-        if p.poll() is None:
-            w.kill(p)
-    expect_exit(t, w, p, rc, 130, "interrupted sweep")
-    wait_session_gone(p.pid, grace_s=60)
+    stop_mid_stream(t, w, lambda pid: os.killpg(pid, signal.SIGINT), 130, "interrupted sweep")
     for changed in (("--learner", "ewc"), ("--n-tasks", "2")):
         p, rc = w.run("--resume", *changed)
         expect_exit(t, w, p, rc, 2, f"resume with {' '.join(changed)}")
@@ -814,18 +816,7 @@ def sigterm_sweep(t: Try, w: Work) -> None:
     the parent and the trials stopped mid-stream KILLED with reason ``terminated``, none RUNNING; resume."""
     from mlflow.tracking import MlflowClient
 
-    p = w.start()
-    try:
-        w.wait_reported(p, 2)
-        os.kill(p.pid, signal.SIGTERM)
-        rc = w.wait(p, 300)
-    finally:
-        if p.poll() is None:
-            w.kill(p)
-    expect_exit(t, w, p, rc, 143, "terminated sweep")
-    left = wait_session_gone(p.pid, grace_s=60)
-    if left:
-        t.problems.append(f"{left} processes of the terminated sweep still alive 60 s after it exited")
+    p = stop_mid_stream(t, w, lambda pid: os.kill(pid, signal.SIGTERM), 143, "terminated sweep")
     if "Traceback" in w.stderr(p):
         t.problems.append("a traceback on the terminated sweep's stderr")
     client = MlflowClient(tracking_uri=w.uri)
@@ -849,12 +840,7 @@ def _terminate_command(t: Try, w: Work, args: list[str], ready_sql: str) -> subp
     import sqlite3
 
     db = w.dir / "mlflow.db"
-    k = len(w.procs) + 1
-    with open(w.dir / f"cmd-{k}.out", "w") as out, open(w.dir / f"cmd-{k}.err", "w") as err:
-        p = subprocess.Popen([*synaptune_cmd(), *args], cwd=w.dir, env=w.env, stdout=out, stderr=err,
-                             start_new_session=True)
-    w.procs.append(p)
-    w.logs[p.pid] = w.dir / f"cmd-{k}.err"
+    p = w.start_command(args)
     deadline = time.monotonic() + w.timeout_s
     while True:
         with contextlib.suppress(sqlite3.Error), sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
@@ -874,12 +860,7 @@ def _resumed(t: Try, w: Work, args: list[str], role: str) -> Any:
     """``synaptune ARGS --resume`` (expect exit 0); the one run of role ``role`` in the experiment."""
     from mlflow.tracking import MlflowClient
 
-    k = len(w.procs) + 1
-    with open(w.dir / f"cmd-{k}.out", "w") as out, open(w.dir / f"cmd-{k}.err", "w") as err:
-        p = subprocess.Popen([*synaptune_cmd(), *args, "--resume"], cwd=w.dir, env=w.env, stdout=out, stderr=err,
-                             start_new_session=True)
-    w.procs.append(p)
-    w.logs[p.pid] = w.dir / f"cmd-{k}.err"
+    p = w.start_command([*args, "--resume"])
     expect_exit(t, w, p, w.wait(p), 0, f"{args[0]} --resume")
     client = MlflowClient(tracking_uri=w.uri)
     found = client.search_runs([client.get_experiment_by_name(w.name).experiment_id],
