@@ -87,25 +87,26 @@ def test_results_disk_failing_mid_sweep_fails_the_sweep_cleanly(tmp_path: Path, 
     stderr = (tmp_path / "err").read_text()
     assert proc.returncode == 1, stderr[-3000:]
     errors = [line for line in stderr.splitlines() if line.startswith("synaptune: error:")]
-    assert len(errors) == 1 and "stopped on an error after it started" in errors[0], stderr[-3000:]
+    # One clear line (what, where, how to continue, where the detail went); Ray's retries are in the log file.
+    assert len(errors) == 1 and "sweep `disk` stopped: --storage" in errors[0], stderr[-3000:]
     assert ("is full" if fault == "full" else "is not writable any more (Read-only file system)") in errors[0]
+    assert "--resume (details: " in errors[0] and "Traceback" not in stderr, stderr[-3000:]
+    assert len(stderr.splitlines()) < 20, stderr[-3000:]
     parents, children = sweep_runs(uri, "disk")
     assert len(parents) == 1 and parents[0].info.status == "FAILED"
     assert parents[0].data.tags["synaptune.status"] == "failed" and parents[0].data.tags["synaptune.error"]
     assert children and all(c.info.status != "RUNNING" for c in children)
     assert all(c.data.tags["synaptune.status"] != "running" for c in children)
 
-    # Room again: resuming either completes with every trial accounted for, or refuses in one line.
+    # Room again: the resume completes every trial, nothing lost (Tune's last good state is put back if the
+    # full disk damaged its files).
     if fault == "full":
         (small_disk / "filler").unlink()
     else:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     r = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     parents, children = sweep_runs(uri, "disk")
-    if r.returncode == 0:
-        done = [c for c in children if c.data.tags["synaptune.status"] in ("completed", "pruned", "failed")]
-        assert len({c.data.tags["trial_id"] for c in done}) >= 3, r.stderr[-3000:]
-    else:
-        lines = [line for line in r.stderr.splitlines() if line.startswith("synaptune: error:")]
-        assert r.returncode in (1, 2) and len(lines) == 1, r.stderr[-3000:]
+    assert r.returncode == 0, r.stderr[-3000:]
+    done = [c for c in children if c.data.tags["synaptune.status"] == "completed"]
+    assert len(done) == 3 == len({c.data.tags["trial_id"] for c in done}), r.stderr[-3000:]
     assert all(c.info.status != "RUNNING" for c in children)
