@@ -43,13 +43,19 @@ def reference_fixtures(prefix: str) -> list[Path]:
 
 #: Fixtures that start Ray, a server or a cluster, or read a real dataset: a test using one is `slow`.
 HEAVY_FIXTURES = frozenset({"shared_ray", "cli", "cli_here", "mlflow_server", "postgres_server"})
+#: The xdist group of every heavy test: under ``-n 2 --dist loadgroup`` they all run in one worker, in order.
+SERIAL_GROUP = "heavy"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tiers, by rule: every test under integration/ (they start Ray, `mlflow server`, PostgreSQL,
     Chromium, `ray start`, or read real data) and every test using a :data:`HEAVY_FIXTURES` fixture is
     `slow`, except the one end-to-end `smoke` test the fast tier keeps. Unit tests may start none of
-    these: :func:`_no_ray_in_unit_tests` fails one that starts Ray."""
+    these: :func:`_no_ray_in_unit_tests` fails one that starts Ray.
+
+    Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every heavy test is in one group,
+    :data:`SERIAL_GROUP`, so they run one after another in one worker (each sweep wants the machine's
+    CPUs; consecutive ones share a Ray) while the other worker takes the unit and conformance tests."""
     for item in items:
         part = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
         if part in ("unit", "integration"):
@@ -57,6 +63,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         heavy = part == "integration" or HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if heavy and "smoke" not in item.keywords and "slow" not in item.keywords:
             item.add_marker(pytest.mark.slow)
+        if heavy:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
         if "gpu" in item.keywords:
             import torch
 
