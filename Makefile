@@ -22,10 +22,10 @@ demo: install
 	SYNAPTUNE=$(VENV)/bin/synaptune bash scripts/demo.sh
 
 # The whole test suite, slow tests included (what CI runs); ends with the 25 slowest tests. Two pytest-xdist
-# workers: the tests that start Ray or a server run one after another in one of them (tests/conftest.py puts
-# them in one group), the unit and conformance tests in the other meanwhile.
+# workers: tests that start Ray or a server (`heavy`) take a lock, so never two at once (tests/conftest.py);
+# unit and conformance tests run beside them.
 test: install
-	$(VENV)/bin/python -m pytest -m "not gpu" -q -n 2 --dist loadgroup --durations=25
+	$(VENV)/bin/python -m pytest -m "not gpu" -q -n 2 --durations=25
 
 # The fast tier: every unit and conformance test and one real end-to-end sweep (marker `smoke`);
 # no test that starts its own Ray, a server, a cluster or reads real data (those are `slow`).

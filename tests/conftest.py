@@ -43,8 +43,6 @@ def reference_fixtures(prefix: str) -> list[Path]:
 
 #: Fixtures that start Ray, a server or a cluster, or read a real dataset: a test using one is `slow`.
 HEAVY_FIXTURES = frozenset({"shared_ray", "cli", "cli_here", "mlflow_server", "postgres_server"})
-#: The xdist group of every heavy test: under ``-n 2 --dist loadgroup`` they all run in one worker, in order.
-SERIAL_GROUP = "heavy"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -53,9 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     `slow`, except the one end-to-end `smoke` test the fast tier keeps. Unit tests may start none of
     these: :func:`_no_ray_in_unit_tests` fails one that starts Ray.
 
-    Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every heavy test is in one group,
-    :data:`SERIAL_GROUP`, so they run one after another in one worker (each sweep wants the machine's
-    CPUs; consecutive ones share a Ray) while the other worker takes the unit and conformance tests."""
+    Every such test is also marked `heavy`: under pytest-xdist (``make test`` runs ``-n 2``) two heavy
+    tests never run at once (:func:`_one_heavy_test_at_a_time`), while unit and conformance tests run
+    beside them in the other worker."""
     for item in items:
         part = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
         if part in ("unit", "integration"):
@@ -64,12 +62,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if heavy and "smoke" not in item.keywords and "slow" not in item.keywords:
             item.add_marker(pytest.mark.slow)
         if heavy:
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
+            item.add_marker(pytest.mark.heavy)
         if "gpu" in item.keywords:
             import torch
 
             if not torch.cuda.is_available():
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture(autouse=True)
+def _one_heavy_test_at_a_time(request: pytest.FixtureRequest,
+                              tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, a `heavy` test (Ray, a server, a cluster: each wants the machine's CPUs, and its
+    timings were made for a machine it does not share with another sweep) holds an exclusive lock on a
+    file that every worker of the session shares, from before its fixtures start to after they stop."""
+    if "heavy" not in request.node.keywords or not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    import fcntl
+
+    # Each worker's basetemp is <session root>/popen-gwN: the parent is the session's, shared by its workers.
+    lock_path = tmp_path_factory.getbasetemp().parent / "heavy-tests.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)
