@@ -21,11 +21,9 @@ install: $(VENV)/.installed
 demo: install
 	SYNAPTUNE=$(VENV)/bin/synaptune bash scripts/demo.sh
 
-# The whole test suite, slow tests included (what CI runs); ends with the 25 slowest tests. Two pytest-xdist
-# workers: tests that start Ray or a server (`heavy`) take a lock, so never two at once (tests/conftest.py);
-# unit and conformance tests run beside them.
+# The whole test suite, slow tests included (what CI runs); ends with the 25 slowest tests.
 test: install
-	$(VENV)/bin/python -m pytest -m "not gpu" -q -n 2 --durations=25
+	$(VENV)/bin/python -m pytest -m "not gpu" -q --durations=25
 
 # The fast tier: every unit and conformance test and one real end-to-end sweep (marker `smoke`);
 # no test that starts its own Ray, a server, a cluster or reads real data (those are `slow`).

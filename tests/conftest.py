@@ -49,11 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The tiers, by rule: every test under integration/ (they start Ray, `mlflow server`, PostgreSQL,
     Chromium, `ray start`, or read real data) and every test using a :data:`HEAVY_FIXTURES` fixture is
     `slow`, except the one end-to-end `smoke` test the fast tier keeps. Unit tests may start none of
-    these: :func:`_no_ray_in_unit_tests` fails one that starts Ray.
-
-    Every such test is also marked `heavy`: under pytest-xdist (``make test`` runs ``-n 2``) two heavy
-    tests never run at once (:func:`_one_heavy_test_at_a_time`), while unit and conformance tests run
-    beside them in the other worker."""
+    these: :func:`_no_ray_in_unit_tests` fails one that starts Ray."""
     for item in items:
         part = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
         if part in ("unit", "integration"):
@@ -61,34 +57,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         heavy = part == "integration" or HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if heavy and "smoke" not in item.keywords and "slow" not in item.keywords:
             item.add_marker(pytest.mark.slow)
-        if heavy:
-            item.add_marker(pytest.mark.heavy)
         if "gpu" in item.keywords:
             import torch
 
             if not torch.cuda.is_available():
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
-
-
-@pytest.fixture(autouse=True)
-def _one_heavy_test_at_a_time(request: pytest.FixtureRequest,
-                              tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Under pytest-xdist, a `heavy` test (Ray, a server, a cluster: each wants the machine's CPUs, and its
-    timings were made for a machine it does not share with another sweep) holds an exclusive lock on a
-    file that every worker of the session shares, from before its fixtures start to after they stop."""
-    if "heavy" not in request.node.keywords or not os.environ.get("PYTEST_XDIST_WORKER"):
-        yield
-        return
-    import fcntl
-
-    # Each worker's basetemp is <session root>/popen-gwN: the parent is the session's, shared by its workers.
-    lock_path = tmp_path_factory.getbasetemp().parent / "heavy-tests.lock"
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)
