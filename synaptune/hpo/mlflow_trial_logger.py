@@ -221,9 +221,10 @@ class TrialLogger:
     def on_experiment_end(self, trial_ids: set[str]) -> None:
         """Close child runs of trials that Tune no longer knows (status ``lost``).
 
-        A driver killed within a second of starting a trial may restart without
+        A driver killed within a snapshot period of starting a trial (a second up
+        to 100 trials; see ``hpo.raytune.paced_snapshots``) may restart without
         it (Tune's experiment state predates it); its run would stay RUNNING
-        forever. At most a second of work is lost with it.
+        forever. At most that period of the trial's work is lost with it.
         """
         client = self.store.connection.client
         for run in self._running():

@@ -8,6 +8,7 @@ restore them on ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -17,6 +18,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +95,7 @@ def _maybe_fail(spec: TrialSpec, trial_id: str, task: int) -> None:
 def _checkpoints_on_disk(spec: TrialSpec, trial_id: str) -> list[Path]:
     """The trial's checkpoint folders in the results folder (none for object-store URIs).
 
-    Tune's experiment state is written at most once a second, so a driver killed
+    Tune's experiment state is written every few seconds (:func:`paced_snapshots`), so a driver killed
     right after a report may restore a trial from an older checkpoint (or none)
     although a newer one reached storage; and the one Tune recorded may be the
     one that is damaged. Looking at the files themselves loses nothing.
@@ -546,23 +548,94 @@ class LastGoodState(tune.Callback):  # type: ignore[misc]
     which ``--resume`` puts back when a file is damaged. Local results folders only.
     """
 
+    #: Seconds between two listings of the staging folder.
+    LIST_EVERY_S = 5.0
+
     def __init__(self) -> None:
         self._seen: tuple[tuple[str, int, int], ...] = ()
+        self._names: tuple[str, ...] = ()  # Tune's files in the staging folder, as last listed
+        self._listed_at = -float("inf")  # time.monotonic() of that listing
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_seen": ()}  # a restored sweep saves its first state again
+        return {"_seen": (), "_names": (), "_listed_at": -float("inf")}  # a restored sweep saves its first state again
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if not trials or trials[0].storage.storage_filesystem.type_name != "local":
             return
         staging = Path(trials[0].storage.experiment_driver_staging_path)
         try:
-            seen = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(staging.iterdir())
-                         if any(p.match(pattern) for pattern in storage.TUNE_FILES))
-        except OSError:
+            # The folder also holds a folder per trial, so listing it at every step would cost more
+            # as the sweep grows: list it until Tune's files are there, then every few seconds (a
+            # resumed sweep's files get new names), and look at the files found in between.
+            if not self._names or time.monotonic() - self._listed_at > self.LIST_EVERY_S:
+                self._names = tuple(p.name for p in storage.state_files(staging))
+                self._listed_at = time.monotonic()
+            seen = tuple((name, st.st_mtime_ns, st.st_size)
+                         for name in self._names for st in [(staging / name).stat()])
+        except OSError:  # a file of the set went away: list the folder again
+            self._listed_at = -float("inf")
             return
         if seen and seen != self._seen and storage.save_last_good(staging, trials[0].storage.experiment_fs_path):
             self._seen = seen
+
+
+#: Seconds between two of Tune's experiment-state snapshots per trial of the sweep (never under
+#: ``MIN_SNAPSHOT_PERIOD_S``). A snapshot writes every trial created so far and the searcher's whole
+#: study, so its cost grows with the sweep; a period that grows alike keeps the snapshots' share of
+#: the driver flat (bench/sweep_scale.py) instead of growing with the square of the trial count.
+SNAPSHOT_SECONDS_PER_TRIAL = 0.01
+#: The shortest period: a sweep of up to 100 trials is snapshotted every second.
+MIN_SNAPSHOT_PERIOD_S = 1.0
+#: Tune's setting of the period; a value set before synaptune starts is kept.
+SNAPSHOT_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
+
+
+def snapshot_period_s(trials: int) -> float:
+    """Seconds between Tune's experiment-state snapshots in a sweep of ``trials`` trials."""
+    return max(MIN_SNAPSHOT_PERIOD_S, SNAPSHOT_SECONDS_PER_TRIAL * trials)
+
+
+@contextlib.contextmanager
+def paced_snapshots(trials: int) -> Iterator[str]:
+    """During ``Tuner.fit()``: Tune's experiment state saved every :func:`snapshot_period_s` seconds, and only then.
+
+    Besides its period, Tune forces a snapshot whenever a trial has checkpointed
+    ``num_to_keep`` times since the last one (so that its state never names a
+    checkpoint it has deleted). With a checkpoint per task that is a snapshot of
+    every trial so far for every two tasks of any trial: quadratic in the trial
+    count (1.41 s of driver CPU per trial at 1,000 trials). synaptune does not
+    need it: a resumed trial reads every checkpoint it has on disk
+    (:func:`restore`), and ``--resume`` stands in for a named checkpoint that
+    Tune had deleted (:func:`~synaptune.hpo.storage.stand_in_for_deleted_checkpoints`).
+    So the forcing hook of Tune's ``_ExperimentCheckpointManager`` is a no-op
+    inside this block (a Ray without it is left as it is), and the period is
+    set unless the user set ``TUNE_GLOBAL_CHECKPOINT_S``. A SIGKILLed driver
+    loses at most the trials started within the last period (their runs end
+    ``lost`` and the searcher asks again); Ctrl-C and SIGTERM save the state.
+    Yields the period Tune reads (seconds, or the user's value as given).
+    """
+    set_env = SNAPSHOT_PERIOD_ENV not in os.environ
+    if set_env:
+        os.environ[SNAPSHOT_PERIOD_ENV] = f"{snapshot_period_s(trials):g}"
+    period = os.environ[SNAPSHOT_PERIOD_ENV]
+    try:
+        from ray.tune.execution.experiment_state import _ExperimentCheckpointManager as manager
+    except ImportError:  # another Ray: its forced snapshots stay
+        manager = None
+    forcing = getattr(manager, "on_trial_checkpoint", None)
+    if forcing is not None:
+        manager.on_trial_checkpoint = _no_forced_snapshot
+    try:
+        yield period
+    finally:
+        if forcing is not None:
+            manager.on_trial_checkpoint = forcing
+        if set_env:
+            os.environ.pop(SNAPSHOT_PERIOD_ENV, None)
+
+
+def _no_forced_snapshot(self: Any, trial: Any) -> None:
+    """Stands in for ``_ExperimentCheckpointManager.on_trial_checkpoint`` (see :func:`paced_snapshots`)."""
 
 
 #: Configurations drawn at random by :func:`checkpoint_bytes` (plus the upper corner and the defaults).

@@ -193,7 +193,7 @@ def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None
         raise
 
 
-def _state_files(folder: Path) -> list[Path]:
+def state_files(folder: Path) -> list[Path]:
     """Tune's files of a sweep in ``folder`` (see :data:`TUNE_FILES`), sorted by name."""
     return sorted({p for pattern in TUNE_FILES for p in folder.glob(pattern) if p.is_file()})
 
@@ -208,7 +208,7 @@ def save_last_good(staging: str | Path, experiment_path: str | Path) -> bool:
     takes the old one's place, so a write that fails (full disk, read-only) leaves
     the previous set whole. Returns whether the set was saved.
     """
-    files = _state_files(Path(staging))
+    files = state_files(Path(staging))
     folder = Path(experiment_path)
     if not files or not all(is_whole(f) for f in files) or not folder.is_dir():
         return False
@@ -231,7 +231,7 @@ def save_last_good(staging: str | Path, experiment_path: str | Path) -> bool:
 
 def damaged_state(experiment_path: str | Path) -> list[Path]:
     """Tune's files in the results folder that do not read to their end (see :func:`is_whole`)."""
-    return [path for path in _state_files(Path(experiment_path)) if not is_whole(path)]
+    return [path for path in state_files(Path(experiment_path)) if not is_whole(path)]
 
 
 def fall_back_to_last_good(experiment_path: str) -> list[str]:
@@ -247,17 +247,17 @@ def fall_back_to_last_good(experiment_path: str) -> list[str]:
     if not damaged:
         return []
     sets = [folder / LAST_GOOD, folder / f"{LAST_GOOD}.old"]  # .old: a swap cut short
-    good = next((s for s in sets if _state_files(s) and all(is_whole(f) for f in _state_files(s))), None)
+    good = next((s for s in sets if state_files(s) and all(is_whole(f) for f in state_files(s))), None)
     if good is None:
         return []
     restored = []
-    for source in _state_files(good):
+    for source in state_files(good):
         atomic_write(folder / source.name, source.read_bytes())
         restored.append(source.name)
     for path in damaged:
         if path.name not in restored:
             os.replace(path, path.with_name(f"{path.name}.damaged"))
-    saved = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(max(f.stat().st_mtime for f in _state_files(good))))
+    saved = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(max(f.stat().st_mtime for f in state_files(good))))
     logger.warning("%s %s damaged (the disk filled up or the sweep was killed while writing); resuming from the "
                    "last good copy of Tune's state, saved %s (%s)", ", ".join(p.name for p in damaged),
                    "was" if len(damaged) == 1 else "were", saved, good)
@@ -381,7 +381,7 @@ def decoded_files(experiment_path: str | Path) -> list[Path]:
     """The files of a results folder that ``--resume`` decodes: Tune's state (JSON with pickles inside,
     pickles) and the last good copies of it that :func:`fall_back_to_last_good` may put back."""
     folder = Path(experiment_path)
-    return [*_state_files(folder), *(f for name in (LAST_GOOD, f"{LAST_GOOD}.old") for f in _state_files(folder / name))]
+    return [*state_files(folder), *(f for name in (LAST_GOOD, f"{LAST_GOOD}.old") for f in state_files(folder / name))]
 
 
 def check_owner(experiment_path: str, *, trusted: bool) -> None:

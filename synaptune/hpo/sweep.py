@@ -37,9 +37,6 @@ from synaptune.signals import stop_on_sigterm
 
 logger = logging.getLogger(__name__)
 
-#: Tune writes the experiment state at most this often (seconds). Small, so a
-#: killed driver loses little: each trial's checkpoint path is in that state.
-EXPERIMENT_STATE_PERIOD_S = "1"
 #: Trials of a new sweep when --trials is not given.
 DEFAULT_TRIALS = 9
 #: T x T matrices a trial holds besides one per run: the mean over runs, and the mean as a JSON-ready
@@ -587,9 +584,8 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     cost.log_estimate(prepared.space, prepared.stream, runs=cfg.seeds * cfg.task_orders,
                       threads=max(1, int(cfg.cpus_per_trial)), gpus=cfg.gpus_per_trial > 0,
                       time_budget_s=cfg.time_budget_s)
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", EXPERIMENT_STATE_PERIOD_S)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Snapshots after every checkpoint are what make --resume lose nothing; do not warn about them.
+    # Tune warns about snapshots close together; with small sweeps (a 1 s period) they are on purpose.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     started = start_ray(cfg)
     try:
@@ -706,7 +702,7 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
     from ray import tune
 
     from synaptune.hpo.progress import TrialProgress
-    from synaptune.hpo.raytune import LastGoodState, MLflowTrialCallback, TrialSpec, train_trial
+    from synaptune.hpo.raytune import LastGoodState, MLflowTrialCallback, TrialSpec, paced_snapshots, train_trial
 
     cfg, space, stream = prepared.config, prepared.space, prepared.stream
     spec = TrialSpec.from_env(cfg.learner, dict(space.fixed), tuple(range(cfg.seeds)),
@@ -724,7 +720,8 @@ def _tune(prepared: Prepared, trials: int, results_store: store.SweepStore, pare
                                  stopped_by="ASHA" if cfg.scheduler == "asha" else None)
         tuner = _new_tuner(prepared, trainable, trials, [MLflowTrialCallback(trial_logger), progress, LastGoodState()],
                            first=first)
-    with InterruptWatch() as watch, StorageWatch(cfg.storage, cfg.sweep_name) as storage_watch:
+    with InterruptWatch() as watch, StorageWatch(cfg.storage, cfg.sweep_name) as storage_watch, \
+            paced_snapshots(trials):
         try:
             results = tuner.fit()
         except Exception:  # e.g. Tune reading back a result file the full disk cut short
