@@ -3,6 +3,8 @@
 
 - bench/claims/README.md's tables are exactly what ``make claims`` generates from bench/claims/results/
   (README.md's leaderboard has its own check in ``test_shipped_presets.py``).
+- bench/README.md's fault matrix and driver-scale blocks are what ``bench/faults.py`` and
+  ``bench/sweep_scale.py`` render (``--table-from``) from their runs' records in bench/results/.
 - README.md and bench/claims/README.md hold no decimal figure outside generated blocks and code
   (``synaptune.docs_blocks.typed_figures``): a new figure goes in a generated block, with its command.
 """
@@ -18,6 +20,29 @@ import pytest
 from synaptune import docs_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_module(name: str):
+    """bench/<name>.py, imported once from its path (bench/ is not a package)."""
+    key = f"bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@pytest.mark.parametrize("script, record", [("faults", "faults.json"), ("sweep_scale", "sweep_scale.json")])
+def test_bench_readme_blocks_are_what_their_records_generate(script: str, record: str) -> None:
+    """bench/README.md's fault matrix and driver-scale figures come from the runs' --record files."""
+    import json
+
+    module = _bench_module(script)
+    text = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    block = module.recorded_block(json.loads((ROOT / "bench" / "results" / record).read_text(encoding="utf-8")))
+    expected = docs_blocks.replace_block(text, *module.block_markers(), block)
+    assert text == expected, f"bench/README.md is out of date: run `{module.TABLE_COMMAND}`"
 
 
 def _claims_module():
