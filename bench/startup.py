@@ -18,12 +18,14 @@
 Run from the repository root, on an otherwise idle machine::
 
     .venv/bin/python bench/startup.py                  # 3 sweeps, about 2 minutes
+    .venv/bin/python bench/startup.py --record bench/results/startup.json   # the run bench/README.md shows
     .venv/bin/python bench/startup.py --smoke-test     # 1 sweep, 1 repeat
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -32,6 +34,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/records.py, also when imported by a test
+import records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNAPTUNE = str(Path(sys.executable).with_name("synaptune"))
@@ -66,39 +71,69 @@ def first_trial(workdir: Path) -> tuple[float, float]:
     return min(starts) - launched, total
 
 
+#: bench/README.md's block holding the recorded run (``--table-from FILE --readme bench/README.md``).
+BLOCK = "startup"
+TABLE_COMMAND = "python bench/startup.py --table-from bench/results/startup.json --readme bench/README.md"
+
+
+def block_markers() -> tuple[str, str]:
+    return records.markers(BLOCK, TABLE_COMMAND)
+
+
+def recorded_block(record: dict) -> str:
+    """The generated block of bench/README.md for a ``--record`` file: the command, when, its output."""
+    start, end = block_markers()
+    return "\n".join([start, "", f"`{record['command']}` on commit {record['commit']}, {record['started_utc']} to "
+                       f"{record['ended_utc']} UTC:", "", "```", *record["output"], "```", "", end])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs of each light command (the best counts)")
     ap.add_argument("--sweeps", type=int, default=3, help="sweeps timed to their first trial (0: light commands only)")
     ap.add_argument("--smoke-test", action="store_true", help="1 repeat, 1 sweep: does it run?")
+    ap.add_argument("--record", type=Path, help="write the output to this JSON file (for --table-from)")
+    ap.add_argument("--table-from", type=Path, metavar="FILE", help="run nothing: print the output recorded in a "
+                    "--record file (with --readme, put it into that file's generated block)")
+    ap.add_argument("--readme", type=Path, help="with --table-from: the Markdown file to update")
     args = ap.parse_args(argv)
+    if args.table_from is not None:
+        return records.show(recorded_block(json.loads(args.table_from.read_text(encoding="utf-8"))),
+                            block_markers(), args.readme)
+    if args.readme is not None:
+        ap.error("--readme goes with --table-from")
     if args.smoke_test:
         args.repeats, args.sweeps = 1, 1
-    print(f"start-up on {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    record = {**records.stamp("startup.py", sys.argv[1:] if argv is None else argv), "output": []}
 
+    def say(line: str) -> None:
+        print(line, flush=True)
+        record["output"].append(line)
+
+    say(f"start-up on {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}")
     bare = wall([sys.executable, "-c", "pass"], args.repeats)
     torch_only = wall([sys.executable, "-c", "import torch"], args.repeats)
-    print(f"  baseline: python -c pass {bare:.2f} s; python -c 'import torch' {torch_only:.2f} s")
+    say(f"  baseline: python -c pass {bare:.2f} s; python -c 'import torch' {torch_only:.2f} s")
     for name, cmd in LIGHT.items():
         t = wall([SYNAPTUNE, *cmd], args.repeats)
         verdict = "met" if t <= TARGET_LIGHT_S else "NOT met"
-        print(f"  synaptune {name:<12}: {t:5.2f} s = {t / bare:4.1f}x bare python, {t / torch_only:4.2f}x "
-              f"import torch   target <= {TARGET_LIGHT_S} s: {verdict}")
-
-    if args.sweeps == 0:  # the light commands only
-        return 0
-    heavy = wall([sys.executable, "-c", "import torch, ray.tune, mlflow"], args.repeats)
-    firsts, totals = [], []
-    for i in range(args.sweeps):
-        with tempfile.TemporaryDirectory(prefix="synaptune-startup-") as d:
-            first, total = first_trial(Path(d))
-        firsts.append(first)
-        totals.append(total)
-        print(f"  sweep {i + 1}: first trial training after {first:.2f} s (whole 2-trial sweep {total:.1f} s)")
-    median = statistics.median(firsts)
-    verdict = "met" if median <= TARGET_FIRST_TRIAL_S else "NOT met"
-    print(f"  command to first trial (median of {len(firsts)}): {median:.2f} s = {median / heavy:.2f}x "
-          f"'import torch, ray.tune, mlflow' ({heavy:.2f} s)   target <= {TARGET_FIRST_TRIAL_S} s: {verdict}")
+        say(f"  synaptune {name:<12}: {t:5.2f} s = {t / bare:4.1f}x bare python, {t / torch_only:4.2f}x "
+            f"import torch   target <= {TARGET_LIGHT_S} s: {verdict}")
+    if args.sweeps > 0:
+        heavy = wall([sys.executable, "-c", "import torch, ray.tune, mlflow"], args.repeats)
+        firsts = []
+        for i in range(args.sweeps):
+            with tempfile.TemporaryDirectory(prefix="synaptune-startup-") as d:
+                first, total = first_trial(Path(d))
+            firsts.append(first)
+            say(f"  sweep {i + 1}: first trial training after {first:.2f} s (whole 2-trial sweep {total:.1f} s)")
+        median = statistics.median(firsts)
+        verdict = "met" if median <= TARGET_FIRST_TRIAL_S else "NOT met"
+        say(f"  command to first trial (median of {len(firsts)}): {median:.2f} s = {median / heavy:.2f}x "
+            f"'import torch, ray.tune, mlflow' ({heavy:.2f} s)   target <= {TARGET_FIRST_TRIAL_S} s: {verdict}")
+    if args.record is not None:
+        record["ended_utc"] = records.utc()
+        records.write(args.record, record)
     return 0
 
 
