@@ -1045,16 +1045,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", action="store_true", help="print each try's notes (kill points), not only a "
                     "failed one's")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a sweep (or a wait on one) may take")
-    ap.add_argument("--record", type=Path, help="write every try to this JSON file as it ends (for --table-from)")
-    ap.add_argument("--table-from", type=Path, metavar="FILE", help="run nothing: print the table of a --record "
-                    "file (with --readme, put it into that file's generated block)")
-    ap.add_argument("--readme", type=Path, help="with --table-from: the Markdown file to update")
+    records.add_arguments(ap)
     args = ap.parse_args(argv)
-    if args.table_from is not None:
-        return records.show(recorded_block(json.loads(args.table_from.read_text(encoding="utf-8"))),
-                            block_markers(), args.readme)
-    if args.readme is not None:
-        ap.error("--readme goes with --table-from")
+    shown = records.table_from(ap, args, recorded_block, block_markers())
+    if shown is not None:
+        return shown
     faults = [f.strip() for given in args.faults for f in given.split(",") if f.strip()]
     unknown = [f for f in faults if f not in FAULTS]
     if unknown or args.tries < 1 or args.hog < 0:

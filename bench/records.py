@@ -59,3 +59,27 @@ def show(block: str, marks: tuple[str, str], readme: Path | None) -> int:
     changed = docs_blocks.rewrite(readme, [(*marks, block)])
     print(f"{readme}: {'updated' if changed else 'already up to date'}")
     return 0
+
+
+def add_arguments(ap: Any) -> None:
+    """``--record FILE``, ``--table-from FILE`` and ``--readme FILE`` on a script's ``argparse`` parser."""
+    ap.add_argument("--record", type=Path, help="write the run's figures to this JSON file (for --table-from)")
+    ap.add_argument("--table-from", type=Path, metavar="FILE", help="run nothing: print the block made from a "
+                    "--record file (with --readme, put it into that file's generated block)")
+    ap.add_argument("--readme", type=Path, help="with --table-from: the Markdown file to update")
+
+
+def table_from(ap: Any, args: Any, render: Any, marks: tuple[str, str]) -> int | None:
+    """Handle ``--table-from`` (``render(record)`` makes the block); None when the script should run."""
+    if args.table_from is not None:
+        return show(render(json.loads(args.table_from.read_text(encoding="utf-8"))), marks, args.readme)
+    if args.readme is not None:
+        ap.error("--readme goes with --table-from")
+    return None
+
+
+def output_block(record: dict[str, Any], marks: tuple[str, str]) -> str:
+    """A generated block of a run recorded as its output lines: the command, when, the lines."""
+    start, end = marks
+    return "\n".join([start, "", f"`{record['command']}` on commit {record['commit']}, {record['started_utc']} to "
+                      f"{record['ended_utc']} UTC:", "", "```", *record["output"], "```", "", end])

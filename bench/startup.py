@@ -25,7 +25,6 @@ Run from the repository root, on an otherwise idle machine::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -82,9 +81,7 @@ def block_markers() -> tuple[str, str]:
 
 def recorded_block(record: dict) -> str:
     """The generated block of bench/README.md for a ``--record`` file: the command, when, its output."""
-    start, end = block_markers()
-    return "\n".join([start, "", f"`{record['command']}` on commit {record['commit']}, {record['started_utc']} to "
-                       f"{record['ended_utc']} UTC:", "", "```", *record["output"], "```", "", end])
+    return records.output_block(record, block_markers())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,16 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each light command (the best counts)")
     ap.add_argument("--sweeps", type=int, default=3, help="sweeps timed to their first trial (0: light commands only)")
     ap.add_argument("--smoke-test", action="store_true", help="1 repeat, 1 sweep: does it run?")
-    ap.add_argument("--record", type=Path, help="write the output to this JSON file (for --table-from)")
-    ap.add_argument("--table-from", type=Path, metavar="FILE", help="run nothing: print the output recorded in a "
-                    "--record file (with --readme, put it into that file's generated block)")
-    ap.add_argument("--readme", type=Path, help="with --table-from: the Markdown file to update")
+    records.add_arguments(ap)
     args = ap.parse_args(argv)
-    if args.table_from is not None:
-        return records.show(recorded_block(json.loads(args.table_from.read_text(encoding="utf-8"))),
-                            block_markers(), args.readme)
-    if args.readme is not None:
-        ap.error("--readme goes with --table-from")
+    shown = records.table_from(ap, args, recorded_block, block_markers())
+    if shown is not None:
+        return shown
     if args.smoke_test:
         args.repeats, args.sweeps = 1, 1
     record = {**records.stamp("startup.py", sys.argv[1:] if argv is None else argv), "output": []}

@@ -28,6 +28,7 @@ Backends (``--backend``):
 Run from the repository root, on an otherwise idle machine::
 
     .venv/bin/python bench/store_scale.py --keep /tmp/store10k   # the fill takes the longest
+    .venv/bin/python bench/store_scale.py --repeats 3 --record bench/results/store_scale.json   # bench/README.md's run
     .venv/bin/python bench/store_scale.py --runs 200             # a quick look
     .venv/bin/python bench/store_scale.py --backend postgresql --runs 10000
 """
@@ -46,6 +47,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/records.py, also when imported by a test
+import records  # noqa: E402
 
 SYNAPTUNE = str(Path(sys.executable).with_name("synaptune"))
 EXPERIMENT, TASKS = "scale", 5
@@ -150,6 +154,21 @@ def postgres_servers(folder: Path, runs: int) -> Iterator[str]:
             yield url
 
 
+#: bench/README.md's block holding the recorded run (``--table-from FILE --readme bench/README.md``).
+BLOCK = "store-scale"
+TABLE_COMMAND = "python bench/store_scale.py --table-from bench/results/store_scale.json --readme bench/README.md"
+
+
+def block_markers() -> tuple[str, str]:
+    return records.markers(BLOCK, TABLE_COMMAND)
+
+
+def recorded_block(record: dict) -> str:
+    """The generated block of bench/README.md for a ``--record`` file: the command, when, its output
+    (the fill's progress lines left out)."""
+    return records.output_block(record, block_markers())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=10_000)
@@ -157,10 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the large SQLite store in this folder")
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    records.add_arguments(ap)
     args = ap.parse_args(argv)
+    shown = records.table_from(ap, args, recorded_block, block_markers())
+    if shown is not None:
+        return shown
+    record = {**records.stamp("store_scale.py", sys.argv[1:] if argv is None else argv), "output": []}
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        record["output"].append(line)
+
     backend = "SQLite" if args.backend == "sqlite" else "PostgreSQL behind an mlflow server"
-    print(f"store scale on {platform.node()}: {os.cpu_count()} CPUs; {backend}; {args.runs} runs vs {args.small}",
-          flush=True)
+    say(f"store scale on {platform.node()}: {os.cpu_count()} CPUs; {backend}; {args.runs} runs vs {args.small}")
     with tempfile.TemporaryDirectory(prefix="synaptune-store-") as d:
         if args.backend == "sqlite":
             small = query_seconds(filled_store(Path(d) / "small", args.small), Path(d) / "small", args.repeats)
@@ -172,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
                 large = query_seconds(url, Path(d), args.repeats)
     for name, target in TARGETS.items():
         verdict = "met" if large[name] <= target else "NOT met"
-        print(f"  synaptune {name:<7}: {large[name]:6.2f} s on {args.runs} runs, {small[name]:5.2f} s on {args.small} "
-              f"({large[name] / small[name]:.1f}x)   target <= {target:g} s: {verdict}")
+        say(f"  synaptune {name:<7}: {large[name]:6.2f} s on {args.runs} runs, {small[name]:5.2f} s on {args.small} "
+            f"({large[name] / small[name]:.1f}x)   target <= {target:g} s: {verdict}")
+    if args.record is not None:
+        record["ended_utc"] = records.utc()
+        records.write(args.record, record)
     return 0
 
 

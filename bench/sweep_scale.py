@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import platform
@@ -193,16 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--address", default=None, help="a Ray cluster to run on (default: local Ray)")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the driver's main thread")
-    ap.add_argument("--record", type=Path, help="write the figures to this JSON file (for --table-from)")
-    ap.add_argument("--table-from", type=Path, metavar="FILE", help="run nothing: print the output recorded in a "
-                    "--record file (with --readme, put it into that file's generated block)")
-    ap.add_argument("--readme", type=Path, help="with --table-from: the Markdown file to update")
+    records.add_arguments(ap)
     args = ap.parse_args(argv)
-    if args.table_from is not None:
-        return records.show(recorded_block(json.loads(args.table_from.read_text(encoding="utf-8"))),
-                            block_markers(), args.readme)
-    if args.readme is not None:
-        ap.error("--readme goes with --table-from")
+    shown = records.table_from(ap, args, recorded_block, block_markers())
+    if shown is not None:
+        return shown
     if min(args.trials) < 10:
         ap.error("--trials must be at least 10 (the snapshot table has ten rows)")
     record = {**records.stamp("sweep_scale.py", sys.argv[1:] if argv is None else argv), "host": platform.node(),
