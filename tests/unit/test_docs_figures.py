@@ -3,9 +3,9 @@
 
 - bench/claims/README.md's tables are exactly what ``make claims`` generates from bench/claims/results/
   (README.md's leaderboard has its own check in ``test_shipped_presets.py``).
-- bench/README.md's fault matrix, driver-scale and start-up blocks are what ``bench/faults.py``,
-  ``bench/sweep_scale.py`` and ``bench/startup.py`` render (``--table-from``) from their runs' records
-  in bench/results/.
+- bench/README.md's fault matrix, driver-scale, start-up and store-scale blocks are what
+  ``bench/faults.py``, ``bench/sweep_scale.py``, ``bench/startup.py`` and ``bench/store_scale.py`` render
+  (``--table-from``) from their runs' records in bench/results/.
 - README.md and bench/claims/README.md hold no decimal figure outside generated blocks and code
   (``synaptune.docs_blocks.typed_figures``): a new figure goes in a generated block, with its command.
 """
@@ -35,7 +35,7 @@ def _bench_module(name: str):
 
 
 @pytest.mark.parametrize("script, record", [("faults", "faults.json"), ("sweep_scale", "sweep_scale.json"),
-                                            ("startup", "startup.json")])
+                                            ("startup", "startup.json"), ("store_scale", "store_scale.json")])
 def test_bench_readme_blocks_are_what_their_records_generate(script: str, record: str) -> None:
     """bench/README.md's fault matrix and driver-scale figures come from the runs' --record files."""
     import json
