@@ -17,8 +17,8 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
